@@ -1,0 +1,1 @@
+"""socialrec HTTP API (FastAPI): recommendations, reach, campaigns."""

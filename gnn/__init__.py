@@ -1,0 +1,1 @@
+"""socialrec GNN recommenders: data, models, training, evaluation, checkpoints."""

@@ -1,0 +1,1 @@
+"""socialrec: graph store, export and analytics (users, items, friendships, interactions)."""

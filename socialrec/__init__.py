@@ -1,0 +1,1 @@
+"""socialrec command line and demo orchestration."""

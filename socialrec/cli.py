@@ -1,0 +1,16 @@
+"""The ``socialrec`` command line: thin commands over the library, one module per area."""
+
+from __future__ import annotations
+
+import typer
+
+from socialrec.commands import ingest, serve, train
+
+app = typer.Typer(
+    name="socialrec",
+    help="Graph-based social-commerce recommender: generate, load, export, train, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+for area in (ingest, train, serve):
+    area.register(app)
