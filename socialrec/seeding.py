@@ -11,5 +11,5 @@ import torch
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch global generators (library code takes explicit seeds)."""
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - legacy global state used by third-party code
+    np.random.seed(seed)  # legacy global state, still used by third-party code
     torch.manual_seed(seed)

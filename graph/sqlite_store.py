@@ -1,0 +1,207 @@
+"""The embedded default store: one SQLite file (stdlib ``sqlite3``, WAL mode).
+
+Every table has a primary key and every write is an ``INSERT ... ON CONFLICT DO UPDATE``
+upsert sent with ``executemany`` in one transaction per batch, so re-sending rows changes
+nothing. Reads page through the primary-key index with keyset pagination (``WHERE key > last
+ORDER BY key LIMIT n``), so exporting millions of rows never holds more than one page.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
+from graph.store import StoreCounts, StoreUnavailableError
+
+#: Ids per ``IN (...)`` query: below SQLite's historic 999 bound-parameter limit.
+_ID_CHUNK: Final[int] = 900
+
+_SCHEMA: Final[tuple[str, ...]] = (
+    """CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY NOT NULL,
+        region TEXT,
+        signup_ts INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS items (
+        id TEXT PRIMARY KEY NOT NULL,
+        category TEXT,
+        price REAL,
+        in_stock INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS friendships (
+        user_id TEXT NOT NULL,
+        friend_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (user_id, friend_id, kind)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS friendships_by_friend ON friendships (friend_id)",
+    """CREATE TABLE IF NOT EXISTS interactions (
+        user_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (user_id, item_id, kind, ts)
+    ) WITHOUT ROWID""",
+)
+
+_UPSERT_USER: Final[str] = (
+    "INSERT INTO users (id, region, signup_ts) VALUES (?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET region = excluded.region, signup_ts = excluded.signup_ts"
+)
+_UPSERT_ITEM: Final[str] = (
+    "INSERT INTO items (id, category, price, in_stock) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET category = excluded.category, price = excluded.price, "
+    "in_stock = excluded.in_stock"
+)
+_UPSERT_FRIENDSHIP: Final[str] = (
+    "INSERT INTO friendships (user_id, friend_id, kind) VALUES (?, ?, ?) "
+    "ON CONFLICT (user_id, friend_id, kind) DO NOTHING"
+)
+_UPSERT_INTERACTION: Final[str] = (
+    "INSERT INTO interactions (user_id, item_id, kind, ts, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (user_id, item_id, kind, ts) DO UPDATE SET value = excluded.value"
+)
+
+
+class SQLiteStore:
+    """A :class:`graph.store.GraphStore` in one SQLite database file.
+
+    Args:
+        path: The database file; created (with its parent directory) if missing.
+
+    Raises:
+        StoreUnavailableError: if the file cannot be opened as a SQLite database.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._transaction():
+                for statement in _SCHEMA:
+                    self._conn.execute(statement)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise StoreUnavailableError(
+                f"cannot open the SQLite store at {self.path}: {exc}"
+            ) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _write(self, statement: str, params: list[tuple[Any, ...]]) -> int:
+        with self._transaction() as conn:
+            conn.executemany(statement, params)
+        return len(params)
+
+    def upsert_users(self, rows: Sequence[User]) -> int:
+        return self._write(_UPSERT_USER, [(u.user_id, u.region, u.signup_ts) for u in rows])
+
+    def upsert_items(self, rows: Sequence[Item]) -> int:
+        return self._write(
+            _UPSERT_ITEM, [(i.item_id, i.category, i.price, int(i.in_stock)) for i in rows]
+        )
+
+    def upsert_friendships(self, rows: Sequence[Friendship]) -> int:
+        canonical = (canonical_friendship(f) for f in rows)
+        return self._write(
+            _UPSERT_FRIENDSHIP, [(f.user_id, f.friend_id, f.kind) for f in canonical]
+        )
+
+    def upsert_interactions(self, rows: Sequence[Interaction]) -> int:
+        return self._write(
+            _UPSERT_INTERACTION,
+            [(r.user_id, r.item_id, r.kind, r.ts, r.value) for r in rows],
+        )
+
+    def _existing(self, table: str, ids: Iterable[str]) -> set[str]:
+        unique = list(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(unique), _ID_CHUNK):
+            chunk = unique[start : start + _ID_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            # ``table`` is one of two literals (see below), never user input.
+            query = f"SELECT id FROM {table} WHERE id IN ({marks})"
+            found.update(row[0] for row in self._conn.execute(query, chunk))
+        return found
+
+    def existing_user_ids(self, user_ids: Iterable[str]) -> set[str]:
+        return self._existing("users", user_ids)
+
+    def existing_item_ids(self, item_ids: Iterable[str]) -> set[str]:
+        return self._existing("items", item_ids)
+
+    def delete_user(self, user_id: str) -> bool:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM friendships WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM friendships WHERE friend_id = ?", (user_id,))
+            conn.execute("DELETE FROM interactions WHERE user_id = ?", (user_id,))
+            deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount
+        return deleted > 0
+
+    def counts(self) -> StoreCounts:
+        def count(table: str) -> int:
+            return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+        return StoreCounts(
+            users=count("users"),
+            items=count("items"),
+            friendships=count("friendships"),
+            interactions=count("interactions"),
+        )
+
+    def _pages(
+        self, columns: str, table: str, key: str, batch_size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Keyset pagination over ``table`` ordered by the (composite) primary key ``key``."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        width = key.count(",") + 1
+        first = f"SELECT {columns} FROM {table} ORDER BY {key} LIMIT ?"
+        marks = ", ".join("?" * width)
+        after = f"SELECT {columns} FROM {table} WHERE ({key}) > ({marks}) ORDER BY {key} LIMIT ?"
+        rows = self._conn.execute(first, (batch_size,)).fetchall()
+        while rows:
+            yield rows
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][:width]
+            rows = self._conn.execute(after, (*last, batch_size)).fetchall()
+
+    def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
+        for page in self._pages("id, region, signup_ts", "users", "id", batch_size):
+            yield [User(uid, region, ts) for uid, region, ts in page]
+
+    def iter_items(self, batch_size: int = 10_000) -> Iterator[list[Item]]:
+        for page in self._pages("id, category, price, in_stock", "items", "id", batch_size):
+            yield [Item(iid, cat, price, bool(stock)) for iid, cat, price, stock in page]
+
+    def iter_friendships(self, batch_size: int = 10_000) -> Iterator[list[Friendship]]:
+        key = "user_id, friend_id, kind"
+        for page in self._pages(key, "friendships", key, batch_size):
+            yield [Friendship(u, f, kind) for u, f, kind in page]
+
+    def iter_interactions(self, batch_size: int = 10_000) -> Iterator[list[Interaction]]:
+        key = "user_id, item_id, kind, ts"
+        for page in self._pages(f"{key}, value", "interactions", key, batch_size):
+            yield [Interaction(u, i, kind, value, ts) for u, i, kind, ts, value in page]
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,172 @@
+"""CLI commands that move data into and out of the graph store: ``load`` and ``export``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from api.settings import get_settings
+from graph.store import GraphStore, StoreUnavailableError
+from socialrec.stores import open_store
+
+_console = Console()
+
+
+@contextmanager
+def _progress_hook() -> Iterator[tuple[Progress, dict[str, TaskID]]]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<13}"),
+        BarColumn(),
+        TextColumn("{task.completed:>12,.0f} rows"),
+        TimeElapsedColumn(),
+        console=_console,
+    ) as progress:
+        yield progress, {}
+
+
+def _advance(progress: Progress, tasks: dict[str, TaskID], table: str, rows: int) -> None:
+    if table not in tasks:
+        tasks[table] = progress.add_task(table, total=None)
+    progress.advance(tasks[table], rows)
+
+
+def _fail(message: str) -> typer.Exit:
+    _console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def _open(kind: str) -> GraphStore:
+    try:
+        return open_store(kind, get_settings())
+    except (ValueError, StoreUnavailableError) as exc:
+        raise _fail(f"--store {kind}: {exc}") from exc
+
+
+def load(
+    directory: Annotated[Path, typer.Argument(help="Input directory (or the data set's files).")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="dir (CSV/Parquet tables), lastfm (hetrec2011), recbole (.inter/.net)"
+        ),
+    ] = "dir",
+    store: Annotated[str | None, typer.Option(help="sqlite | neo4j (default: settings)")] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where rejects.csv and load_summary.json go.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows per write batch (default: settings).")
+    ] = None,
+) -> None:
+    """Validate and load a data set into the graph store; bad rows go to a rejects report."""
+    from graph.load import load_tables
+    from graph.readers import InputFormatError, read_directory, read_lastfm, read_recbole
+
+    settings = get_settings()
+    try:
+        if fmt == "dir":
+            sources = read_directory(directory)
+        elif fmt == "lastfm":
+            sources = read_lastfm(directory)
+        elif fmt == "recbole":
+            inter = sorted(directory.glob("*.inter"))
+            if len(inter) != 1:
+                raise _fail(f"--format recbole: expected one *.inter file in {directory}")
+            net = inter[0].with_suffix(".net")
+            sources = read_recbole(inter[0], net if net.is_file() else None)
+        else:
+            raise _fail(f"--format must be dir, lastfm or recbole, got {fmt!r}")
+    except InputFormatError as exc:
+        raise _fail(str(exc)) from exc
+    kind = store or settings.store
+    reports = report_dir or settings.work_dir / "load_report"
+    graph_store = _open(kind)
+    try:
+        with _progress_hook() as (progress, tasks):
+            summary = load_tables(
+                graph_store,
+                sources,
+                reports,
+                batch_size=batch_size or settings.batch_size,
+                progress=lambda table, rows: _advance(progress, tasks, table, rows),
+            )
+    except StoreUnavailableError as exc:
+        raise _fail(f"--store {kind}: {exc}") from exc
+    finally:
+        graph_store.close()
+
+    table = Table(title=f"Loaded {directory} into {kind} in {summary.duration_s:.1f}s")
+    for column in ("table", "file", "read", "accepted", "rejected", "ignored columns"):
+        table.add_column(column)
+    for t in summary.tables:
+        table.add_row(
+            t.table,
+            t.file,
+            f"{t.read:,}",
+            f"{t.accepted:,}",
+            f"{t.rejected:,}",
+            ", ".join(t.ignored_columns),
+        )
+    _console.print(table)
+    c = summary.counts
+    _console.print(
+        f"store now: {c.users:,} users, {c.items:,} items, {c.friendships:,} friendships, "
+        f"{c.interactions:,} interactions"
+    )
+    _console.print(f"rejected rows: {summary.rejected:,} -> {summary.rejects_path}")
+    _console.print(f"summary: {summary.summary_path}")
+
+
+def export(
+    store: Annotated[str | None, typer.Option(help="sqlite | neo4j (default: settings)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Snapshot directory (default: settings).")
+    ] = None,
+) -> None:
+    """Export the graph store to a versioned snapshot directory."""
+    from graph.export import export_snapshot
+
+    settings = get_settings()
+    kind = store or settings.store
+    target = out or settings.resolved_snapshot_dir
+    graph_store = _open(kind)
+    try:
+        with _progress_hook() as (progress, tasks):
+            snapshot = export_snapshot(
+                graph_store,
+                target,
+                progress=lambda table, rows: _advance(progress, tasks, table, rows),
+            )
+    except StoreUnavailableError as exc:
+        raise _fail(f"--store {kind}: {exc}") from exc
+    except OSError as exc:
+        raise _fail(f"--out {target}: {exc}") from exc
+    finally:
+        graph_store.close()
+    counts = snapshot.meta["counts"]
+    _console.print(
+        f"snapshot {target}: {counts['users']:,} users, {counts['items']:,} items, "
+        f"{counts['interactions']:,} interactions, {counts['social_edges']:,} social edges "
+        f"(fingerprint {snapshot.fingerprint[:12]})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``load`` and ``export`` commands to ``app``."""
+    app.command("load")(load)
+    app.command("export")(export)

@@ -1,0 +1,183 @@
+"""Loading a directory: good rows stored, bad rows reported by line, re-load idempotent."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from graph.load import load_directory, load_tables
+from graph.readers import InputFormatError, read_lastfm, read_recbole
+from graph.schema import Friendship, Interaction, Item, User
+from graph.sqlite_store import SQLiteStore
+from graph.store import StoreCounts
+
+NOW = 1_700_000_000
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    data = tmp_path / "world"
+    data.mkdir()
+    (data / "users.csv").write_text(
+        "user_id,region,signup_ts,nickname\nu1,eu,2020-01-01,al\nu2,us,,bo\n,eu,,x\n3,,,cy\n",
+        encoding="utf-8",
+    )
+    (data / "items.csv").write_text(
+        "item_id,category,price,in_stock\ni1,shoes,10,yes\ni2,hats,-3,no\ni3,,,\n",
+        encoding="utf-8",
+    )
+    (data / "friendships.csv").write_text(
+        "user_id,friend_id,kind\nu2,u1,friend\nu1,3,follow\nu1,u1,friend\n", encoding="utf-8"
+    )
+    (data / "interactions.csv").write_text(
+        "user_id,item_id,kind,value,ts\n"
+        "u1,i1,purchase,1,1600000000\n"
+        "u1,i2,view,,\n"  # i2 was rejected, so this reference is unknown
+        "3,i3,rating,4,2020-09-13T12:26:40Z\n",
+        encoding="utf-8",
+    )
+    return data
+
+
+def read_rejects(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_load_directory_and_reload(world: Path, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    report = tmp_path / "report"
+    seen: list[tuple[str, int]] = []
+    summary = load_directory(
+        store, world, report, batch_size=2, now=NOW, progress=lambda t, n: seen.append((t, n))
+    )
+    assert summary.counts == StoreCounts(users=3, items=2, friendships=2, interactions=2)
+    assert [(t.table, t.read, t.accepted, t.rejected) for t in summary.tables] == [
+        ("users", 4, 3, 1),
+        ("items", 3, 2, 1),
+        ("friendships", 3, 2, 1),
+        ("interactions", 3, 2, 1),
+    ]
+    assert summary.tables[0].ignored_columns == ["nickname"]
+    assert seen == [
+        ("users", 2),
+        ("users", 2),
+        ("items", 2),
+        ("items", 1),
+        ("friendships", 2),
+        ("friendships", 1),
+        ("interactions", 2),
+        ("interactions", 1),
+    ]
+    rejects = read_rejects(report / "rejects.csv")
+    assert [(r["file"], r["line"], r["field"], r["value"]) for r in rejects] == [
+        ("users.csv", "4", "user_id", ""),
+        ("items.csv", "3", "price", "-3"),
+        ("friendships.csv", "4", "friend_id", "u1"),
+        ("interactions.csv", "3", "item_id", "i2"),
+    ]
+    assert [u for page in store.iter_users() for u in page] == [
+        User("3"),
+        User("u1", "eu", 1577836800),
+        User("u2", "us"),
+    ]
+    assert [i for page in store.iter_items() for i in page] == [
+        Item("i1", "shoes", 10.0, True),
+        Item("i3"),
+    ]
+    assert [f for page in store.iter_friendships() for f in page] == [
+        Friendship("u1", "3", "follow"),
+        Friendship("u1", "u2", "friend"),
+    ]
+    assert [r for page in store.iter_interactions() for r in page] == [
+        Interaction("3", "i3", "rating", 4.0, 1600000000),
+        Interaction("u1", "i1", "purchase", 1.0, 1600000000),
+    ]
+    written = json.loads((report / "load_summary.json").read_text())
+    assert written["store_counts"] == {"users": 3, "items": 2, "friendships": 2, "interactions": 2}
+    assert written["tables"][3]["rejected"] == 1
+
+    again = load_directory(store, world, tmp_path / "report2", now=NOW)
+    assert again.counts == summary.counts
+    assert read_rejects(tmp_path / "report2" / "rejects.csv") == rejects
+    store.close()
+
+
+def test_references_resolve_against_the_store(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    store.upsert_users([User("old")])
+    store.upsert_items([Item("old-item")])
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "interactions.csv").write_text(
+        "user_id,item_id,kind\nold,old-item,click\nnew,old-item,click\n", encoding="utf-8"
+    )
+    summary = load_directory(store, data, tmp_path / "r")
+    assert summary.counts.interactions == 1
+    assert [r["value"] for r in read_rejects(summary.rejects_path)] == ["new"]
+    store.close()
+
+
+def test_bad_header_loads_nothing(world: Path, tmp_path: Path) -> None:
+    (world / "items.csv").write_text("sku,price\n1,2\n", encoding="utf-8")
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    with pytest.raises(InputFormatError, match=r"items\.csv: required column 'item_id'"):
+        load_directory(store, world, tmp_path / "r")
+    assert store.counts() == StoreCounts(0, 0, 0, 0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        load_directory(store, world, tmp_path / "r", batch_size=0)
+    store.close()
+
+
+@pytest.mark.lastfm
+def test_lastfm_release_and_recbole_files_load_to_the_same_graph(
+    lastfm_dir: Path, tmp_path: Path
+) -> None:
+    hetrec = SQLiteStore(tmp_path / "h.sqlite3")
+    first = load_tables(hetrec, read_lastfm(lastfm_dir / "hetrec2011"), tmp_path / "rh")
+    assert first.rejected == 0
+    assert first.counts == StoreCounts(1892, 17632, 12717, 92834)
+    recbole = SQLiteStore(tmp_path / "r.sqlite3")
+    second = load_tables(
+        recbole,
+        read_recbole(lastfm_dir / "lastfm.inter", lastfm_dir / "lastfm.net"),
+        tmp_path / "rr",
+    )
+    assert second.rejected == 0
+    assert second.counts == first.counts
+    assert list(hetrec.iter_friendships()) == list(recbole.iter_friendships())
+    hetrec.close()
+    recbole.close()
+
+
+def test_cli_load_and_export(world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from api.settings import get_settings
+    from socialrec.commands import ingest
+
+    app = typer.Typer()
+    ingest.register(app)
+    monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path / "run"))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        loaded = runner.invoke(app, ["load", str(world), "--batch-size", "2"])
+        assert loaded.exit_code == 0, loaded.output
+        assert "rejected rows: 4" in loaded.output
+        assert (tmp_path / "run" / "load_report" / "rejects.csv").is_file()
+        exported = runner.invoke(app, ["export", "--out", str(tmp_path / "snap")])
+        assert exported.exit_code == 0, exported.output
+        assert (tmp_path / "snap" / "meta.json").is_file()
+        missing = runner.invoke(app, ["load", str(tmp_path / "nowhere")])
+        assert missing.exit_code == 1
+        assert "does not exist" in missing.output
+        bad_store = runner.invoke(app, ["export", "--store", "oracle"])
+        assert bad_store.exit_code == 1
+        assert "--store oracle" in bad_store.output
+    finally:
+        get_settings.cache_clear()
