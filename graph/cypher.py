@@ -1,0 +1,107 @@
+"""Every Cypher statement the Neo4j store runs, as parameterised constants.
+
+Only common Cypher that Neo4j 5 and other Bolt servers (ArcadeDB) both run: no APOC, no GDS,
+no ``id()``/``elementId()`` keys. Values always travel as parameters (``$rows``, ``$id``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CONSTRAINTS: Final[tuple[str, ...]] = (
+    "CREATE CONSTRAINT user_id_unique IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
+    "CREATE CONSTRAINT item_id_unique IF NOT EXISTS FOR (i:Item) REQUIRE i.id IS UNIQUE",
+)
+
+UPSERT_USERS: Final = """
+UNWIND $rows AS r
+MERGE (u:User {id: r.id})
+SET u.region = r.region, u.signup_ts = r.signup_ts
+"""
+
+UPSERT_ITEMS: Final = """
+UNWIND $rows AS r
+MERGE (i:Item {id: r.id})
+SET i.category = r.category, i.price = r.price, i.in_stock = r.in_stock
+"""
+
+UPSERT_FRIENDS: Final = """
+UNWIND $rows AS r
+MATCH (a:User {id: r.user_id})
+MATCH (b:User {id: r.friend_id})
+MERGE (a)-[:FRIEND]->(b)
+"""
+
+UPSERT_FOLLOWS: Final = """
+UNWIND $rows AS r
+MATCH (a:User {id: r.user_id})
+MATCH (b:User {id: r.friend_id})
+MERGE (a)-[:FOLLOWS]->(b)
+"""
+
+UPSERT_INTERACTIONS: Final = """
+UNWIND $rows AS r
+MATCH (u:User {id: r.user_id})
+MATCH (i:Item {id: r.item_id})
+MERGE (u)-[x:INTERACTED {kind: r.kind, ts: r.ts}]->(i)
+SET x.value = r.value
+"""
+
+#: One row per query: the slow path the ingest benchmark compares against.
+UPSERT_INTERACTION_ONE: Final = """
+MATCH (u:User {id: $user_id})
+MATCH (i:Item {id: $item_id})
+MERGE (u)-[x:INTERACTED {kind: $kind, ts: $ts}]->(i)
+SET x.value = $value
+"""
+
+EXISTING_USERS: Final = "UNWIND $ids AS id MATCH (u:User {id: id}) RETURN u.id AS id"
+EXISTING_ITEMS: Final = "UNWIND $ids AS id MATCH (i:Item {id: id}) RETURN i.id AS id"
+
+FIND_USER: Final = "MATCH (u:User {id: $id}) RETURN u.id AS id"
+DELETE_USER: Final = "MATCH (u:User {id: $id}) DETACH DELETE u"
+
+COUNT_USERS: Final = "MATCH (u:User) RETURN count(u) AS n"
+COUNT_ITEMS: Final = "MATCH (i:Item) RETURN count(i) AS n"
+COUNT_FRIENDSHIPS: Final = "MATCH (:User)-[r:FRIEND|FOLLOWS]->(:User) RETURN count(r) AS n"
+COUNT_INTERACTIONS: Final = "MATCH (:User)-[r:INTERACTED]->(:Item) RETURN count(r) AS n"
+
+# Keyset pages by the uniquely indexed id: ``$after`` is the last id of the previous page
+# ("" before the first page; every id is a non-empty string).
+PAGE_USERS: Final = """
+MATCH (u:User) WHERE u.id > $after
+RETURN u.id AS id, u.region AS region, u.signup_ts AS signup_ts
+ORDER BY u.id LIMIT $n
+"""
+
+PAGE_ITEMS: Final = """
+MATCH (i:Item) WHERE i.id > $after
+RETURN i.id AS id, i.category AS category, i.price AS price, i.in_stock AS in_stock
+ORDER BY i.id LIMIT $n
+"""
+
+#: The next ``$n`` user ids after ``$after``: relationship pages are keyed by their source user.
+PAGE_USER_IDS: Final = """
+MATCH (u:User) WHERE u.id > $after
+RETURN u.id AS id ORDER BY u.id LIMIT $n
+"""
+
+FRIENDSHIPS_OF: Final = """
+UNWIND $ids AS uid
+MATCH (a:User {id: uid})-[r:FRIEND|FOLLOWS]->(b:User)
+RETURN a.id AS user_id, b.id AS friend_id,
+       CASE type(r) WHEN 'FRIEND' THEN 'friend' ELSE 'follow' END AS kind
+"""
+
+INTERACTIONS_OF: Final = """
+UNWIND $ids AS uid
+MATCH (u:User {id: uid})-[r:INTERACTED]->(i:Item)
+RETURN u.id AS user_id, i.id AS item_id, r.kind AS kind, r.ts AS ts, r.value AS value
+"""
+
+#: Deletes up to ``$n`` nodes (with their relationships); returns how many it deleted.
+CLEAR_BATCH: Final = """
+MATCH (n) WITH n LIMIT $n
+DETACH DELETE n
+RETURN count(*) AS deleted
+"""
