@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     max_k: int = Field(100, ge=1, le=1000)
     serving_threads: int = Field(1, ge=1, description="torch/BLAS threads inside the server.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1, description="Largest request body accepted; larger ones get 413."
+    )
 
     @property
     def resolved_sqlite_path(self) -> Path:

@@ -1,0 +1,73 @@
+"""The FastAPI application factory.
+
+Run with ``socialrec serve`` or ``uvicorn api.app:create_app --factory``. The lifespan loads
+the snapshot and checkpoint once (see :func:`api.state.load_state`); routes get them through
+the dependencies in :mod:`api.deps`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from api.routes import health, recommendations
+from api.services.recommender import UnknownUserError
+from api.settings import Settings, get_settings
+from api.state import load_state
+
+API_PREFIX: Final[str] = "/api/v1"
+#: Resource routers mounted under ``API_PREFIX``; add a resource with a one-line edit.
+ROUTERS: Final[tuple[APIRouter, ...]] = (recommendations.router,)
+
+_log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``settings`` defaults to :func:`api.settings.get_settings`."""
+    resolved = settings if settings is not None else get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.serving = load_state(resolved)
+        try:
+            yield
+        finally:
+            app.state.serving = None
+
+    app = FastAPI(
+        title="socialrec",
+        summary="Graph-based social-commerce recommendations.",
+        version="1",
+        lifespan=lifespan,
+        max_body_size=resolved.max_body_bytes,  # larger bodies get 413 before parsing
+    )
+    app.state.settings = resolved
+    app.state.serving = None
+    app.include_router(health.router)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_exception_handler(UnknownUserError, _unknown_user)
+    app.add_exception_handler(ValueError, _bad_value)
+    app.add_exception_handler(Exception, _internal_error)
+    return app
+
+
+async def _unknown_user(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_400_BAD_REQUEST)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    _log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "internal server error; see the server log"},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

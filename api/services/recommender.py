@@ -1,0 +1,206 @@
+"""Top-k recommendation from a checkpoint's final embeddings, excluding already-seen items.
+
+Scores are inner products ``item_embeddings @ user_embeddings[u]`` (the LightGCN scoring
+rule). Each request allocates one score vector of length ``num_items``; the seen items of
+every user are precomputed at load as a CSR structure (``seen_indptr`` / ``seen_indices``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from gnn.checkpoint import Checkpoint
+from graph.snapshot import Snapshot
+
+
+class UnknownUserError(LookupError):
+    """The requested user id is not in the served model."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"user {user_id!r} is not known to the served model")
+        self.user_id = user_id
+
+
+class ArtifactMismatchError(ValueError):
+    """A checkpoint and a snapshot do not describe the same users and items."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredItem:
+    """One recommended item and its score."""
+
+    item_id: str
+    score: float
+
+
+def _check_ids(kind: str, checkpoint_ids: list[str], snapshot_ids: list[str]) -> None:
+    if checkpoint_ids == snapshot_ids:
+        return
+    in_ckpt, in_snap = set(checkpoint_ids), set(snapshot_ids)
+    if in_ckpt == in_snap and len(in_ckpt) == len(checkpoint_ids):
+        return  # same ids in another order: mapped by id below
+    missing = sorted(in_snap - in_ckpt)
+    extra = sorted(in_ckpt - in_snap)
+    raise ArtifactMismatchError(
+        f"checkpoint and snapshot disagree on {kind}s: {len(missing)} {kind}(s) in the "
+        f"snapshot are missing from the checkpoint (e.g. {missing[:3]}), {len(extra)} "
+        f"{kind}(s) in the checkpoint are not in the snapshot (e.g. {extra[:3]}). Serve the "
+        "snapshot the model was trained on, or retrain on this snapshot."
+    )
+
+
+class RecommenderService:
+    """Recommends items for users from fixed embeddings.
+
+    Args:
+        user_embeddings: float tensor ``[num_users, dim]``.
+        item_embeddings: float tensor ``[num_items, dim]``.
+        user_ids: index -> user id, ``len == num_users``.
+        item_ids: index -> item id, ``len == num_items``.
+        seen_indptr: int64 ``[num_users + 1]``; user ``u`` saw item indices
+            ``seen_indices[seen_indptr[u]:seen_indptr[u + 1]]``.
+        seen_indices: int64 item indices.
+    """
+
+    def __init__(
+        self,
+        user_embeddings: torch.Tensor,
+        item_embeddings: torch.Tensor,
+        user_ids: list[str],
+        item_ids: list[str],
+        seen_indptr: NDArray[np.int64],
+        seen_indices: NDArray[np.int64],
+    ) -> None:
+        if user_embeddings.ndim != 2 or user_embeddings.shape[0] != len(user_ids):
+            raise ValueError(
+                f"user_embeddings must have shape [{len(user_ids)}, dim], "
+                f"got {tuple(user_embeddings.shape)}"
+            )
+        if item_embeddings.ndim != 2 or item_embeddings.shape[0] != len(item_ids):
+            raise ValueError(
+                f"item_embeddings must have shape [{len(item_ids)}, dim], "
+                f"got {tuple(item_embeddings.shape)}"
+            )
+        if user_embeddings.shape[1] != item_embeddings.shape[1]:
+            raise ValueError(
+                f"user and item embedding dims differ: {user_embeddings.shape[1]} "
+                f"vs {item_embeddings.shape[1]}"
+            )
+        if seen_indptr.shape != (len(user_ids) + 1,):
+            raise ValueError(
+                f"seen_indptr must have length {len(user_ids) + 1}, got {seen_indptr.shape}"
+            )
+        self._user_emb = user_embeddings.detach().to(torch.float32).contiguous()
+        self._item_emb = item_embeddings.detach().to(torch.float32).contiguous()
+        self._user_ids = list(user_ids)
+        self._item_ids = list(item_ids)
+        self._user_index = {uid: i for i, uid in enumerate(self._user_ids)}
+        self._seen_indptr = seen_indptr
+        self._seen_indices = seen_indices
+
+    @classmethod
+    def from_artifacts(cls, snapshot: Snapshot, checkpoint: Checkpoint) -> RecommenderService:
+        """Build the service from a checkpoint, taking seen items from ``snapshot``.
+
+        The checkpoint's id maps must hold the same users and items as the snapshot
+        (order may differ: snapshot indices are mapped to checkpoint indices by id).
+
+        Raises:
+            ArtifactMismatchError: if the id sets differ.
+        """
+        _check_ids("user", checkpoint.user_ids, snapshot.user_ids)
+        _check_ids("item", checkpoint.item_ids, snapshot.item_ids)
+        users = snapshot.inter_user
+        items = snapshot.inter_item
+        if checkpoint.user_ids != snapshot.user_ids:
+            ckpt_user = {uid: i for i, uid in enumerate(checkpoint.user_ids)}
+            remap = np.array([ckpt_user[uid] for uid in snapshot.user_ids], dtype=np.int64)
+            users = remap[users]
+        if checkpoint.item_ids != snapshot.item_ids:
+            ckpt_item = {iid: i for i, iid in enumerate(checkpoint.item_ids)}
+            remap = np.array([ckpt_item[iid] for iid in snapshot.item_ids], dtype=np.int64)
+            items = remap[items]
+        indptr, indices = seen_csr(users, items, num_users=len(checkpoint.user_ids))
+        return cls(
+            checkpoint.user_embeddings,
+            checkpoint.item_embeddings,
+            checkpoint.user_ids,
+            checkpoint.item_ids,
+            indptr,
+            indices,
+        )
+
+    @property
+    def num_users(self) -> int:
+        return len(self._user_ids)
+
+    @property
+    def num_items(self) -> int:
+        return len(self._item_ids)
+
+    def seen_items(self, user_id: str) -> list[str]:
+        """Ids of the items ``user_id`` interacted with (sorted by item index)."""
+        u = self._index_of(user_id)
+        start, stop = self._seen_indptr[u], self._seen_indptr[u + 1]
+        return [self._item_ids[i] for i in self._seen_indices[start:stop]]
+
+    def recommend(self, user_id: str, k: int, *, exclude_seen: bool = True) -> list[ScoredItem]:
+        """The ``k`` highest-scoring items for ``user_id``, best first (ties: lower index).
+
+        Returns fewer than ``k`` items when fewer candidates remain.
+
+        Raises:
+            ValueError: if ``k < 1``.
+            UnknownUserError: if ``user_id`` is not in the model.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        u = self._index_of(user_id)
+        with torch.inference_mode():
+            scores = torch.mv(self._item_emb, self._user_emb[u]).numpy()
+        num_candidates = self.num_items
+        if exclude_seen:
+            seen = self._seen_indices[self._seen_indptr[u] : self._seen_indptr[u + 1]]
+            scores[seen] = -np.inf
+            num_candidates -= len(seen)
+        k = min(k, num_candidates)
+        if k <= 0:
+            return []
+        if k < self.num_items:
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(self.num_items)
+        # Stable order: score descending, then item index ascending.
+        top = top[np.lexsort((top, -scores[top]))]
+        return [ScoredItem(self._item_ids[i], float(scores[i])) for i in top]
+
+    def _index_of(self, user_id: str) -> int:
+        try:
+            return self._user_index[user_id]
+        except KeyError:
+            raise UnknownUserError(user_id) from None
+
+
+def seen_csr(
+    users: NDArray[np.int64], items: NDArray[np.int64], *, num_users: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Deduplicated per-user item lists as CSR arrays ``(indptr, indices)``.
+
+    Args:
+        users: user index of each interaction.
+        items: item index of each interaction (same length as ``users``).
+        num_users: number of users (rows); users without interactions get empty rows.
+    """
+    if users.shape != items.shape:
+        raise ValueError(
+            f"users and items must have equal shapes, got {users.shape} and {items.shape}"
+        )
+    pairs = np.unique(np.stack([users, items], axis=1).reshape(-1, 2), axis=0)
+    counts = np.bincount(pairs[:, 0], minlength=num_users)
+    indptr = np.zeros(num_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, np.ascontiguousarray(pairs[:, 1], dtype=np.int64)

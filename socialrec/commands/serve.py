@@ -1,0 +1,66 @@
+"""CLI command ``serve``: run the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.settings import Settings, get_settings
+
+_console = Console(stderr=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: settings.host].")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port [default: settings.port].")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Snapshot directory [default: <work_dir>/snapshot].")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint file [default: <work_dir>/model.pt].")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch threads [default: settings.serving_threads].")
+    ] = None,
+) -> None:
+    """Serve recommendations over HTTP (docs at /docs, status at /health)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    overrides = {
+        "host": host,
+        "port": port,
+        "snapshot_dir": snapshot,
+        "checkpoint_path": checkpoint,
+        "serving_threads": threads,
+    }
+    settings = Settings.model_validate(
+        get_settings().model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    )
+    missing = [
+        f"{what} {path} does not exist"
+        for what, path in (
+            ("snapshot", settings.resolved_snapshot_dir / "meta.json"),
+            ("checkpoint", settings.resolved_checkpoint_path),
+        )
+        if not path.exists()
+    ]
+    if missing:
+        _console.print(
+            f"[bold red]error:[/] {'; '.join(missing)}. Export a snapshot and train a model "
+            "first, or pass --snapshot / --checkpoint."
+        )
+        raise typer.Exit(code=1)
+    _console.print(f"serving on http://{settings.host}:{settings.port} (docs at /docs)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command()(serve)
