@@ -2,59 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from api.settings import get_settings
 from graph.store import GraphStore, StoreUnavailableError
+from socialrec.console import console, fail, row_progress
 from socialrec.stores import open_store
-
-_console = Console()
-
-
-@contextmanager
-def _progress_hook() -> Iterator[tuple[Progress, dict[str, TaskID]]]:
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<13}"),
-        BarColumn(),
-        TextColumn("{task.completed:>12,.0f} rows"),
-        TimeElapsedColumn(),
-        console=_console,
-    ) as progress:
-        yield progress, {}
-
-
-def _advance(progress: Progress, tasks: dict[str, TaskID], table: str, rows: int) -> None:
-    if table not in tasks:
-        tasks[table] = progress.add_task(table, total=None)
-    progress.advance(tasks[table], rows)
-
-
-def _fail(message: str) -> typer.Exit:
-    _console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=1)
 
 
 def _open(kind: str) -> GraphStore:
     try:
         return open_store(kind, get_settings())
     except (ValueError, StoreUnavailableError) as exc:
-        raise _fail(f"--store {kind}: {exc}") from exc
+        raise fail(f"--store {kind}: {exc}") from exc
 
 
 def load(
@@ -86,27 +50,27 @@ def load(
         elif fmt == "recbole":
             inter = sorted(directory.glob("*.inter"))
             if len(inter) != 1:
-                raise _fail(f"--format recbole: expected one *.inter file in {directory}")
+                raise fail(f"--format recbole: expected one *.inter file in {directory}")
             net = inter[0].with_suffix(".net")
             sources = read_recbole(inter[0], net if net.is_file() else None)
         else:
-            raise _fail(f"--format must be dir, lastfm or recbole, got {fmt!r}")
+            raise fail(f"--format must be dir, lastfm or recbole, got {fmt!r}")
     except InputFormatError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     kind = store or settings.store
     reports = report_dir or settings.work_dir / "load_report"
     graph_store = _open(kind)
     try:
-        with _progress_hook() as (progress, tasks):
+        with row_progress() as progress:
             summary = load_tables(
                 graph_store,
                 sources,
                 reports,
                 batch_size=batch_size or settings.batch_size,
-                progress=lambda table, rows: _advance(progress, tasks, table, rows),
+                progress=progress,
             )
     except StoreUnavailableError as exc:
-        raise _fail(f"--store {kind}: {exc}") from exc
+        raise fail(f"--store {kind}: {exc}") from exc
     finally:
         graph_store.close()
 
@@ -122,14 +86,14 @@ def load(
             f"{t.rejected:,}",
             ", ".join(t.ignored_columns),
         )
-    _console.print(table)
+    console.print(table)
     c = summary.counts
-    _console.print(
+    console.print(
         f"store now: {c.users:,} users, {c.items:,} items, {c.friendships:,} friendships, "
         f"{c.interactions:,} interactions"
     )
-    _console.print(f"rejected rows: {summary.rejected:,} -> {summary.rejects_path}")
-    _console.print(f"summary: {summary.summary_path}")
+    console.print(f"rejected rows: {summary.rejected:,} -> {summary.rejects_path}")
+    console.print(f"summary: {summary.summary_path}")
 
 
 def export(
@@ -146,20 +110,16 @@ def export(
     target = out or settings.resolved_snapshot_dir
     graph_store = _open(kind)
     try:
-        with _progress_hook() as (progress, tasks):
-            snapshot = export_snapshot(
-                graph_store,
-                target,
-                progress=lambda table, rows: _advance(progress, tasks, table, rows),
-            )
+        with row_progress() as progress:
+            snapshot = export_snapshot(graph_store, target, progress=progress)
     except StoreUnavailableError as exc:
-        raise _fail(f"--store {kind}: {exc}") from exc
+        raise fail(f"--store {kind}: {exc}") from exc
     except OSError as exc:
-        raise _fail(f"--out {target}: {exc}") from exc
+        raise fail(f"--out {target}: {exc}") from exc
     finally:
         graph_store.close()
     counts = snapshot.meta["counts"]
-    _console.print(
+    console.print(
         f"snapshot {target}: {counts['users']:,} users, {counts['items']:,} items, "
         f"{counts['interactions']:,} interactions, {counts['social_edges']:,} social edges "
         f"(fingerprint {snapshot.fingerprint[:12]})"

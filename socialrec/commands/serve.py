@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from api.settings import Settings, get_settings
-
-_console = Console(stderr=True)
+from socialrec.console import console, fail
 
 
 def serve(
@@ -52,12 +50,11 @@ def serve(
         if not path.exists()
     ]
     if missing:
-        _console.print(
-            f"[bold red]error:[/] {'; '.join(missing)}. Export a snapshot and train a model "
-            "first, or pass --snapshot / --checkpoint."
+        raise fail(
+            f"{'; '.join(missing)}. Export a snapshot and train a model first, "
+            "or pass --snapshot / --checkpoint."
         )
-        raise typer.Exit(code=1)
-    _console.print(f"serving on http://{settings.host}:{settings.port} (docs at /docs)")
+    console.print(f"serving on http://{settings.host}:{settings.port} (docs at /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1)
 
 
