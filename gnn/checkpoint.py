@@ -48,9 +48,7 @@ class Checkpoint:
     item_ids: list[str]
     snapshot_fingerprint: str
     metrics: dict[str, Any] = field(default_factory=dict)
-    created_at: str = field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
-    )
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     version: int = CHECKPOINT_VERSION
 
     @property

@@ -1,0 +1,142 @@
+"""Full-ranking evaluation: every item is scored for every evaluated user.
+
+For ``split="valid"`` the user's train items are masked; for ``split="test"`` train and valid
+items are. Metrics are averaged over the users with at least one item in the split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from gnn.data import SPLITS, TrainData
+from gnn.metrics import METRICS, ranking_metrics
+
+
+def _sorted_by_user(pairs: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    user = torch.cat([p[0] for p in pairs])
+    item = torch.cat([p[1] for p in pairs])
+    order = torch.argsort(user, stable=True)
+    return user[order], item[order]
+
+
+def _rows(user: Tensor, first: int, last: int) -> slice:
+    """The slice of a user-sorted array holding users ``first..last``."""
+    lo = int(torch.searchsorted(user, first))
+    hi = int(torch.searchsorted(user, last, right=True))
+    return slice(lo, hi)
+
+
+def _ranked_batches(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str,
+    k: int,
+    batch_size: int,
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Yield (users, top-k item indices, relevance mask [B, num_items]) batch by batch."""
+    if split not in ("valid", "test"):
+        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+    if user_emb.shape[0] != data.num_users or item_emb.shape[0] != data.num_items:
+        raise ValueError(
+            f"embeddings have {user_emb.shape[0]} users / {item_emb.shape[0]} items, the data "
+            f"{data.num_users} / {data.num_items}"
+        )
+    if not 1 <= k <= data.num_items:
+        raise ValueError(f"k must be in [1, {data.num_items}], got {k}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    masked = [data.pairs("train")] + ([data.pairs("valid")] if split == "test" else [])
+    mask_user, mask_item = _sorted_by_user(masked)
+    target_user, target_item = _sorted_by_user([data.pairs(split)])
+    users = torch.unique(target_user)
+    position = torch.full((data.num_users,), -1, dtype=torch.long)
+    items_t = item_emb.to(torch.float32).T.contiguous()
+    for start in range(0, users.numel(), batch_size):
+        batch = users[start : start + batch_size]
+        position[batch] = torch.arange(batch.numel())
+        first, last = int(batch[0]), int(batch[-1])
+        scores = user_emb[batch].to(torch.float32) @ items_t
+        rows = _rows(mask_user, first, last)
+        row = position[mask_user[rows]]
+        keep = row >= 0
+        scores.index_put_((row[keep], mask_item[rows][keep]), torch.tensor(float("-inf")))
+        relevant = torch.zeros(scores.shape, dtype=torch.bool)
+        rows = _rows(target_user, first, last)
+        relevant[position[target_user[rows]], target_item[rows]] = True
+        top = scores.topk(k, dim=1).indices
+        position[batch] = -1
+        yield batch, top, relevant
+
+
+@torch.inference_mode()
+def rank(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str = "valid",
+    k: int = 20,
+    *,
+    batch_size: int = 1024,
+) -> tuple[Tensor, Tensor]:
+    """The masked top-``k`` lists of every user with items in ``split``.
+
+    Returns:
+        ``(users [n], items [n, k])``, users ascending, items best first.
+    """
+    out = [
+        (b, top) for b, top, _ in _ranked_batches(user_emb, item_emb, data, split, k, batch_size)
+    ]
+    if not out:
+        return torch.empty(0, dtype=torch.long), torch.empty(0, k, dtype=torch.long)
+    return torch.cat([b for b, _ in out]), torch.cat([t for _, t in out])
+
+
+@torch.inference_mode()
+def evaluate(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str = "valid",
+    ks: Sequence[int] = (10, 20),
+    *,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Full-ranking Recall, NDCG, Precision, Hit and MRR at each ``k`` in ``ks``.
+
+    Args:
+        user_emb: final user embeddings ``[num_users, d]``.
+        item_emb: final item embeddings ``[num_items, d]``.
+        data: the split (``data.pairs(split)`` are the relevant items).
+        split: ``"valid"`` (train items masked) or ``"test"`` (train and valid masked).
+        ks: cut-offs.
+        batch_size: users scored per dense matmul.
+
+    Returns:
+        ``{"recall@10": ..., "ndcg@10": ..., ...}`` averaged over users with items in
+        ``split`` (all 0.0 when there are none).
+
+    Raises:
+        ValueError: on an unknown split, mismatched shapes or a ``k`` out of range.
+    """
+    if split not in SPLITS or split == "train":
+        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+    if not ks:
+        raise ValueError("ks must name at least one cut-off, got none")
+    sums: dict[str, float] = {}
+    count = 0
+    depth = min(max(ks), data.num_items)  # a cut-off beyond the catalogue ranks everything
+    for _, top, relevant in _ranked_batches(user_emb, item_emb, data, split, depth, batch_size):
+        hits = relevant.gather(1, top)
+        if depth < max(ks):
+            hits = torch.nn.functional.pad(hits, (0, max(ks) - depth))
+        per_user = ranking_metrics(hits, relevant.sum(1), ks)
+        for name, values in per_user.items():
+            sums[name] = sums.get(name, 0.0) + float(values.sum())
+        count += top.shape[0]
+    if count == 0:
+        return {f"{name}@{k}": 0.0 for k in ks for name in METRICS}
+    return {name: total / count for name, total in sums.items()}

@@ -1,0 +1,192 @@
+"""CLI commands ``train`` and ``evaluate``: fit LightGCN on a snapshot, re-check a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from api.settings import get_settings
+from socialrec.console import console, fail
+
+if TYPE_CHECKING:
+    from gnn.train import TrainConfig, TrainResult
+    from graph.snapshot import Snapshot
+
+
+def _read_snapshot(path: Path) -> Snapshot:
+    from graph.snapshot import SnapshotError, read_snapshot
+
+    try:
+        return read_snapshot(path)
+    except SnapshotError as exc:
+        raise fail(f"--snapshot: {exc}. Run `socialrec export` first.") from exc
+
+
+def _metrics_table(title: str, columns: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    names = next(iter(columns.values())).keys()
+    for metric in names:
+        table.add_row(metric, *(f"{col.get(metric, float('nan')):.4f}" for col in columns.values()))
+    return table
+
+
+def train(
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Snapshot directory [default: <work_dir>/snapshot].")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Checkpoint file to write [default: <work_dir>/model.pt].")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Maximum epochs.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, help="Adam learning rate.")] = None,
+    dim: Annotated[int | None, typer.Option(min=1, help="Embedding size.")] = None,
+    layers: Annotated[int | None, typer.Option(min=0, help="LightGCN layers.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Training pairs per step.")] = None,
+    reg_weight: Annotated[float | None, typer.Option(min=0.0, help="L2 weight.")] = None,
+    patience: Annotated[
+        int | None, typer.Option(min=1, help="Evaluations without improvement before stopping.")
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(min=1, help="Epochs between evaluations.")
+    ] = None,
+    kinds: Annotated[
+        str | None, typer.Option(help="Comma-separated interaction kinds [default: all].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of split, init and sampling.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads.")] = None,
+) -> None:
+    """Train LightGCN on a snapshot (early stopping on validation NDCG@10) and save a checkpoint.
+
+    Defaults of the training options are those of gnn.train.TrainConfig.
+    """
+    from gnn.checkpoint import save_checkpoint
+    from gnn.train import TrainConfig, to_checkpoint
+    from socialrec.seeding import seed_everything
+
+    settings = get_settings()
+    snapshot_dir = snapshot or settings.resolved_snapshot_dir
+    target = out or settings.resolved_checkpoint_path
+    graph = _read_snapshot(snapshot_dir)
+    overrides = {
+        "epochs": epochs,
+        "lr": lr,
+        "embedding_dim": dim,
+        "num_layers": layers,
+        "batch_size": batch_size,
+        "reg_weight": reg_weight,
+        "patience": patience,
+        "eval_every": eval_every,
+        "seed": seed,
+        "num_threads": threads,
+        "kinds": tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
+    }
+    config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    seed_everything(config.seed)
+    counts = graph.meta.get("counts", {})
+    console.print(
+        f"training LightGCN on {snapshot_dir} ({counts.get('users', graph.num_users):,} users, "
+        f"{counts.get('items', graph.num_items):,} items, "
+        f"{counts.get('interactions', len(graph.inter_user)):,} interactions)"
+    )
+    result = fit_with_progress(graph, config)
+    try:
+        path = save_checkpoint(to_checkpoint(result), target)
+    except OSError as exc:
+        raise fail(f"--out {target}: {exc}") from exc
+    show_result(result, path)
+
+
+def fit_with_progress(graph: Snapshot, config: TrainConfig) -> TrainResult:
+    """Train on ``graph`` with an epoch progress bar; a bad configuration exits with code 1."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gnn.train import EpochRecord
+    from gnn.train import train as fit
+
+    with Progress(
+        TextColumn("epoch {task.completed:>4.0f}/{task.total:.0f}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=config.epochs)
+        best = [0.0]
+
+        def on_epoch(record: EpochRecord) -> None:
+            if record.valid is not None:
+                best[0] = max(best[0], record.valid[config.monitor])
+            progress.update(
+                task,
+                advance=1,
+                description=f"loss {record.loss:.4f}  best valid {config.monitor} {best[0]:.4f}",
+            )
+
+        try:
+            result = fit(graph, config, on_epoch)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+        progress.update(task, total=result.epochs_run)
+    return result
+
+
+def show_result(result: TrainResult, path: Path) -> None:
+    """Print the best epoch's validation and test metrics and where the checkpoint is."""
+    stop = "early stop" if result.stopped_early else "max epochs"
+    console.print(
+        _metrics_table(
+            f"best epoch {result.best_epoch} of {result.epochs_run} ({stop}), "
+            f"{result.sec_per_epoch:.2f} s/epoch",
+            {"valid": result.valid_metrics, "test": result.test_metrics},
+        )
+    )
+    console.print(f"checkpoint: {path}")
+
+
+def evaluate(
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint file [default: <work_dir>/model.pt].")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Snapshot it was trained on [default: <work_dir>/snapshot].")
+    ] = None,
+    split: Annotated[str, typer.Option(help="test | valid")] = "test",
+) -> None:
+    """Re-evaluate a checkpoint on its snapshot's test (or valid) split; full ranking."""
+    from gnn.checkpoint import CheckpointError, load_checkpoint
+    from gnn.train import evaluate_checkpoint
+
+    settings = get_settings()
+    if split not in ("test", "valid"):
+        raise fail(f"--split must be test or valid, got {split!r}")
+    path = checkpoint or settings.resolved_checkpoint_path
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise fail(f"--checkpoint: {exc}") from exc
+    graph = _read_snapshot(snapshot or settings.resolved_snapshot_dir)
+    try:
+        metrics = evaluate_checkpoint(ckpt, graph, split)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    columns = {"now": metrics}
+    stored = ckpt.metrics.get(split)
+    if isinstance(stored, dict):
+        columns["at training"] = stored
+    console.print(_metrics_table(f"{ckpt.model_version} on the {split} split", columns))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` and ``evaluate`` commands to ``app``."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,212 @@
+"""Training on a small planted-structure graph, checkpoints and the CLI commands."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner, Result
+
+from api.services.recommender import RecommenderService
+from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.data import TrainData
+from gnn.evaluate import evaluate
+from gnn.train import (
+    NegativeSampler,
+    TrainConfig,
+    TrainResult,
+    evaluate_checkpoint,
+    to_checkpoint,
+    train,
+)
+from graph.schema import Interaction, Item, User
+from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from socialrec.cli import app
+
+GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP, ITEMS_PER_USER = 4, 30, 20, 8
+CONFIG = TrainConfig(
+    embedding_dim=16,
+    num_layers=2,
+    lr=0.05,
+    batch_size=256,
+    epochs=25,
+    patience=25,
+    seed=0,
+    num_threads=1,
+)
+
+
+def planted_snapshot(seed: int = 0) -> Snapshot:
+    """Users buy mostly inside their own group of items, plus one random item each."""
+    rng = np.random.default_rng(seed)
+    users = [User(f"u{n:03d}") for n in range(GROUPS * USERS_PER_GROUP)]
+    items = [Item(f"i{n:03d}") for n in range(GROUPS * ITEMS_PER_GROUP)]
+    rows = []
+    for n, user in enumerate(users):
+        group = n // USERS_PER_GROUP
+        own = rng.choice(ITEMS_PER_GROUP, ITEMS_PER_USER, replace=False) + group * ITEMS_PER_GROUP
+        noise = rng.integers(0, len(items))
+        for i in [*own.tolist(), int(noise)]:
+            rows.append(Interaction(user.user_id, items[i].item_id, "purchase"))
+    return build_snapshot(users, items, [], rows, source="planted")
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> Snapshot:
+    return planted_snapshot()
+
+
+@pytest.fixture(scope="module")
+def result(snapshot: Snapshot) -> TrainResult:
+    return train(snapshot, CONFIG)
+
+
+def test_training_beats_popularity_and_random(result: TrainResult) -> None:
+    data = result.data
+    learned = result.valid_metrics["recall@10"]
+    popularity = torch.bincount(data.train_item, minlength=data.num_items).float()
+    pop = evaluate(torch.ones(data.num_users, 1), popularity[:, None], data, "valid")
+    gen = torch.Generator().manual_seed(0)
+    rand = evaluate(
+        torch.randn(data.num_users, 8, generator=gen),
+        torch.randn(data.num_items, 8, generator=gen),
+        data,
+        "valid",
+    )
+    assert learned > pop["recall@10"] + 0.2
+    assert learned > rand["recall@10"] + 0.2
+    assert result.test_metrics["recall@10"] > pop["recall@10"] + 0.1
+    losses = [r.loss for r in result.history]
+    assert losses[-1] < losses[0]
+
+
+def test_best_epoch_is_chosen_on_validation(result: TrainResult) -> None:
+    monitored = [r.valid[CONFIG.monitor] for r in result.history if r.valid is not None]
+    assert len(monitored) == CONFIG.epochs  # eval_every=1
+    assert result.best_epoch == int(np.argmax(monitored)) + 1
+    assert result.valid_metrics[CONFIG.monitor] == max(monitored)
+    # The kept embeddings are the best model's: re-evaluating reproduces its valid metrics.
+    again = evaluate(result.user_embeddings, result.item_embeddings, result.data, "valid")
+    assert again == pytest.approx(result.valid_metrics)
+
+
+def test_early_stopping_respects_patience(snapshot: Snapshot) -> None:
+    config = replace(CONFIG, lr=0.5, epochs=60, patience=3, eval_every=2)
+    out = train(snapshot, config)
+    if out.stopped_early:
+        assert out.epochs_run - out.best_epoch == config.patience * config.eval_every
+    assert out.epochs_run <= config.epochs
+
+
+def test_training_is_seeded(snapshot: Snapshot, result: TrainResult) -> None:
+    again = train(snapshot, replace(CONFIG, epochs=3))
+    twice = train(snapshot, replace(CONFIG, epochs=3))
+    torch.testing.assert_close(again.user_embeddings, twice.user_embeddings)
+    assert again.test_metrics == twice.test_metrics
+
+
+def test_negative_sampler_avoids_positives() -> None:
+    user = torch.tensor([0, 0, 0, 1])
+    item = torch.tensor([0, 1, 2, 3])
+    sampler = NegativeSampler(user, item, num_items=5)
+    draws = sampler.sample(torch.tensor([0] * 500 + [1] * 500), torch.Generator().manual_seed(0))
+    assert set(draws[:500].tolist()) == {3, 4}
+    assert set(draws[500:].tolist()) == {0, 1, 2, 4}
+
+
+def test_checkpoint_round_trip_and_serving(
+    tmp_path: Path, snapshot: Snapshot, result: TrainResult
+) -> None:
+    path = save_checkpoint(to_checkpoint(result), tmp_path / "model.pt")
+    ckpt = load_checkpoint(path)
+    assert ckpt.model_name == "lightgcn"
+    assert ckpt.snapshot_fingerprint == snapshot.fingerprint
+    assert ckpt.user_ids == snapshot.user_ids and ckpt.item_ids == snapshot.item_ids
+    assert ckpt.train_config["seed"] == CONFIG.seed
+    assert ckpt.metrics["test"] == pytest.approx(result.test_metrics)
+    torch.testing.assert_close(ckpt.user_embeddings, result.user_embeddings)
+    # Re-evaluation rebuilds the same split from the stored config.
+    assert evaluate_checkpoint(ckpt, snapshot) == pytest.approx(result.test_metrics)
+    # The stored state_dict reproduces the final embeddings.
+    result.model.load_state_dict(ckpt.state_dict)
+    service = RecommenderService.from_artifacts(snapshot, ckpt)
+    recs = service.recommend("u000", 5)
+    assert len(recs) == 5
+    assert not {r.item_id for r in recs} & set(service.seen_items("u000"))
+
+
+def test_evaluate_checkpoint_rejects_other_snapshot(result: TrainResult) -> None:
+    ckpt = to_checkpoint(result)
+    with pytest.raises(ValueError, match="trained on snapshot"):
+        evaluate_checkpoint(ckpt, planted_snapshot(seed=1))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("lr", 0.0),
+        ("epochs", 0),
+        ("batch_size", 0),
+        ("monitor", "ndcg@5"),
+        ("monitor", "auc@10"),
+        ("num_layers", -1),
+        ("reg_weight", -1.0),
+    ],
+)
+def test_config_errors_name_the_field(snapshot: Snapshot, field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        train(snapshot, replace(CONFIG, **{field: value}))  # type: ignore[arg-type]
+
+
+def test_train_data_without_validation_is_rejected() -> None:
+    data = TrainData.from_interactions([0, 1], [0, 1], 2, 2, seed=0)  # one pair per user
+    with pytest.raises(ValueError, match="no validation"):
+        train(data, CONFIG)
+
+
+def test_cli_train_and_evaluate(tmp_path: Path, snapshot: Snapshot) -> None:
+    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
+    out = tmp_path / "model.pt"
+    runner = CliRunner()
+
+    def text(result: Result) -> str:
+        return " ".join(result.output.split())  # rich wraps long lines
+
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            "--snapshot",
+            str(snap_dir),
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            "--dim",
+            "8",
+            "--lr",
+            "0.05",
+            "--threads",
+            "1",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    assert out.is_file() and "recall@10" in text(trained)
+    evaluated = runner.invoke(
+        app, ["evaluate", "--checkpoint", str(out), "--snapshot", str(snap_dir)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "ndcg@10" in text(evaluated)
+
+    missing = runner.invoke(app, ["train", "--snapshot", str(tmp_path / "nope"), "--out", str(out)])
+    assert missing.exit_code == 1 and "socialrec export" in text(missing)
+    no_ckpt = runner.invoke(
+        app, ["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--snapshot", str(snap_dir)]
+    )
+    assert no_ckpt.exit_code == 1 and "does not exist" in text(no_ckpt)
+    other = write_snapshot(planted_snapshot(seed=1), tmp_path / "other")
+    mismatch = runner.invoke(app, ["evaluate", "--checkpoint", str(out), "--snapshot", str(other)])
+    assert mismatch.exit_code == 1 and "trained on snapshot" in text(mismatch)
