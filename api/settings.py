@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         1_048_576, ge=1, description="Largest request body accepted; larger ones get 413."
     )
 
+    def with_overrides(self, **values: object) -> Settings:
+        """A validated copy with the given fields replaced; ``None`` values are ignored
+        (how CLI options override the environment)."""
+        given = {name: value for name, value in values.items() if value is not None}
+        return type(self).model_validate(self.model_dump() | given)
+
     @property
     def resolved_sqlite_path(self) -> Path:
         return self.sqlite_path or self.work_dir / "graph.sqlite3"

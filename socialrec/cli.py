@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from socialrec.commands import ingest, serve, train
+from socialrec.commands import demo, generate, ingest, serve, train
 
 app = typer.Typer(
     name="socialrec",
@@ -12,5 +12,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for area in (ingest, train, serve):
+for area in (generate, ingest, train, serve, demo):
     area.register(app)
+
+if __name__ == "__main__":
+    app()

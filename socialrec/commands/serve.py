@@ -27,19 +27,12 @@ def serve(
     ] = None,
 ) -> None:
     """Serve recommendations over HTTP (docs at /docs, status at /health)."""
-    import uvicorn
-
-    from api.app import create_app
-
-    overrides = {
-        "host": host,
-        "port": port,
-        "snapshot_dir": snapshot,
-        "checkpoint_path": checkpoint,
-        "serving_threads": threads,
-    }
-    settings = Settings.model_validate(
-        get_settings().model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    settings = get_settings().with_overrides(
+        host=host,
+        port=port,
+        snapshot_dir=snapshot,
+        checkpoint_path=checkpoint,
+        serving_threads=threads,
     )
     missing = [
         f"{what} {path} does not exist"
@@ -54,7 +47,16 @@ def serve(
             f"{'; '.join(missing)}. Export a snapshot and train a model first, "
             "or pass --snapshot / --checkpoint."
         )
-    console.print(f"serving on http://{settings.host}:{settings.port} (docs at /docs)")
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    """Serve the API described by ``settings`` until interrupted (one uvicorn worker)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    console.print(f"serving on http://{settings.host}:{settings.port} (docs /docs, Ctrl-C stops)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1)
 
 

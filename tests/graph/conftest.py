@@ -15,7 +15,7 @@ import pytest
 
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
-from tests.bolt_server import bolt_target, clear_database, neo4j_store  # noqa: F401 - fixtures
+from tests.bolt_server import clear_database
 
 StoreFactory = Callable[[pytest.FixtureRequest, Path], GraphStore]
 
