@@ -1,0 +1,220 @@
+"""Reach benchmark: our IC Monte-Carlo vs cynetdiff, IMM planning, synthetic-world planning.
+
+Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/reach.py [--nodes 200000] [--jobs 2]``
+
+1. A directed Chung-Lu power-law graph (expected in/out degrees ``~ rank^(-1/(gamma-1))``,
+   independent in/out rank orders, fixed seed, self-loops and duplicates removed).
+2. Seeds: the 10 highest out-degree nodes; 1,000 simulations; IC with uniform ``p`` and with
+   weighted cascade. Ours runs with ``--jobs`` threads (RESULT) and with 1 thread (printed);
+   cynetdiff is single-threaded. Both libraries count the seeds in the spread. Agreement:
+   ``z = |mean_ours - mean_cynetdiff| / sqrt(se_ours^2 + se_cynetdiff^2)``. Times are per 1,000
+   simulations, after a warm-up (numba compile / cache load excluded), side by side in one run.
+3. Planning ``k = 50`` with IMM on the uniform graph (time of the whole ``plan_campaign``
+   call, including the Monte-Carlo estimates of the plan and of the top-out-degree baseline).
+4. Synthetic social-commerce world (``graph.synthetic``): ground-truth IC probabilities, plan
+   ``k`` KOLs vs the top-followers set, for reach and for qualified reach towards the
+   most-purchased category.
+
+The last line is ``RESULT key=value ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from graph.reach.estimate import estimate_reach
+from graph.reach.influence_graph import InfluenceGraph, uniform, weighted_cascade
+from graph.reach.plan import plan_campaign, top_followers
+
+
+def chung_lu(
+    num_nodes: int, num_edges: int, *, gamma: float = 2.5, seed: int = 0
+) -> InfluenceGraph:
+    """A directed Chung-Lu graph with about ``num_edges`` distinct edges (vectorised)."""
+    rng = np.random.default_rng(seed)
+    weights = (np.arange(num_nodes) + 1.0) ** (-1.0 / (gamma - 1.0))
+    w_out = weights[rng.permutation(num_nodes)]
+    w_in = weights[rng.permutation(num_nodes)]
+    cdf_out = np.cumsum(w_out) / w_out.sum()
+    cdf_in = np.cumsum(w_in) / w_in.sum()
+    draw = int(num_edges * 1.08)
+    src = np.minimum(np.searchsorted(cdf_out, rng.random(draw), side="right"), num_nodes - 1)
+    dst = np.minimum(np.searchsorted(cdf_in, rng.random(draw), side="right"), num_nodes - 1)
+    keep = src != dst
+    key = np.unique(src[keep].astype(np.int64) * num_nodes + dst[keep])
+    key = key[rng.permutation(key.shape[0])[:num_edges]]
+    return InfluenceGraph.from_edges(key // num_nodes, key % num_nodes, num_nodes)
+
+
+def cynetdiff_spread(
+    graph: InfluenceGraph, seeds: NDArray[np.int32], simulations: int, seed: int
+) -> tuple[float, float, float]:
+    """(mean, standard error, seconds) of cynetdiff's IC spread with the graph's probabilities."""
+    from cynetdiff.models import IndependentCascadeModel
+
+    assert graph.prob is not None
+    starts = array.array("I", graph.indptr[:-1].astype(np.uint32).tobytes())
+    edges = array.array("I", graph.indices.astype(np.uint32).tobytes())
+    probs = array.array("f", graph.prob.astype(np.float32).tobytes())
+    model = IndependentCascadeModel(starts, edges, activation_probs=probs, rng=seed)
+    model.set_seeds(seeds.tolist())
+    counts = np.empty(simulations)
+    t0 = time.perf_counter()
+    for i in range(simulations):
+        model.reset_model()
+        model.advance_until_completion()
+        counts[i] = model.get_num_activated_nodes()
+    seconds = time.perf_counter() - t0
+    return float(counts.mean()), float(counts.std(ddof=1) / np.sqrt(simulations)), seconds
+
+
+def ours_spread(
+    graph: InfluenceGraph,
+    seeds: NDArray[np.int32],
+    simulations: int,
+    seed: int,
+    jobs: int,
+    attribution: bool = False,
+) -> tuple[float, float, float]:
+    estimate_reach(
+        graph, seeds.tolist(), simulations=2, seed=seed, jobs=jobs, attribution=attribution
+    )  # warm-up
+    t0 = time.perf_counter()
+    est = estimate_reach(
+        graph,
+        seeds.tolist(),
+        simulations=simulations,
+        seed=seed,
+        jobs=jobs,
+        attribution=attribution,
+    )
+    seconds = time.perf_counter() - t0
+    return est.reach.mean, est.reach.std_error, seconds
+
+
+def synthetic_plan(num_users: int, k: int, simulations: int, jobs: int) -> dict[str, Any] | None:
+    """Plan ``k`` KOLs on a synthetic world with its ground-truth IC probabilities, for reach
+    and for qualified reach towards one category (affinity = the user's share of engagements in
+    that category, from the world's log)."""
+    try:
+        from graph.snapshot import build_snapshot
+        from graph.synthetic import WorldConfig, generate_world
+    except ImportError:  # pragma: no cover - helper not merged yet
+        return None
+    world = generate_world(WorldConfig(num_users=num_users, num_items=2000, seed=7))
+    snapshot = build_snapshot(
+        world.iter_users(),
+        world.iter_items(),
+        world.iter_friendships(),
+        [],
+        source="synthetic",
+    )
+    graph = InfluenceGraph.from_snapshot(snapshot)
+    # Edge u -> v (v attends to u) is live with the receiver's ground-truth probability.
+    index = np.array([int(uid[1:]) for uid in snapshot.user_ids])
+    graph = graph.with_probabilities(world.influence_prob[index][graph.indices])
+    category = world.item_category[world.inter_item]
+    target = int(np.bincount(category[world.purchase_mask]).argmax())
+    engaged = np.bincount(world.inter_user, minlength=world.num_users).astype(float)
+    in_target = np.bincount(world.inter_user[category == target], minlength=world.num_users)
+    affinity = (in_target / np.maximum(engaged, 1.0))[index]
+    out: dict[str, Any] = {"users": num_users, "edges": graph.num_edges, "k": k}
+    for name, aff in (("reach", None), ("qualified", affinity)):
+        t0 = time.perf_counter()
+        plan = plan_campaign(
+            graph, k=k, simulations=simulations, seed=11, jobs=jobs, pool_size=200, affinity=aff
+        )
+        out[name] = {
+            "seconds": time.perf_counter() - t0,
+            "plan": plan.estimate.reach if aff is None else plan.estimate.qualified,
+            "baseline": plan.baseline_estimate.reach
+            if aff is None
+            else plan.baseline_estimate.qualified,
+            "ratio": plan.ratio,
+            "method": plan.method,
+            "overlap_with_top": len(set(s.seed for s in plan.chosen) & set(plan.baseline)),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200_000)
+    parser.add_argument("--edges", type=int, default=2_100_000)
+    parser.add_argument("--simulations", type=int, default=1000)
+    parser.add_argument("--p", type=float, default=0.05)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--synthetic-users", type=int, default=20_000)
+    parser.add_argument("--skip-wc-cynetdiff", action="store_true")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    topo = chung_lu(args.nodes, args.edges, seed=2015)
+    print(
+        f"graph: {topo.num_nodes} nodes, {topo.num_edges} edges "
+        f"(max out-degree {topo.out_degree.max()}, built in {time.perf_counter() - t0:.1f} s)"
+    )
+    seeds = top_followers(topo, 10)
+    results: dict[str, Any] = {}
+    z_max = 0.0
+    for name, graph in (("uniform", uniform(topo, args.p)), ("wc", weighted_cascade(topo))):
+        mine = ours_spread(graph, seeds, args.simulations, 1, args.jobs)
+        single = ours_spread(graph, seeds, args.simulations, 1, 1)
+        attributed = ours_spread(graph, seeds, args.simulations, 1, args.jobs, attribution=True)
+        if name == "wc" and args.skip_wc_cynetdiff:
+            theirs = (float("nan"), float("nan"), float("nan"))
+        else:
+            theirs = cynetdiff_spread(graph, seeds, args.simulations, 1)
+        z = abs(mine[0] - theirs[0]) / np.hypot(mine[1], theirs[1])
+        z_max = max(z_max, float(z))
+        speedup = theirs[2] / mine[2]
+        results[name] = speedup
+        print(
+            f"IC {name:7s}: ours {mine[0]:.1f} +- {mine[1]:.1f} in {mine[2]:.3f} s "
+            f"(1 thread {single[2]:.3f} s, speedup {theirs[2] / single[2]:.1f}x; with per-seed "
+            f"attribution {attributed[2]:.3f} s) | cynetdiff {theirs[0]:.1f} +- "
+            f"{theirs[1]:.1f} in {theirs[2]:.3f} s | z = {z:.2f} | speedup {speedup:.1f}x"
+        )
+
+    graph = uniform(topo, args.p)
+    t0 = time.perf_counter()
+    plan = plan_campaign(graph, k=50, simulations=args.simulations, seed=3, jobs=args.jobs)
+    plan_s = time.perf_counter() - t0
+    print(
+        f"plan k=50 (IMM, eps=0.5, {plan.rr_sets} RR sets): {plan.estimate.reach.mean:.1f} +- "
+        f"{plan.estimate.reach.std_error:.1f} vs top-out-degree "
+        f"{plan.baseline_estimate.reach.mean:.1f} +- {plan.baseline_estimate.reach.std_error:.1f}"
+        f" (ratio {plan.ratio:.3f}) in {plan_s:.2f} s"
+    )
+    synthetic = synthetic_plan(args.synthetic_users, 10, args.simulations, args.jobs)
+    ratio_syn = ratio_syn_q = "TODO"
+    if synthetic is None:
+        print("synthetic world: graph.synthetic not available (TODO)")
+    else:
+        ratio_syn = f"{synthetic['reach']['ratio']:.3f}"
+        ratio_syn_q = f"{synthetic['qualified']['ratio']:.3f}"
+        for name in ("reach", "qualified"):
+            r = synthetic[name]
+            print(
+                f"synthetic world ({synthetic['users']} users, {synthetic['edges']} influence "
+                f"edges, k={synthetic['k']}, {name}): plan {r['plan'].mean:.2f} +- "
+                f"{r['plan'].std_error:.2f} vs top-followers {r['baseline'].mean:.2f} +- "
+                f"{r['baseline'].std_error:.2f} (ratio {r['ratio']:.3f}, {r['method']}, "
+                f"{r['overlap_with_top']} of {synthetic['k']} shared) in {r['seconds']:.2f} s"
+            )
+    print(
+        f"RESULT speedup_uniform={results['uniform']:.2f} speedup_wc={results['wc']:.2f} "
+        f"agree_z_max={z_max:.2f} plan_k50_s={plan_s:.2f} plan_vs_topdegree={plan.ratio:.3f} "
+        f"plan_vs_topfollowers_synthetic={ratio_syn} "
+        f"plan_vs_topfollowers_synthetic_qualified={ratio_syn_q}"
+    )
+
+
+if __name__ == "__main__":
+    main()

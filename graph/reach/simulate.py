@@ -1,0 +1,761 @@
+"""Numba kernels: Monte-Carlo cascades (IC, LT), reverse-reachable sets and greedy coverage.
+
+Every random draw comes from a splitmix64 stream keyed by ``(base_seed, simulation, node)``
+(IC: the node's out-edges; LT: the node's incoming choice) or ``(base_seed, RR set)``. So
+results do not depend on how work is split across threads, and simulation ``i`` samples the
+same live-edge world whatever the seed set (common random numbers: estimates for two seed
+sets with the same ``seed`` are paired, world by world).
+
+Each simulation samples a *live-edge world* lazily (Kempe, Kleinberg & Tardos, KDD 2003):
+IC keeps edge ``u -> v`` with probability ``p(u, v)``; LT lets each node pick at most one
+incoming edge, ``u -> v`` with probability ``w(u, v)``. The cascade is the set reachable from
+the seeds in that world, found by BFS (hop = BFS level = activation round). Out-edges of a
+node are visited with geometric skipping over rows sorted by decreasing probability, plus
+thinning for unequal probabilities, so the cost is proportional to live edges, not all edges.
+
+The kernels are internal; use :func:`graph.reach.estimate.estimate_reach` and
+:mod:`graph.reach.plan`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from graph.reach.influence_graph import InfluenceGraph
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0
+_LOOKAHEAD = 8
+
+#: Streams keep simulation and RR-set randomness independent for one user seed.
+STREAM_SIMULATION = 1
+STREAM_RR = 2
+
+
+@njit(cache=True, inline="always")
+def _mix(x: np.uint64) -> np.uint64:
+    z = x + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True, inline="always")
+def _rand(state: NDArray[np.uint64]) -> float:
+    """Uniform in (0, 1) from a splitmix64 stream held in ``state[0]``."""
+    state[0] += _GOLDEN
+    z = state[0]
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    z = z ^ (z >> _S31)
+    return (np.float64(z >> _S11) + 0.5) * _INV53
+
+
+@njit(cache=True, inline="always")
+def _seed_state(state: NDArray[np.uint64], base: np.uint64, stream: int, index: int) -> None:
+    state[0] = _mix(base ^ _mix(np.uint64(stream) * _M1 + _mix(np.uint64(index))))
+
+
+@njit(cache=True, inline="always")
+def _next_live(rec_f: NDArray[np.float32], j: int, b: int, state: NDArray[np.uint64]) -> int:
+    """The next live edge in ``j:b`` (``b`` if none), each edge live with its probability.
+
+    Edges of a row are sorted by descending probability; ``rec_f[j, 1]`` is the probability
+    and ``rec_f[j, 2]`` its ``1 / log(1 - p)``. A geometric skip with the run's largest
+    probability ``q`` jumps over edges that cannot fire; thinning by ``p_j / q`` keeps each
+    edge's own probability exact.
+    """
+    while j < b:
+        q = rec_f[j, 1]
+        if q <= 0.0:
+            return b
+        if q < 1.0:
+            r = _rand(state)
+            if r <= 1.0 - q:  # else the geometric skip is 0 (same inversion)
+                skip = math.floor(math.log(r) * rec_f[j, 2])
+                if skip >= b - j:
+                    return b
+                j += int(skip)
+            pj = rec_f[j, 1]
+            if pj < q and _rand(state) * q >= pj:
+                j += 1
+                continue
+        return j
+    return b
+
+
+@njit(cache=True, inline="always")
+def _sample_parent(
+    v: int,
+    in_ptr: NDArray[np.int64],
+    in_src: NDArray[np.int32],
+    in_cum: NDArray[np.float64],
+    state: NDArray[np.uint64],
+) -> int:
+    """LT live-edge choice: the in-neighbour whose edge ``v`` keeps, or -1 for none."""
+    a = in_ptr[v]
+    b = in_ptr[v + 1]
+    r = _rand(state)
+    if b == a or r >= in_cum[b - 1]:
+        return -1
+    lo = a
+    hi = b - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if in_cum[mid] > r:
+            hi = mid
+        else:
+            lo = mid + 1
+    return int(in_src[lo])
+
+
+@njit(cache=True, nogil=True)
+def _simulate_chunk(
+    indptr: NDArray[np.int64],
+    rec_i: NDArray[np.int32],
+    rec_f: NDArray[np.float32],
+    lt: bool,
+    in_ptr: NDArray[np.int64],
+    in_src: NDArray[np.int32],
+    in_cum: NDArray[np.float64],
+    seeds: NDArray[np.int32],
+    sim_begin: int,
+    sim_end: int,
+    base_seed: np.uint64,
+    attribute: bool,
+    affinity: NDArray[np.float64],
+    reached_out: NDArray[np.int64],
+    qualified_out: NDArray[np.float64],
+    alone_out: NDArray[np.int32],
+    marginal_out: NDArray[np.int32],
+    shared_out: NDArray[np.int32],
+    hop_sum: NDArray[np.int64],
+    overlap_sum: NDArray[np.int64],
+) -> None:
+    n = indptr.shape[0] - 1
+    k = seeds.shape[0]
+    use_affinity = affinity.shape[0] == n
+    active = np.zeros(n, dtype=np.uint8)
+    queue = np.empty(n, dtype=np.int32)
+    # Row bounds are read when a node is queued and its first edge record a few queue
+    # positions ahead of use, so these cache misses overlap with work (software prefetch).
+    row_a = np.empty(n, dtype=np.int64)
+    row_b = np.empty(n, dtype=np.int64)
+    sink = 0.0
+    state = np.zeros(1, dtype=np.uint64)
+    parent = np.full(n if lt else 0, -2, dtype=np.int32)
+    touched = np.empty(n if lt else 0, dtype=np.int32)
+    na = n if attribute else 0
+    pos_of = np.empty(na, dtype=np.int32)
+    live_off = np.empty(na + 1, dtype=np.int64)
+    live_buf = np.empty(rec_i.shape[0] if attribute else 0, dtype=np.int32)
+    mask = np.zeros(na, dtype=np.uint64)
+    inq = np.zeros(na, dtype=np.uint8)
+    work = np.empty(na + 1, dtype=np.int32)
+    cap = 1
+    while cap < 2 * na:
+        cap *= 2
+    hkeys = np.zeros(cap if attribute else 0, dtype=np.uint64)
+    hcount = np.zeros(cap if attribute else 0, dtype=np.int64)
+    hused = np.empty(cap if attribute else 0, dtype=np.int64)
+    one = np.uint64(1)
+    for sim in range(sim_begin, sim_end):
+        tail = 0
+        for i in range(k):
+            s = seeds[i]
+            active[s] = 1
+            queue[tail] = s
+            row_a[tail] = indptr[s]
+            row_b[tail] = indptr[s + 1]
+            if attribute:
+                pos_of[s] = tail
+            tail += 1
+        n_touched = 0
+        n_live = 0
+        head = 0
+        level = 0
+        level_start = 0
+        level_end = tail
+        while head < tail:
+            if head == level_end:
+                hop_sum[level] += level_end - level_start
+                level += 1
+                level_start = level_end
+                level_end = tail
+            u = queue[head]
+            a = row_a[head]
+            b = row_b[head]
+            ahead = head + _LOOKAHEAD
+            if ahead < tail and row_a[ahead] < row_b[ahead]:
+                sink += rec_f[row_a[ahead], 1]
+            if attribute:
+                live_off[head] = n_live
+            head += 1
+            if lt:
+                for j in range(a, b):
+                    v = rec_i[j, 0]
+                    if active[v] == 1 and not attribute:
+                        continue
+                    pv = parent[v]
+                    if pv == -2:
+                        _seed_state(state, base_seed, 3, sim * n + v)
+                        pv = _sample_parent(v, in_ptr, in_src, in_cum, state)
+                        parent[v] = pv
+                        touched[n_touched] = v
+                        n_touched += 1
+                    if pv == u:
+                        if attribute:
+                            live_buf[n_live] = v
+                            n_live += 1
+                        if active[v] == 0:
+                            active[v] = 1
+                            if attribute:
+                                pos_of[v] = tail
+                            queue[tail] = v
+                            row_a[tail] = indptr[v]
+                            row_b[tail] = indptr[v + 1]
+                            tail += 1
+            else:
+                _seed_state(state, base_seed, 1, sim * n + u)
+                j = _next_live(rec_f, a, b, state)
+                while j < b:
+                    v = rec_i[j, 0]
+                    if attribute:
+                        live_buf[n_live] = v
+                        n_live += 1
+                    if active[v] == 0:
+                        active[v] = 1
+                        if attribute:
+                            pos_of[v] = tail
+                        queue[tail] = v
+                        row_a[tail] = indptr[v]
+                        row_b[tail] = indptr[v + 1]
+                        tail += 1
+                    j = _next_live(rec_f, j + 1, b, state)
+        hop_sum[level] += tail - level_start
+        reached_out[sim] = tail
+        if use_affinity:
+            total = 0.0
+            for i in range(tail):
+                total += affinity[queue[i]]
+            qualified_out[sim] = total
+        if attribute:
+            live_off[tail] = n_live
+            # Propagate seed bitmasks along live edges to a fixed point.
+            w_head = 0
+            w_tail = 0
+            for i in range(k):
+                s = seeds[i]
+                mask[s] |= one << np.uint64(i)
+                if inq[s] == 0:
+                    inq[s] = 1
+                    work[w_tail] = s
+                    w_tail = (w_tail + 1) % (na + 1)
+            while w_head != w_tail:
+                u = work[w_head]
+                w_head = (w_head + 1) % (na + 1)
+                inq[u] = 0
+                m = mask[u]
+                p = pos_of[u]
+                for e in range(live_off[p], live_off[p + 1]):
+                    v = live_buf[e]
+                    nm = mask[v] | m
+                    if nm != mask[v]:
+                        mask[v] = nm
+                        if inq[v] == 0:
+                            inq[v] = 1
+                            work[w_tail] = v
+                            w_tail = (w_tail + 1) % (na + 1)
+            # Count nodes per distinct mask (open addressing), then per-seed statistics.
+            n_used = 0
+            hmask = np.uint64(cap - 1)
+            for i in range(tail):
+                key = mask[queue[i]]
+                slot = np.int64(_mix(key) & hmask)
+                while hkeys[slot] != 0 and hkeys[slot] != key:
+                    slot = (slot + 1) & (cap - 1)
+                if hkeys[slot] == 0:
+                    hkeys[slot] = key
+                    hused[n_used] = slot
+                    n_used += 1
+                hcount[slot] += 1
+            shared = 0
+            for t in range(n_used):
+                slot = hused[t]
+                key = hkeys[slot]
+                c = hcount[slot]
+                hkeys[slot] = 0
+                hcount[slot] = 0
+                bits = 0
+                for i in range(k):
+                    if (key >> np.uint64(i)) & one:
+                        bits += 1
+                        alone_out[sim, i] += c
+                        overlap_sum[i, i] += c
+                        for jj in range(i + 1, k):
+                            if (key >> np.uint64(jj)) & one:
+                                overlap_sum[i, jj] += c
+                if bits == 1:
+                    for i in range(k):
+                        if (key >> np.uint64(i)) & one:
+                            marginal_out[sim, i] += c
+                else:
+                    shared += c
+            shared_out[sim] = shared
+            for i in range(tail):
+                mask[queue[i]] = 0
+        for i in range(tail):
+            active[queue[i]] = 0
+        for i in range(n_touched):
+            parent[touched[i]] = -2
+    if sink < 0.0:  # never: keeps the prefetching loads alive
+        reached_out[sim_begin] = -1
+
+
+@dataclass(frozen=True)
+class KernelGraph:
+    """The graph as the kernels read it.
+
+    Nodes are relabelled by decreasing in-degree (``perm[new] = old``, ``inv[old] = new``) so
+    the accounts most often reached sit together in memory. Each edge is one 12-byte record
+    ``(target, p, 1 / log(1 - p))`` (``rec_i`` / ``rec_f`` are int32 / float32 views of the same
+    buffer), rows sorted by decreasing ``p``; ``in_*`` is the reversed graph in the same
+    layout, with per-row cumulative weights ``in_cum`` for LT.
+    """
+
+    perm: NDArray[np.int64]
+    inv: NDArray[np.int64]
+    indptr: NDArray[np.int64]
+    rec_i: NDArray[np.int32]
+    rec_f: NDArray[np.float32]
+    in_ptr: NDArray[np.int64]
+    in_src: NDArray[np.int32]
+    in_rec_i: NDArray[np.int32]
+    in_rec_f: NDArray[np.float32]
+    in_cum: NDArray[np.float64]
+
+
+def _records(
+    targets: NDArray[np.int64], prob: NDArray[np.float32]
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    rec = np.empty((targets.shape[0], 3), dtype=np.int32)
+    rec_f = rec.view(np.float32)
+    rec[:, 0] = targets
+    rec_f[:, 1] = prob
+    with np.errstate(divide="ignore"):
+        rec_f[:, 2] = 1.0 / np.log1p(-prob.astype(np.float64))
+    return rec, rec_f
+
+
+def kernel_graph(graph: InfluenceGraph) -> KernelGraph:
+    """Prepare (and cache on the graph object) the arrays used by the kernels.
+
+    Raises:
+        ValueError: if the graph has no probabilities.
+    """
+    cached = graph.__dict__.get("_kernel_graph")
+    if cached is not None:
+        return cached
+    if graph.prob is None:
+        raise ValueError(
+            "graph has no edge probabilities; assign them with uniform(), weighted_cascade() "
+            "or learned_from_log()"
+        )
+    n = graph.num_nodes
+    perm = np.lexsort((np.arange(n), -graph.in_degree)).astype(np.int64)
+    inv = np.empty(n, dtype=np.int64)
+    inv[perm] = np.arange(n)
+    src = inv[graph.sources]
+    dst = inv[graph.indices]
+    prob = graph.prob
+    out_order = np.lexsort((-prob, src))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    rec_i, rec_f = _records(dst[out_order], prob[out_order])
+    in_order = np.lexsort((-prob, dst))
+    in_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dst, minlength=n), out=in_ptr[1:])
+    in_rec_i, in_rec_f = _records(src[in_order], prob[in_order])
+    kg = KernelGraph(
+        perm=perm,
+        inv=inv,
+        indptr=indptr,
+        rec_i=rec_i,
+        rec_f=rec_f,
+        in_ptr=in_ptr,
+        in_src=np.ascontiguousarray(src[in_order].astype(np.int32)),
+        in_rec_i=in_rec_i,
+        in_rec_f=in_rec_f,
+        in_cum=_row_cumsum(in_ptr, prob[in_order].astype(np.float64)),
+    )
+    graph.__dict__["_kernel_graph"] = kg
+    return kg
+
+
+@njit(cache=True)
+def _row_cumsum(ptr: NDArray[np.int64], values: NDArray[np.float64]) -> NDArray[np.float64]:
+    out = np.empty_like(values)
+    for r in range(ptr.shape[0] - 1):
+        total = 0.0
+        for j in range(ptr[r], ptr[r + 1]):
+            total += values[j]
+            out[j] = total
+    return out
+
+
+def default_jobs() -> int:
+    """Worker threads for the kernels: the CPUs available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RawSimulations:
+    """Per-simulation outputs of :func:`run_simulations` (seeds included in every count)."""
+
+    reached: NDArray[np.int64]
+    qualified: NDArray[np.float64] | None
+    alone: NDArray[np.int32] | None
+    marginal: NDArray[np.int32] | None
+    shared: NDArray[np.int32] | None
+    hop_sum: NDArray[np.int64]
+    overlap_sum: NDArray[np.int64] | None
+
+
+def _chunks(total: int, jobs: int) -> list[tuple[int, int]]:
+    jobs = max(1, min(jobs, total))
+    bounds = np.linspace(0, total, jobs + 1).astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def run_simulations(
+    graph: InfluenceGraph,
+    seeds: NDArray[np.int32],
+    *,
+    lt: bool,
+    simulations: int,
+    base_seed: int,
+    attribute: bool,
+    affinity: NDArray[np.float64] | None,
+    jobs: int | None = None,
+) -> RawSimulations:
+    """Run ``simulations`` cascades from node indices ``seeds`` (validated by the caller)."""
+    kg = kernel_graph(graph)
+    n = graph.num_nodes
+    k = int(seeds.shape[0])
+    reached = np.zeros(simulations, dtype=np.int64)
+    qualified = np.zeros(simulations, dtype=np.float64)
+    alone = np.zeros((simulations, k) if attribute else (0, k), dtype=np.int32)
+    marginal = np.zeros_like(alone)
+    shared = np.zeros(simulations if attribute else 0, dtype=np.int32)
+    aff = (
+        np.zeros(0)
+        if affinity is None
+        else np.ascontiguousarray(affinity[kg.perm], dtype=np.float64)
+    )
+    parts = _chunks(simulations, jobs or default_jobs())
+    hops = np.zeros((len(parts), n + 1), dtype=np.int64)
+    overlaps = np.zeros((len(parts), k, k) if attribute else (len(parts), 0, 0), dtype=np.int64)
+    base = np.uint64(base_seed & 0xFFFFFFFFFFFFFFFF)
+    seeds = np.ascontiguousarray(kg.inv[seeds], dtype=np.int32)
+
+    def work(i: int) -> None:
+        begin, end = parts[i]
+        _simulate_chunk(
+            kg.indptr,
+            kg.rec_i,
+            kg.rec_f,
+            lt,
+            kg.in_ptr,
+            kg.in_src,
+            kg.in_cum,
+            seeds,
+            begin,
+            end,
+            base,
+            attribute,
+            aff,
+            reached,
+            qualified,
+            alone,
+            marginal,
+            shared,
+            hops[i],
+            overlaps[i],
+        )
+
+    if len(parts) == 1:
+        work(0)
+    else:
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            list(pool.map(work, range(len(parts))))
+    hop_sum = hops.sum(axis=0)
+    last = int(np.flatnonzero(hop_sum)[-1]) + 1 if hop_sum.any() else 1
+    return RawSimulations(
+        reached=reached,
+        qualified=qualified if affinity is not None else None,
+        alone=alone if attribute else None,
+        marginal=marginal if attribute else None,
+        shared=shared if attribute else None,
+        hop_sum=hop_sum[:last],
+        overlap_sum=overlaps.sum(axis=0) if attribute else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reverse-reachable sets (Borgs et al. SODA 2014; Tang, Shi & Xiao SIGMOD 2015)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _rr_chunk(
+    in_ptr: NDArray[np.int64],
+    in_src: NDArray[np.int32],
+    in_rec_i: NDArray[np.int32],
+    in_rec_f: NDArray[np.float32],
+    in_cum: NDArray[np.float64],
+    lt: bool,
+    root_cum: NDArray[np.float64],
+    begin: int,
+    end: int,
+    base_seed: np.uint64,
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    n = in_ptr.shape[0] - 1
+    count = end - begin
+    ptr = np.zeros(count + 1, dtype=np.int64)
+    buf = np.empty(max(16, 4 * count), dtype=np.int32)
+    visited = np.zeros(n, dtype=np.uint8)
+    state = np.zeros(1, dtype=np.uint64)
+    weighted = root_cum.shape[0] == n
+    size = 0
+    for t in range(count):
+        _seed_state(state, base_seed, 2, begin + t)
+        r = _rand(state)
+        if weighted:
+            lo = 0
+            hi = n - 1
+            x = r * root_cum[n - 1]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if root_cum[mid] > x:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            root = lo
+        else:
+            root = min(int(r * n), n - 1)
+        start = size
+        if size + 1 > buf.shape[0]:
+            grown = np.empty(2 * buf.shape[0], dtype=np.int32)
+            grown[:size] = buf[:size]
+            buf = grown
+        buf[size] = root
+        size += 1
+        visited[root] = 1
+        head = start
+        while head < size:
+            v = buf[head]
+            head += 1
+            if lt:
+                u = _sample_parent(v, in_ptr, in_src, in_cum, state)
+                if u >= 0 and visited[u] == 0:
+                    if size + 1 > buf.shape[0]:
+                        grown = np.empty(2 * buf.shape[0], dtype=np.int32)
+                        grown[:size] = buf[:size]
+                        buf = grown
+                    visited[u] = 1
+                    buf[size] = u
+                    size += 1
+                continue
+            a = in_ptr[v]
+            b = in_ptr[v + 1]
+            j = _next_live(in_rec_f, a, b, state)
+            while j < b:
+                u = in_rec_i[j, 0]
+                if visited[u] == 0:
+                    if size + 1 > buf.shape[0]:
+                        grown = np.empty(2 * buf.shape[0], dtype=np.int32)
+                        grown[:size] = buf[:size]
+                        buf = grown
+                    visited[u] = 1
+                    buf[size] = u
+                    size += 1
+                j = _next_live(in_rec_f, j + 1, b, state)
+        for i in range(start, size):
+            visited[buf[i]] = 0
+        ptr[t + 1] = size
+    return ptr, buf[:size].copy()
+
+
+def generate_rr_sets(
+    graph: InfluenceGraph,
+    *,
+    lt: bool,
+    begin: int,
+    end: int,
+    base_seed: int,
+    root_weights: NDArray[np.float64] | None = None,
+    jobs: int | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    """RR sets ``begin .. end-1`` as CSR ``(ptr, nodes)``; roots are uniform or drawn with
+    probability proportional to ``root_weights``. Set ``i`` is the same for any split."""
+    kg = kernel_graph(graph)
+    root_cum = (
+        np.zeros(0) if root_weights is None else np.cumsum(root_weights[kg.perm], dtype=np.float64)
+    )
+    base = np.uint64(base_seed & 0xFFFFFFFFFFFFFFFF)
+    parts = [(begin + a, begin + b) for a, b in _chunks(end - begin, jobs or default_jobs())]
+
+    def work(part: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        return _rr_chunk(
+            kg.in_ptr,
+            kg.in_src,
+            kg.in_rec_i,
+            kg.in_rec_f,
+            kg.in_cum,
+            lt,
+            root_cum,
+            part[0],
+            part[1],
+            base,
+        )
+
+    if not parts:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    if len(parts) == 1:
+        results = [work(parts[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            results = list(pool.map(work, parts))
+    ptrs = [np.zeros(1, dtype=np.int64)]
+    offset = 0
+    for ptr, nodes in results:
+        ptrs.append(ptr[1:] + offset)
+        offset += nodes.shape[0]
+    nodes = np.concatenate([nodes for _, nodes in results])
+    return np.concatenate(ptrs), kg.perm[nodes].astype(np.int32)
+
+
+@njit(cache=True)
+def greedy_cover(
+    rr_ptr: NDArray[np.int64],
+    rr_nodes: NDArray[np.int32],
+    num_nodes: int,
+    candidates: NDArray[np.int32],
+    costs: NDArray[np.float64],
+    budget: float,
+    max_seeds: int,
+    benefit_per_cost: bool,
+) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    """Greedy maximum coverage of RR sets by candidate nodes.
+
+    Picks, while ``len(chosen) < max_seeds`` and some unchosen candidate fits the remaining
+    ``budget``, the candidate with the largest number of newly covered RR sets (or the largest
+    newly-covered / cost when ``benefit_per_cost``). Ties go to the earlier candidate. Marginal
+    coverage counts are maintained exactly, so this equals CELF's lazy greedy.
+
+    Returns:
+        ``(chosen candidate positions, newly covered sets per pick)``.
+    """
+    num_sets = rr_ptr.shape[0] - 1
+    deg = np.zeros(num_nodes, dtype=np.int64)
+    for e in range(rr_nodes.shape[0]):
+        deg[rr_nodes[e]] += 1
+    node_ptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    for v in range(num_nodes):
+        node_ptr[v + 1] = node_ptr[v] + deg[v]
+    fill = node_ptr[:-1].copy()
+    node_sets = np.empty(rr_nodes.shape[0], dtype=np.int64)
+    for r in range(num_sets):
+        for e in range(rr_ptr[r], rr_ptr[r + 1]):
+            v = rr_nodes[e]
+            node_sets[fill[v]] = r
+            fill[v] += 1
+    covered = np.zeros(num_sets, dtype=np.uint8)
+    taken = np.zeros(candidates.shape[0], dtype=np.uint8)
+    chosen = np.empty(min(max_seeds, candidates.shape[0]), dtype=np.int32)
+    gains = np.empty(chosen.shape[0], dtype=np.int64)
+    remaining = budget
+    n_chosen = 0
+    while n_chosen < chosen.shape[0]:
+        best = -1
+        best_score = -1.0
+        for c in range(candidates.shape[0]):
+            if taken[c] == 1 or costs[c] > remaining + 1e-12:
+                continue
+            g = float(deg[candidates[c]])
+            score = g / costs[c] if benefit_per_cost and costs[c] > 0 else g
+            if benefit_per_cost and costs[c] <= 0:
+                score = np.inf if g > 0 else 0.0
+            if score > best_score:
+                best = c
+                best_score = score
+        if best < 0:
+            break
+        v = candidates[best]
+        taken[best] = 1
+        remaining -= costs[best]
+        chosen[n_chosen] = best
+        gains[n_chosen] = deg[v]
+        n_chosen += 1
+        for e in range(node_ptr[v], node_ptr[v + 1]):
+            r = node_sets[e]
+            if covered[r] == 0:
+                covered[r] = 1
+                for f in range(rr_ptr[r], rr_ptr[r + 1]):
+                    deg[rr_nodes[f]] -= 1
+    return chosen[:n_chosen], gains[:n_chosen]
+
+
+@njit(cache=True)
+def count_propagations(
+    indptr: NDArray[np.int64],
+    indices: NDArray[np.int32],
+    act_ptr: NDArray[np.int64],
+    act_item: NDArray[np.int64],
+    act_ts: NDArray[np.int64],
+    window: int,
+) -> NDArray[np.int64]:
+    """``A_{u2v}`` per edge ``u -> v``: items adopted by both with ``0 < t_v - t_u <= window``.
+    Each node's actions are ``act_ptr[u]:act_ptr[u + 1]`` sorted by item."""
+    out = np.zeros(indices.shape[0], dtype=np.int64)
+    for u in range(indptr.shape[0] - 1):
+        a0 = act_ptr[u]
+        a1 = act_ptr[u + 1]
+        if a0 == a1:
+            continue
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            i = a0
+            j = act_ptr[v]
+            j1 = act_ptr[v + 1]
+            c = 0
+            while i < a1 and j < j1:
+                if act_item[i] < act_item[j]:
+                    i += 1
+                elif act_item[i] > act_item[j]:
+                    j += 1
+                else:
+                    dt = act_ts[j] - act_ts[i]
+                    if 0 < dt <= window:
+                        c += 1
+                    i += 1
+                    j += 1
+            out[e] = c
+    return out
