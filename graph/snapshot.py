@@ -138,8 +138,10 @@ def build_snapshot(
     category_code = {c: n for n, c in enumerate(categories)}
 
     inter = sorted(
-        ((uidx[r.user_id], iidx[r.item_id], INTERACTION_KINDS.index(r.kind), r.ts, r.value)
-         for r in interactions),
+        (
+            (uidx[r.user_id], iidx[r.item_id], INTERACTION_KINDS.index(r.kind), r.ts, r.value)
+            for r in interactions
+        ),
     )
     inter_arr = np.array([row[:4] for row in inter], dtype=np.int64).reshape(-1, 4)
 
