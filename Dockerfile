@@ -15,7 +15,7 @@ RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
         requirements.lock > requirements.runtime.txt \
  && pip install -r requirements.runtime.txt
 
-COPY pyproject.toml ./
+COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY gnn ./gnn
 COPY api ./api
