@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,9 @@ from graph.neo4j_store import Neo4jStore
 from graph.readers import read_lastfm
 from graph.schema import Friendship, Interaction, Item, User
 from graph.sqlite_store import SQLiteStore
+
+# The ArcadeDB launcher lives in tests/, which is not an installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.bolt_server import ArcadeServer, clear_database, target_from_env
 
 T = TypeVar("T")

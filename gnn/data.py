@@ -140,6 +140,8 @@ class TrainData:
         user_ids / item_ids: index -> id maps (``str(index)`` when built from arrays).
         fingerprint: fingerprint of the source snapshot (empty when built from arrays).
         seed / ratios / kinds: how the split was made, to rebuild it exactly.
+        social_src / social_dst: int64 directed social edges between user indices (a mutual
+            friendship appears in both directions); empty when the source has none.
     """
 
     num_users: int
@@ -158,6 +160,8 @@ class TrainData:
     seed: int = 0
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     kinds: tuple[str, ...] | None = None
+    social_src: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    social_dst: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
 
     @classmethod
     def from_interactions(
@@ -251,6 +255,8 @@ class TrainData:
         data.item_ids = list(snapshot.item_ids)
         data.fingerprint = snapshot.fingerprint
         data.kinds = tuple(kinds) if kinds is not None else None
+        data.social_src = torch.from_numpy(np.asarray(snapshot.social_src, dtype=np.int64))
+        data.social_dst = torch.from_numpy(np.asarray(snapshot.social_dst, dtype=np.int64))
         return data
 
     def pairs(self, split: str) -> tuple[Tensor, Tensor]:
@@ -294,8 +300,44 @@ def normalized_adjacency(user: Tensor, item: Tensor, num_users: int, num_items: 
     num_nodes = num_users + num_items
     key = torch.unique(user.long() * num_items + item.long())
     u, i = key // num_items, key % num_items + num_users
-    row = torch.cat([u, i])
-    col = torch.cat([i, u])
+    return _symmetric_normalized(torch.cat([u, i]), torch.cat([i, u]), num_nodes)
+
+
+def normalized_social_adjacency(src: Tensor, dst: Tensor, num_users: int) -> Tensor:
+    r"""The symmetric-normalised friend graph :math:`D_S^{-1/2} S D_S^{-1/2}` as sparse CSR.
+
+    Every edge is made undirected (a follow counts as a tie both ways), duplicates and
+    self-loops are dropped, and users without ties get empty rows.
+
+    Args:
+        src: int64 ``[E]`` source user indices of the social edges.
+        dst: int64 ``[E]`` target user indices.
+        num_users: number of users ``U``.
+
+    Returns:
+        float32 sparse CSR tensor of shape ``[U, U]``, symmetric.
+
+    Raises:
+        ValueError: if the shapes differ or an index is out of range.
+    """
+    if src.shape != dst.shape or src.dim() != 1:
+        raise ValueError(
+            f"src and dst must be 1-D of equal length, got {tuple(src.shape)} and "
+            f"{tuple(dst.shape)}"
+        )
+    if src.numel() and (
+        int(torch.minimum(src, dst).min()) < 0 or int(torch.maximum(src, dst).max()) >= num_users
+    ):
+        raise ValueError(f"social indices out of range for num_users={num_users}")
+    a, b = src.long(), dst.long()
+    keep = a != b
+    a, b = a[keep], b[keep]
+    key = torch.unique(torch.cat([a * num_users + b, b * num_users + a]))
+    return _symmetric_normalized(key // num_users, key % num_users, num_users)
+
+
+def _symmetric_normalized(row: Tensor, col: Tensor, num_nodes: int) -> Tensor:
+    """CSR of :math:`D^{-1/2} A D^{-1/2}` for the distinct symmetric entries ``(row, col)``."""
     deg = torch.bincount(row, minlength=num_nodes).to(torch.float32)
     dinv = deg.pow(-0.5)
     dinv[deg == 0] = 0.0

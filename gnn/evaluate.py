@@ -96,6 +96,45 @@ def rank(
 
 
 @torch.inference_mode()
+def per_user_metrics(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str = "valid",
+    ks: Sequence[int] = (10, 20),
+    *,
+    batch_size: int = 1024,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Full-ranking metrics of every user with items in ``split``, one value per user.
+
+    Arguments as in :func:`evaluate`.
+
+    Returns:
+        ``(users [n], {"recall@10": float64 [n], ...})``, users ascending.
+
+    Raises:
+        ValueError: on an unknown split, mismatched shapes or a ``k`` out of range.
+    """
+    if split not in SPLITS or split == "train":
+        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+    if not ks:
+        raise ValueError("ks must name at least one cut-off, got none")
+    users: list[Tensor] = []
+    parts: dict[str, list[Tensor]] = {f"{name}@{k}": [] for k in ks for name in METRICS}
+    depth = min(max(ks), data.num_items)  # a cut-off beyond the catalogue ranks everything
+    for batch, top, relevant in _ranked_batches(user_emb, item_emb, data, split, depth, batch_size):
+        hits = relevant.gather(1, top)
+        if depth < max(ks):
+            hits = torch.nn.functional.pad(hits, (0, max(ks) - depth))
+        for name, values in ranking_metrics(hits, relevant.sum(1), ks).items():
+            parts[name].append(values)
+        users.append(batch)
+    if not users:
+        empty = torch.empty(0, dtype=torch.float64)
+        return torch.empty(0, dtype=torch.long), {name: empty for name in parts}
+    return torch.cat(users), {name: torch.cat(values) for name, values in parts.items()}
+
+
 def evaluate(
     user_emb: Tensor,
     item_emb: Tensor,
@@ -122,21 +161,26 @@ def evaluate(
     Raises:
         ValueError: on an unknown split, mismatched shapes or a ``k`` out of range.
     """
-    if split not in SPLITS or split == "train":
-        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-    if not ks:
-        raise ValueError("ks must name at least one cut-off, got none")
-    sums: dict[str, float] = {}
-    count = 0
-    depth = min(max(ks), data.num_items)  # a cut-off beyond the catalogue ranks everything
-    for _, top, relevant in _ranked_batches(user_emb, item_emb, data, split, depth, batch_size):
-        hits = relevant.gather(1, top)
-        if depth < max(ks):
-            hits = torch.nn.functional.pad(hits, (0, max(ks) - depth))
-        per_user = ranking_metrics(hits, relevant.sum(1), ks)
-        for name, values in per_user.items():
-            sums[name] = sums.get(name, 0.0) + float(values.sum())
-        count += top.shape[0]
-    if count == 0:
-        return {f"{name}@{k}": 0.0 for k in ks for name in METRICS}
-    return {name: total / count for name, total in sums.items()}
+    users, values = per_user_metrics(user_emb, item_emb, data, split, ks, batch_size=batch_size)
+    if users.numel() == 0:
+        return {name: 0.0 for name in values}
+    return {name: float(v.sum()) / users.numel() for name, v in values.items()}
+
+
+def catalogue_coverage(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str = "test",
+    k: int = 10,
+    *,
+    batch_size: int = 1024,
+) -> float:
+    """Catalogue coverage@k: the share of all items that appear in at least one masked
+    top-``k`` list of the users evaluated on ``split``.
+
+    Raises:
+        ValueError: on an unknown split, mismatched shapes or a ``k`` out of range.
+    """
+    _, top = rank(user_emb, item_emb, data, split, k, batch_size=batch_size)
+    return float(torch.unique(top).numel()) / data.num_items

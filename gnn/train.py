@@ -1,6 +1,7 @@
-"""Train LightGCN with BPR and validation-based early stopping; turn the result into a checkpoint.
+"""Train LightGCN or SocialLightGCN with BPR and validation-based early stopping; checkpoint it.
 
-Run order: config -> split (seeded) -> normalised adjacency -> model (seeded init) -> epochs
+Run order: config -> split (seeded) -> normalised adjacency (and, for the social model, the
+normalised friend graph) -> model from :data:`MODELS` (seeded init) -> epochs
 of BPR over shuffled training pairs with one uniform negative each -> evaluation on the
 validation split every ``eval_every`` epochs -> the best-validation weights are kept and
 evaluated once on the test split. The test split never influences training or selection.
@@ -24,14 +25,26 @@ import torch
 from torch import Tensor
 
 from gnn.checkpoint import Checkpoint
-from gnn.data import DEFAULT_RATIOS, TrainData, normalized_adjacency
+from gnn.data import (
+    DEFAULT_RATIOS,
+    TrainData,
+    normalized_adjacency,
+    normalized_social_adjacency,
+)
 from gnn.evaluate import evaluate
 from gnn.losses import bpr_loss, l2_reg
 from gnn.metrics import METRICS
 from gnn.models.lightgcn import LightGCN
+from gnn.models.social import SocialLightGCN
 from graph.snapshot import Snapshot
 
-MODEL_NAME = "lightgcn"
+#: Model registry: ``TrainConfig.model`` / ``Checkpoint.model_name`` -> model class.
+MODELS: dict[str, type[LightGCN] | type[SocialLightGCN]] = {
+    "lightgcn": LightGCN,
+    "social": SocialLightGCN,
+}
+#: Any model of :data:`MODELS`.
+Recommender = LightGCN | SocialLightGCN
 
 
 @dataclass
@@ -44,8 +57,10 @@ class TrainConfig:
     epochs), 5e-3 0.178 (best epoch 282) and 1e-2 0.171 (~200 epochs).
 
     Attributes:
+        model: a name of :data:`MODELS` (``"lightgcn"`` or ``"social"``).
         embedding_dim: embedding size.
-        num_layers: LightGCN propagation layers.
+        num_layers: propagation layers.
+        social_weight: fusion weight of the friend-graph message (``"social"`` only).
         lr: Adam learning rate.
         batch_size: training pairs per step.
         reg_weight: weight of :func:`gnn.losses.l2_reg` on the batch's layer-0 embeddings.
@@ -61,8 +76,10 @@ class TrainConfig:
         num_threads: torch intra-op threads while training (``None`` = leave as is).
     """
 
+    model: str = "lightgcn"
     embedding_dim: int = 64
     num_layers: int = 3
+    social_weight: float = 0.5
     lr: float = 5e-3
     batch_size: int = 4096
     reg_weight: float = 1e-4
@@ -94,8 +111,12 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
         if self.num_layers < 0:
             raise ValueError(f"num_layers must be >= 0, got {self.num_layers}")
+        if not (math.isfinite(self.social_weight) and 0 <= self.social_weight <= 1):
+            raise ValueError(f"social_weight must be in [0, 1], got {self.social_weight}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.reg_weight) and self.reg_weight >= 0):
@@ -160,7 +181,7 @@ class TrainResult:
         stopped_early: whether patience ran out before ``config.epochs``.
     """
 
-    model: LightGCN
+    model: Recommender
     data: TrainData
     config: TrainConfig
     history: list[EpochRecord]
@@ -216,9 +237,37 @@ class NegativeSampler:
         return neg
 
 
+def build_model(config: TrainConfig, data: TrainData) -> tuple[Recommender, tuple[Tensor, ...]]:
+    """The (unseeded) model named by ``config.model`` and the sparse graphs it propagates on.
+
+    The graphs are built once: the normalised user-item adjacency of the training pairs and,
+    for ``"social"``, the normalised friend graph of ``data.social_src/social_dst``. Pass
+    them first to the model's ``get_embedding`` / ``forward``.
+
+    Raises:
+        ValueError: if ``config.model`` is not in :data:`MODELS`.
+    """
+    if config.model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {config.model!r}")
+    adj = normalized_adjacency(data.train_user, data.train_item, data.num_users, data.num_items)
+    if config.model == "social":
+        social = normalized_social_adjacency(data.social_src, data.social_dst, data.num_users)
+        return (
+            SocialLightGCN(
+                data.num_users,
+                data.num_items,
+                config.embedding_dim,
+                config.num_layers,
+                config.social_weight,
+            ),
+            (adj, social),
+        )
+    return LightGCN(data.num_users, data.num_items, config.embedding_dim, config.num_layers), (adj,)
+
+
 def _train_epoch(
-    model: LightGCN,
-    adj: Tensor,
+    model: Recommender,
+    graphs: tuple[Tensor, ...],
     optimizer: torch.optim.Optimizer,
     data: TrainData,
     sampler: NegativeSampler,
@@ -238,7 +287,7 @@ def _train_epoch(
         u = users[start : start + config.batch_size]
         p = pos[start : start + config.batch_size]
         q = neg[start : start + config.batch_size]
-        scores = model(adj, u, torch.stack([p, q], dim=1))
+        scores = model(*graphs, u, torch.stack([p, q], dim=1))
         loss = bpr_loss(scores[:, 0], scores[:, 1])
         if config.reg_weight > 0:
             layer0 = weight.index_select(0, torch.cat([u, p + offset, q + offset]))
@@ -255,7 +304,7 @@ def train(
     config: TrainConfig | None = None,
     progress: TrainProgress | None = None,
 ) -> TrainResult:
-    """Train LightGCN on ``source`` and keep the best-validation model.
+    """Train ``config.model`` on ``source`` and keep the best-validation model.
 
     Args:
         source: a snapshot (split here with ``config.seed``) or an already split
@@ -297,8 +346,7 @@ def _train(
             f"for ratios={list(data.ratios)}); early stopping needs some"
         )
     generator = torch.Generator().manual_seed(config.seed)
-    adj = normalized_adjacency(data.train_user, data.train_item, data.num_users, data.num_items)
-    model = LightGCN(data.num_users, data.num_items, config.embedding_dim, config.num_layers)
+    model, graphs = build_model(config, data)
     model.reset_parameters(generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
@@ -312,12 +360,12 @@ def _train(
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        loss = _train_epoch(model, adj, optimizer, data, sampler, config, generator)
+        loss = _train_epoch(model, graphs, optimizer, data, sampler, config, generator)
         record = EpochRecord(epoch, loss, time.perf_counter() - started)
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             model.eval()
             with torch.no_grad():
-                emb = model.get_embedding(adj)
+                emb = model.get_embedding(*graphs)
             record.valid = evaluate(
                 emb[: data.num_users],
                 emb[data.num_users :],
@@ -342,7 +390,7 @@ def _train(
     model.load_state_dict(best_state)
     model.eval()
     with torch.no_grad():
-        emb = model.get_embedding(adj)
+        emb = model.get_embedding(*graphs)
     user_emb, item_emb = emb[: data.num_users].clone(), emb[data.num_users :].clone()
     test = evaluate(user_emb, item_emb, data, "test", config.ks, batch_size=config.eval_batch_size)
     return TrainResult(
@@ -362,16 +410,21 @@ def _train(
 def to_checkpoint(result: TrainResult) -> Checkpoint:
     """The servable checkpoint of a training run: weights, resolved config, id maps, final
     propagated embeddings and metrics (``{"valid", "test", "best_epoch", "epochs_run",
-    "sec_per_epoch", "split"}``)."""
+    "sec_per_epoch", "split", "history"}``; ``history`` holds one
+    ``{"epoch", "loss", "train_seconds", "valid"}`` dict per epoch, ``valid`` possibly
+    ``None``). ``model_name`` is ``result.config.model``."""
     model, data = result.model, result.data
+    model_config: dict[str, Any] = {
+        "num_users": model.num_users,
+        "num_items": model.num_items,
+        "embedding_dim": model.embedding_dim,
+        "num_layers": model.num_layers,
+    }
+    if isinstance(model, SocialLightGCN):
+        model_config["social_weight"] = model.social_weight
     return Checkpoint(
-        model_name=MODEL_NAME,
-        model_config={
-            "num_users": model.num_users,
-            "num_items": model.num_items,
-            "embedding_dim": model.embedding_dim,
-            "num_layers": model.num_layers,
-        },
+        model_name=result.config.model,
+        model_config=model_config,
         train_config=result.config.to_dict(),
         state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
         user_embeddings=result.user_embeddings.detach().clone(),
@@ -390,6 +443,7 @@ def to_checkpoint(result: TrainResult) -> Checkpoint:
                 "valid": int(data.valid_user.numel()),
                 "test": int(data.test_user.numel()),
             },
+            "history": [asdict(record) for record in result.history],
         },
     )
 
@@ -405,11 +459,30 @@ def evaluate_checkpoint(
 
     Raises:
         ValueError: if the checkpoint was trained on another snapshot (fingerprints differ)
-            or is not a LightGCN checkpoint.
+            or its model is not in :data:`MODELS`.
     """
-    if checkpoint.model_name != MODEL_NAME:
+    data = checkpoint_data(checkpoint, snapshot)
+    config = TrainConfig.from_dict(checkpoint.train_config)
+    return evaluate(
+        checkpoint.user_embeddings,
+        checkpoint.item_embeddings,
+        data,
+        split,
+        ks or config.ks,
+        batch_size=config.eval_batch_size,
+    )
+
+
+def checkpoint_data(checkpoint: Checkpoint, snapshot: Snapshot) -> TrainData:
+    """Rebuild the exact split a checkpoint was trained on from its stored configuration.
+
+    Raises:
+        ValueError: if the checkpoint was trained on another snapshot or its model is not in
+            :data:`MODELS`.
+    """
+    if checkpoint.model_name not in MODELS:
         raise ValueError(
-            f"checkpoint model_name must be {MODEL_NAME!r}, got {checkpoint.model_name!r}"
+            f"checkpoint model_name must be one of {sorted(MODELS)}, got {checkpoint.model_name!r}"
         )
     if checkpoint.snapshot_fingerprint != snapshot.fingerprint:
         raise ValueError(
@@ -418,14 +491,6 @@ def evaluate_checkpoint(
             "on or retrain"
         )
     config = TrainConfig.from_dict(checkpoint.train_config)
-    data = TrainData.from_snapshot(
+    return TrainData.from_snapshot(
         snapshot, seed=config.seed, kinds=config.kinds, ratios=config.ratios
-    )
-    return evaluate(
-        checkpoint.user_embeddings,
-        checkpoint.item_embeddings,
-        data,
-        split,
-        ks or config.ks,
-        batch_size=config.eval_batch_size,
     )

@@ -1,4 +1,4 @@
-"""CLI commands ``train`` and ``evaluate``: fit LightGCN on a snapshot, re-check a checkpoint."""
+"""CLI commands ``train`` and ``evaluate``: fit a recommender on a snapshot, report on a checkpoint."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ def _metrics_table(title: str, columns: dict[str, dict[str, float]]) -> Table:
     return table
 
 
+MODEL_LABELS = {"lightgcn": "LightGCN", "social": "SocialLightGCN"}
+
+
 def train(
+    model: Annotated[
+        str, typer.Option(help="Model: lightgcn | social (LightGCN + friend graph).")
+    ] = "lightgcn",
     snapshot: Annotated[
         Path | None, typer.Option(help="Snapshot directory [default: <work_dir>/snapshot].")
     ] = None,
@@ -46,7 +52,11 @@ def train(
     epochs: Annotated[int | None, typer.Option(min=1, help="Maximum epochs.")] = None,
     lr: Annotated[float | None, typer.Option(min=0.0, help="Adam learning rate.")] = None,
     dim: Annotated[int | None, typer.Option(min=1, help="Embedding size.")] = None,
-    layers: Annotated[int | None, typer.Option(min=0, help="LightGCN layers.")] = None,
+    layers: Annotated[int | None, typer.Option(min=0, help="Propagation layers.")] = None,
+    social_weight: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Weight of the friend-graph message (social)."),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Training pairs per step.")] = None,
     reg_weight: Annotated[float | None, typer.Option(min=0.0, help="L2 weight.")] = None,
     patience: Annotated[
@@ -61,7 +71,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Seed of split, init and sampling.")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads.")] = None,
 ) -> None:
-    """Train LightGCN on a snapshot (early stopping on validation NDCG@10) and save a checkpoint.
+    """Train a model on a snapshot (early stopping on validation NDCG@10) and save a checkpoint.
 
     Defaults of the training options are those of gnn.train.TrainConfig.
     """
@@ -74,6 +84,8 @@ def train(
     target = out or settings.resolved_checkpoint_path
     graph = _read_snapshot(snapshot_dir)
     overrides = {
+        "model": model,
+        "social_weight": social_weight,
         "epochs": epochs,
         "lr": lr,
         "embedding_dim": dim,
@@ -94,7 +106,7 @@ def train(
     seed_everything(config.seed)
     counts = graph.meta.get("counts", {})
     console.print(
-        f"training LightGCN on {snapshot_dir} ({counts.get('users', graph.num_users):,} users, "
+        f"training {MODEL_LABELS.get(config.model, config.model)} on {snapshot_dir} ({counts.get('users', graph.num_users):,} users, "
         f"{counts.get('items', graph.num_items):,} items, "
         f"{counts.get('interactions', len(graph.inter_user)):,} interactions)"
     )
@@ -161,10 +173,16 @@ def evaluate(
         Path | None, typer.Option(help="Snapshot it was trained on [default: <work_dir>/snapshot].")
     ] = None,
     split: Annotated[str, typer.Option(help="test | valid")] = "test",
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Report directory [default: <checkpoint dir>/report-<checkpoint name>]."),
+    ] = None,
 ) -> None:
-    """Re-evaluate a checkpoint on its snapshot's test (or valid) split; full ranking."""
+    """Evaluate a checkpoint on its snapshot's test (or valid) split (full ranking) and write a
+    report: report.json, learning_curves.png and activity.png."""
     from gnn.checkpoint import CheckpointError, load_checkpoint
-    from gnn.train import evaluate_checkpoint
+    from gnn.report import build_report, write_report
+    from gnn.train import TrainConfig, checkpoint_data
 
     settings = get_settings()
     if split not in ("test", "valid"):
@@ -175,15 +193,53 @@ def evaluate(
     except CheckpointError as exc:
         raise fail(f"--checkpoint: {exc}") from exc
     graph = _read_snapshot(snapshot or settings.resolved_snapshot_dir)
+    config = TrainConfig.from_dict(ckpt.train_config)
     try:
-        metrics = evaluate_checkpoint(ckpt, graph, split)
+        data = checkpoint_data(ckpt, graph)
+        result = build_report(
+            ckpt.user_embeddings,
+            ckpt.item_embeddings,
+            data,
+            split,
+            config.ks,
+            batch_size=config.eval_batch_size,
+        )
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    columns = {"now": metrics}
+    result["model"] = {"name": ckpt.model_name, "version": ckpt.model_version}
+    history = ckpt.metrics.get("history")
+    target = report or path.with_name(f"report-{path.stem}")
+    try:
+        files = write_report(
+            result, target, history if isinstance(history, list) else None, config.monitor
+        )
+    except OSError as exc:
+        raise fail(f"--report {target}: {exc}") from exc
+    columns = {"now": result["metrics"]}
     stored = ckpt.metrics.get(split)
     if isinstance(stored, dict):
         columns["at training"] = stored
+    columns[f"cold start (<= {result['cold_start']['max_train']})"] = result["cold_start"][
+        "metrics"
+    ]
     console.print(_metrics_table(f"{ckpt.model_version} on the {split} split", columns))
+    activity = Table(title="by training interactions per user")
+    activity.add_column("bucket")
+    activity.add_column("users", justify="right")
+    for name in ("recall@10", "ndcg@10"):
+        activity.add_column(name, justify="right")
+    for row in result["by_activity"]:
+        activity.add_row(
+            row["bucket"],
+            str(row["users"]),
+            *(f"{row['metrics'].get(m, float('nan')):.4f}" for m in ("recall@10", "ndcg@10")),
+        )
+    console.print(activity)
+    console.print(
+        " ".join(f"{name} {value:.4f}" for name, value in result["coverage"].items())
+        + f" ({result['users']} users evaluated)"
+    )
+    console.print("report: " + ", ".join(str(f) for f in files))
 
 
 def register(app: typer.Typer) -> None:
