@@ -1,0 +1,27 @@
+"""The research notebooks execute top to bottom on their default (small, synthetic) data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_exist() -> None:
+    assert len(NOTEBOOKS) >= 2, "notebooks/ should hold the research notebooks"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_and_is_stored_without_outputs(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    stored_outputs = [c for c in notebook.cells if c.cell_type == "code" and c.outputs]
+    assert not stored_outputs, f"{path.name} is stored with outputs; clear them before committing"
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+    )
+    client.execute()  # raises CellExecutionError naming the failing cell
