@@ -8,7 +8,13 @@
 * :mod:`graph.reach.simulate` — the numba kernels behind them.
 """
 
-from graph.reach.estimate import Estimate, ReachEstimate, SeedContribution, estimate_reach
+from graph.reach.estimate import (
+    Estimate,
+    ReachEstimate,
+    SeedContribution,
+    WorkLimitError,
+    estimate_reach,
+)
 from graph.reach.exact import ExactReach, exact_reach, exact_spread
 from graph.reach.influence_graph import (
     InfluenceGraph,
@@ -29,6 +35,7 @@ __all__ = [
     "PlannedSeed",
     "ReachEstimate",
     "SeedContribution",
+    "WorkLimitError",
     "estimate_reach",
     "exact_reach",
     "exact_spread",

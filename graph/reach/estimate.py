@@ -40,6 +40,10 @@ MAX_ATTRIBUTED_SEEDS: Final[int] = 64
 Z95: Final[float] = 1.959963984540054
 
 
+class WorkLimitError(ValueError):
+    """A request would exceed a work or time limit set by the caller (message says how much)."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A Monte-Carlo mean with its standard error and 95% confidence interval."""

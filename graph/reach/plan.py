@@ -29,6 +29,7 @@ accounts that fit the budget) are both re-estimated by Monte-Carlo with the same
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
@@ -40,6 +41,7 @@ from graph.reach.estimate import (
     Estimate,
     Model,
     ReachEstimate,
+    WorkLimitError,
     check_affinity,
     check_model_graph,
     estimate_reach,
@@ -201,8 +203,12 @@ def _imm_sample_count(
     ell: float,
     max_rr_sets: int,
     jobs: int | None,
-) -> int:
-    """IMM's sampling phase: a lower bound on OPT, hence the number of RR sets needed."""
+) -> tuple[int, int]:
+    """IMM's sampling phase: a lower bound on OPT, hence the number of RR sets needed.
+
+    Returns:
+        ``(RR sets needed for the final selection, RR sets sampled in this phase)``.
+    """
     n = graph.num_nodes
     lam_p, lam_star, _ = imm_rr_counts(scale, n, candidates.shape[0], k, epsilon, ell)
     eps_p = math.sqrt(2.0) * epsilon
@@ -220,7 +226,7 @@ def _imm_sample_count(
             break
         if theta_i >= max_rr_sets:
             break
-    return int(min(math.ceil(lam_star / lower), max_rr_sets))
+    return int(min(math.ceil(lam_star / lower), max_rr_sets)), pool.size
 
 
 def plan_campaign(
@@ -238,6 +244,7 @@ def plan_campaign(
     simulations: int = 1000,
     seed: int | None = None,
     max_rr_sets: int = 5_000_000,
+    time_limit_s: float | None = None,
     jobs: int | None = None,
 ) -> CampaignPlan:
     """Choose influencers maximising reach (or qualified reach when ``affinity`` is given).
@@ -257,6 +264,9 @@ def plan_campaign(
         simulations: Monte-Carlo simulations for the final estimates.
         seed: Base random seed (RR sets and simulations).
         max_rr_sets: Cap on RR sets (the guarantee may not hold when the cap binds).
+        time_limit_s: Optional limit on the RR-set work: after IMM's sampling phase, the time
+            of the final selection is projected from the sampling rate, and the call fails
+            (before doing it) when the total would exceed the limit.
         jobs: Worker threads.
 
     Returns:
@@ -265,6 +275,7 @@ def plan_campaign(
     Raises:
         ValueError: on inconsistent or out-of-range arguments, unknown candidates, missing
             costs, or invalid probabilities / affinity.
+        WorkLimitError: if the projected time exceeds ``time_limit_s``.
     """
     if (k is None) == (budget is None):
         raise ValueError(f"give exactly one of k or budget, got k={k!r}, budget={budget!r}")
@@ -322,9 +333,18 @@ def plan_campaign(
     scale = float(graph.num_nodes) if weights is None else float(weights.sum())
     if scale <= 0:
         raise ValueError("affinity sums to 0: no user has positive affinity")
-    theta = _imm_sample_count(
+    started = time.perf_counter()
+    theta, sampled = _imm_sample_count(
         graph, lt, base, weights, scale, cand, k_eff, epsilon, ell, max_rr_sets, jobs
     )
+    if time_limit_s is not None:
+        elapsed = time.perf_counter() - started
+        projected = elapsed + elapsed / max(sampled, 1) * theta
+        if projected > time_limit_s:
+            raise WorkLimitError(
+                f"planning needs {theta} RR sets, about {projected:.1f} s, above the time limit "
+                f"of {time_limit_s:g} s; lower k or the candidate pool, or raise epsilon"
+            )
     final = _RRPool(graph, lt, base, _RR_STREAM_OFFSET, weights, jobs)
     final.grow(theta)
     if budget is None:

@@ -50,10 +50,10 @@ def test_count_plan_finds_brute_force_optimum(model: str) -> None:
     plan = plan_campaign(
         graph,
         k=2,
-        model=model,
+        model=model,  # type: ignore[arg-type]
         epsilon=0.1,
         seed=5,
-        simulations=4000,  # type: ignore[arg-type]
+        simulations=4000,
         pool_size=9,
     )
     chosen = [s.seed for s in plan.chosen]
@@ -143,3 +143,13 @@ def test_top_followers_order() -> None:
 def test_plan_validation(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         plan_campaign(planning_graph(), **kwargs)
+
+
+def test_plan_time_limit_is_checked_before_the_final_selection() -> None:
+    from graph.reach.estimate import WorkLimitError
+
+    graph = planning_graph()
+    with pytest.raises(WorkLimitError, match=r"planning needs \d+ RR sets, about .* time limit"):
+        plan_campaign(graph, k=2, seed=0, simulations=50, time_limit_s=1e-9)
+    plan = plan_campaign(graph, k=2, seed=0, simulations=50, time_limit_s=60.0)
+    assert plan == plan_campaign(graph, k=2, seed=0, simulations=50)

@@ -1,0 +1,60 @@
+"""``POST /api/v1/campaigns/plan``: choose influencers for a count or a budget."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import APIRouter
+
+from api.deps import ReachDep, SettingsDep
+from api.routes.reach import NOT_FOUND, at_most, bounded_simulations, run_checked
+from api.schemas.reach import PlanRequest, PlanResponse
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+DEFAULT_SIMULATIONS: Final[int] = 1000
+
+
+@router.post(
+    "/plan",
+    response_model=PlanResponse,
+    responses=NOT_FOUND,
+    summary="Plan a campaign: influencers maximising (qualified) reach for k or a budget",
+)
+def plan_campaign(request: PlanRequest, reach: ReachDep, settings: SettingsDep) -> PlanResponse:
+    """IMM for ``k`` (guarantee ``1 - 1/e - epsilon``), CELF best-of for a budget
+    (``1/2 (1 - 1/e)``); the objective is qualified reach when ``item_id`` is given. Returns
+    the chosen influencers in order with marginal gains and the top-followers baseline."""
+    if request.k is not None:
+        at_most(("body", "k"), request.k, settings.max_plan_k, "k")
+    if request.candidates is not None:
+        at_most(
+            ("body", "candidates"),
+            len(request.candidates),
+            settings.max_candidates,
+            "number of candidates",
+        )
+    if request.costs is not None and request.candidates is None:
+        at_most(("body", "costs"), len(request.costs), settings.max_candidates, "number of costs")
+    sims = bounded_simulations(
+        request.simulations, settings, ("body", "simulations"), DEFAULT_SIMULATIONS
+    )
+    plan = run_checked(
+        lambda: reach.plan(
+            k=request.k,
+            budget=request.budget,
+            costs=request.costs,
+            candidates=request.candidates,
+            model=request.model,
+            probability=request.probability.to_spec(),
+            simulations=sims,
+            seed=request.seed,
+            item_id=request.item_id,
+            pool_size=settings.max_candidates,
+            max_rr_sets=settings.max_rr_sets,
+            time_limit_s=settings.reach_time_limit_s,
+        ),
+        ("body", "simulations"),
+        ("body",),
+    )
+    return PlanResponse.of(plan, request, sims)

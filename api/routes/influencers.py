@@ -1,0 +1,79 @@
+"""``GET /api/v1/influencers``: accounts ranked by (qualified) reach alone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import ReachDep, SettingsDep
+from api.routes.reach import NOT_FOUND, at_most, bounded_simulations, run_checked
+from api.schemas.reach import Influencer, InfluencersResponse, Probability
+from graph.reach.estimate import make_seed
+
+router = APIRouter(prefix="/influencers", tags=["influencers"])
+
+DEFAULT_K: Final[int] = 20
+DEFAULT_SIMULATIONS: Final[int] = 200
+
+
+@router.get(
+    "",
+    response_model=InfluencersResponse,
+    responses=NOT_FOUND,
+    summary="Top accounts by reach alone (qualified reach alone with item_id)",
+)
+def get_influencers(
+    reach: ReachDep,
+    settings: SettingsDep,
+    k: Annotated[
+        int | None,
+        Query(
+            ge=1, description="Accounts to return, 1..max_plan_k [default: min(20, max_plan_k)]."
+        ),
+    ] = None,
+    item_id: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="Target item.")
+    ] = None,
+    model: Annotated[Literal["ic", "lt"], Query()] = "ic",
+    probability: Annotated[
+        Literal["uniform", "weighted_cascade", "learned"], Query(description="Edge probabilities.")
+    ] = "weighted_cascade",
+    p: Annotated[float, Query(ge=0.0, le=1.0, description="probability=uniform.")] = 0.05,
+    window_s: Annotated[int, Query(gt=0, description="probability=learned.")] = 7 * 24 * 3600,
+    simulations: Annotated[
+        int | None, Query(ge=2, description="Worlds per account [default: 200].")
+    ] = None,
+    seed: Annotated[int | None, Query(ge=0, le=2**64 - 1)] = None,
+) -> InfluencersResponse:
+    """The ``k`` accounts with the largest reach alone among the ``max(3 k, k + 20)``
+    most-followed (all estimated on the same worlds), best first."""
+    if k is None:
+        k = min(DEFAULT_K, settings.max_plan_k)
+    at_most(("query", "k"), k, settings.max_plan_k, "k")
+    sims = bounded_simulations(simulations, settings, ("query", "simulations"), DEFAULT_SIMULATIONS)
+    prob = Probability(kind=probability, p=p, window_s=window_s)
+    used_seed = make_seed(seed)
+    rows = run_checked(
+        lambda: reach.influencers(
+            k,
+            item_id=item_id,
+            model=model,
+            probability=prob.to_spec(),
+            simulations=sims,
+            seed=used_seed,
+            pool_size=min(max(3 * k, k + 20), settings.max_candidates),
+            time_limit_s=settings.reach_time_limit_s,
+        ),
+        ("query", "simulations"),
+        ("query",),
+    )
+    return InfluencersResponse(
+        item_id=item_id,
+        model=model,
+        probability=prob,
+        simulations=sims,
+        seed=used_seed,
+        ranked_by="reach" if item_id is None else "qualified",
+        influencers=[Influencer.of(row) for row in rows],
+    )

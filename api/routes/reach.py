@@ -1,0 +1,123 @@
+"""``POST /api/v1/reach``: reach estimate of a seed set, and the request bounds shared by the
+reach, campaign and influencer routes.
+
+Heavy work runs in plain ``def`` routes (FastAPI's threadpool), never on the event loop.
+Bounds from the settings (seeds, simulations, candidates, k, projected time) answer 422 in
+FastAPI's validation-error format, with the field in ``loc``; unknown users or items answer 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final, TypeVar
+
+from fastapi import APIRouter, status
+from fastapi.exceptions import RequestValidationError
+
+from api.deps import ReachDep, SettingsDep
+from api.schemas.reach import CALIBRATION, EstimateOut, ReachRequest, ReachResponse, SeedReach
+from api.schemas.recommendations import ErrorResponse
+from api.settings import Settings
+from graph.reach.estimate import WorkLimitError
+
+router = APIRouter(prefix="/reach", tags=["reach"])
+
+DEFAULT_SIMULATIONS: Final[int] = 1000
+NOT_FOUND: Final[dict[int | str, dict[str, object]]] = {
+    status.HTTP_404_NOT_FOUND: {"model": ErrorResponse, "description": "Unknown user or item."}
+}
+T = TypeVar("T")
+
+
+def invalid(loc: Sequence[str | int], msg: str, value: object, kind: str) -> RequestValidationError:
+    """A 422 error in FastAPI's format for field ``loc``."""
+    return RequestValidationError([{"type": kind, "loc": tuple(loc), "msg": msg, "input": value}])
+
+
+def at_most(loc: Sequence[str | int], value: int, limit: int, what: str) -> None:
+    """Raise a 422 naming ``loc`` and ``limit`` when ``value > limit``."""
+    if value > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": tuple(loc),
+                    "msg": f"{what} must be at most {limit}, got {value}",
+                    "input": value,
+                    "ctx": {"le": limit},
+                }
+            ]
+        )
+
+
+def bounded_simulations(
+    value: int | None, settings: Settings, loc: Sequence[str | int], default: int
+) -> int:
+    """``value`` (or ``min(default, max_simulations)``) checked against ``max_simulations``."""
+    if value is None:
+        return min(default, settings.max_simulations)
+    at_most(loc, value, settings.max_simulations, "simulations")
+    return value
+
+
+def run_checked(
+    work: Callable[[], T], simulations_loc: Sequence[str | int], loc: Sequence[str | int]
+) -> T:
+    """Run ``work``; a projected time over the limit is 422 at ``simulations_loc``, any other
+    ``ValueError`` from the library is 422 at ``loc`` (unknown ids pass through: 404)."""
+    try:
+        return work()
+    except WorkLimitError as exc:
+        raise invalid(simulations_loc, str(exc), None, "work_limit") from exc
+    except ValueError as exc:
+        raise invalid(loc, str(exc), None, "value_error") from exc
+
+
+@router.post(
+    "",
+    response_model=ReachResponse,
+    responses=NOT_FOUND,
+    summary="Reach of a seed set (Monte-Carlo, with CI, by hop, per seed, overlaps)",
+)
+def post_reach(request: ReachRequest, reach: ReachDep, settings: SettingsDep) -> ReachResponse:
+    """Expected distinct users reached by ``seeds`` (seeds included), per-seed alone and
+    marginal reach, pairwise overlaps and, with ``item_id``, qualified reach."""
+    at_most(("body", "seeds"), len(request.seeds), settings.max_seeds, "number of seeds")
+    sims = bounded_simulations(
+        request.simulations, settings, ("body", "simulations"), DEFAULT_SIMULATIONS
+    )
+    est = run_checked(
+        lambda: reach.estimate(
+            request.seeds,
+            model=request.model,
+            probability=request.probability.to_spec(),
+            simulations=sims,
+            seed=request.seed,
+            item_id=request.item_id,
+            time_limit_s=settings.reach_time_limit_s,
+        ),
+        ("body", "simulations"),
+        ("body",),
+    )
+    assert est.per_seed is not None and est.overlap is not None and est.shared is not None
+    return ReachResponse(
+        seeds=est.seeds,
+        model=request.model,
+        probability=request.probability,
+        simulations=est.simulations,
+        seed=est.seed,
+        item_id=request.item_id,
+        reach=EstimateOut.of(est.reach),
+        audience=est.reach.mean - len(est.seeds),
+        by_hop=est.by_hop,
+        per_seed=[
+            SeedReach(
+                user_id=s.seed, alone=EstimateOut.of(s.alone), marginal=EstimateOut.of(s.marginal)
+            )
+            for s in est.per_seed
+        ],
+        overlap=est.overlap,
+        shared=EstimateOut.of(est.shared),
+        qualified=None if est.qualified is None else EstimateOut.of(est.qualified),
+        calibration=None if request.item_id is None else CALIBRATION,
+    )

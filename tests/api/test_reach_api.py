@@ -1,0 +1,305 @@
+"""Reach, campaign-plan and influencer routes on a tiny world whose answers are known exactly.
+
+Influence graph (followed -> follower, friends both ways): k1 -> f1, f2, f3; k2 -> f3, f4, f5;
+f1 <-> f4 (friends); f6 -> f5 (f5 follows f6). 9 edges, so exact enumeration is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.services.reach import ProbabilitySpec, ReachService, graph_affinity
+from api.settings import Settings
+from gnn.checkpoint import Checkpoint, save_checkpoint
+from graph.reach import estimate_reach, exact_reach, exact_spread
+from graph.schema import Friendship, Interaction, Item, User
+from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+
+USERS = ["f1", "f2", "f3", "f4", "f5", "f6", "k1", "k2"]
+FOLLOWS = [("f1", "k1"), ("f2", "k1"), ("f3", "k1"), ("f3", "k2"), ("f4", "k2"), ("f5", "k2")]
+FOLLOWS += [("f5", "f6")]
+
+
+def world() -> Snapshot:
+    friendships = [Friendship(a, b, "follow") for a, b in FOLLOWS] + [Friendship("f1", "f4")]
+    interactions = [
+        Interaction("k1", "i1", "purchase", ts=0),
+        Interaction("f1", "i1", "purchase", ts=100),
+        Interaction("k2", "i2", "purchase", ts=0),
+        Interaction("f4", "i2", "purchase", ts=50),
+    ]
+    return build_snapshot(
+        [User(u) for u in USERS], [Item("i1"), Item("i2")], friendships, interactions, source="t"
+    )
+
+
+def checkpoint(snapshot: Snapshot) -> Checkpoint:
+    gen = torch.Generator().manual_seed(0)
+    return Checkpoint(
+        model_name="lightgcn",
+        model_config={"embedding_dim": 2, "num_layers": 1},
+        train_config={},
+        state_dict={},
+        user_embeddings=torch.randn(len(snapshot.user_ids), 2, generator=gen),
+        item_embeddings=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+        user_ids=list(snapshot.user_ids),
+        item_ids=list(snapshot.item_ids),
+        snapshot_fingerprint=snapshot.fingerprint,
+    )
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    snapshot = world()
+    snapshot_dir = write_snapshot(snapshot, tmp_path / "snapshot")
+    checkpoint_path = save_checkpoint(checkpoint(snapshot), tmp_path / "model.pt")
+    values: dict[str, Any] = dict(
+        work_dir=tmp_path,
+        snapshot_dir=snapshot_dir,
+        checkpoint_path=checkpoint_path,
+        max_seeds=3,
+        max_simulations=5000,
+        max_plan_k=4,
+        max_candidates=8,
+    )
+    return Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg, unused-ignore]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def service() -> ReachService:
+    snapshot = world()
+    return ReachService(snapshot, checkpoint(snapshot), jobs=1)
+
+
+UNIFORM = {"kind": "uniform", "p": 0.5}
+
+
+def _reach(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/reach", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_reach_matches_library_and_exact_values(client: TestClient, service: ReachService) -> None:
+    body = _reach(
+        client, seeds=["k1", "k2"], probability=UNIFORM, simulations=4000, seed=7, item_id="i1"
+    )
+    graph = service.probability_graph(ProbabilitySpec("uniform", 0.5), "ic")
+    affinity = graph_affinity(service.graph, service.checkpoint, "i1")  # type: ignore[arg-type]
+    lib = estimate_reach(graph, ["k1", "k2"], simulations=4000, seed=7, affinity=affinity)
+    assert body["seed"] == 7 and body["seeds"] == ["k1", "k2"]
+    assert body["reach"]["mean"] == pytest.approx(lib.reach.mean)
+    assert body["reach"]["std_error"] == pytest.approx(lib.reach.std_error)
+    assert body["qualified"]["mean"] == pytest.approx(lib.qualified.mean)  # type: ignore[union-attr]
+    assert body["audience"] == pytest.approx(lib.reach.mean - 2)
+    assert body["calibration"].startswith("percentile rank")
+    exact = exact_reach(graph, ["k1", "k2"], affinity=affinity)
+    assert exact.qualified is not None
+    for got, want in ((body["reach"], exact.reach), (body["qualified"], exact.qualified)):
+        assert abs(got["mean"] - want) <= 4 * got["std_error"]
+        assert got["ci_low"] < got["mean"] < got["ci_high"]
+    for i, seed in enumerate(body["per_seed"]):
+        assert abs(seed["alone"]["mean"] - exact.alone[i]) <= 4 * seed["alone"]["std_error"] + 1e-9
+        assert abs(seed["marginal"]["mean"] - exact.marginal[i]) <= (
+            4 * seed["marginal"]["std_error"] + 1e-9
+        )
+    marginal = sum(s["marginal"]["mean"] for s in body["per_seed"])
+    assert body["reach"]["mean"] == pytest.approx(marginal + body["shared"]["mean"])
+    assert sum(body["by_hop"]) == pytest.approx(body["reach"]["mean"])
+    assert body["by_hop"][0] == 2.0
+    assert body["overlap"][0][0] == pytest.approx(body["per_seed"][0]["alone"]["mean"])
+
+
+@pytest.mark.parametrize(
+    "probability", [{"kind": "weighted_cascade"}, {"kind": "learned", "window_s": 3600}]
+)
+@pytest.mark.parametrize("model", ["ic", "lt"])
+def test_reach_models_and_probabilities(
+    client: TestClient, model: str, probability: dict[str, Any]
+) -> None:
+    body = _reach(client, seeds=["k1"], model=model, probability=probability, simulations=50)
+    assert body["model"] == model and body["probability"]["kind"] == probability["kind"]
+    assert 1.0 <= body["reach"]["mean"] <= 8.0
+    again = _reach(
+        client,
+        seeds=["k1"],
+        model=model,
+        probability=probability,
+        simulations=50,
+        seed=body["seed"],
+    )
+    assert again["reach"] == body["reach"]  # the reported seed reproduces the estimate
+
+
+def _error(response: Any, status: int) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "text"),
+    [
+        ({"seeds": []}, ["body", "seeds"], "at least 1"),
+        ({"seeds": ["k1", "k1"]}, ["body"], "seeds contains 'k1' more than once"),
+        ({"seeds": ["k1", "k2", "f1", "f2"]}, ["body", "seeds"], "at most 3, got 4"),
+        ({"seeds": ["k1"], "simulations": 5001}, ["body", "simulations"], "at most 5000"),
+        ({"seeds": ["k1"], "simulations": 1}, ["body", "simulations"], "greater than or equal"),
+        (
+            {"seeds": ["k1"], "probability": {"kind": "uniform", "p": 1.5}},
+            ["body", "probability", "p"],
+            "less than or equal to 1",
+        ),
+        ({"seeds": ["k1"], "model": "sir"}, ["body", "model"], "'ic' or 'lt'"),
+        ({"seeds": ["k1"], "extra": 1}, ["body", "extra"], "Extra inputs"),
+    ],
+)
+def test_reach_validation_is_422(
+    client: TestClient, body: dict[str, Any], loc: list[str], text: str
+) -> None:
+    detail = _error(client.post("/api/v1/reach", json=body), 422)
+    assert detail[0]["loc"] == loc
+    assert text in detail[0]["msg"]
+
+
+def test_unknown_users_and_items_are_404(client: TestClient) -> None:
+    detail = _error(client.post("/api/v1/reach", json={"seeds": ["k1", "zz", "yy"]}), 404)
+    assert detail == "unknown users: 'zz', 'yy'"
+    detail = _error(client.post("/api/v1/reach", json={"seeds": ["k1"], "item_id": "nope"}), 404)
+    assert detail == "unknown item: 'nope'"
+    plan = {"k": 1, "candidates": ["k1", "ghost"]}
+    assert _error(client.post("/api/v1/campaigns/plan", json=plan), 404) == "unknown user: 'ghost'"
+    assert _error(client.get("/api/v1/influencers", params={"item_id": "x"}), 404) == (
+        "unknown item: 'x'"
+    )
+
+
+def test_time_limit_is_422_with_the_projection(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, reach_time_limit_s=1e-9)
+    with TestClient(create_app(settings)) as client:
+        detail = _error(client.post("/api/v1/reach", json={"seeds": ["k1"]}), 422)
+        assert detail[0]["loc"] == ["body", "simulations"]
+        assert "above the time limit of 1e-09 s; lower simulations" in detail[0]["msg"]
+        detail = _error(client.get("/api/v1/influencers", params={"k": 2}), 422)
+        assert detail[0]["loc"] == ["query", "simulations"]
+        detail = _error(client.post("/api/v1/campaigns/plan", json={"k": 2}), 422)
+        assert detail[0]["loc"] == ["body", "simulations"]
+        assert "time limit" in detail[0]["msg"]
+
+
+def test_plan_k_finds_the_brute_force_optimum(client: TestClient, service: ReachService) -> None:
+    body = {"k": 2, "probability": UNIFORM, "simulations": 2000, "seed": 3}
+    response = client.post("/api/v1/campaigns/plan", json=body)
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    chosen = [c["user_id"] for c in plan["chosen"]]
+    graph = service.probability_graph(ProbabilitySpec("uniform", 0.5), "ic")
+    sets = [list(pair) for pair in combinations(USERS, 2)]
+    values = exact_spread(graph, sets)
+    assert exact_spread(graph, [chosen])[0] == pytest.approx(max(values))
+    assert plan["objective"] == "reach" and plan["method"].startswith("imm")
+    assert plan["baseline"]["seeds"] == ["k1", "k2"]  # the most-followed accounts
+    assert plan["ratio"] == pytest.approx(plan["reach"]["mean"] / plan["baseline"]["reach"]["mean"])
+    lib = estimate_reach(graph, chosen, simulations=2000, seed=3, attribution=False)
+    assert plan["reach"]["mean"] == pytest.approx(lib.reach.mean)
+    assert sum(c["gain"] for c in plan["chosen"]) == pytest.approx(plan["reach"]["mean"], rel=0.2)
+
+
+def test_plan_budget_and_qualified(client: TestClient) -> None:
+    costs = {"k1": 3.0, "k2": 3.0, "f1": 1.0, "f6": 1.0}
+    body = {"budget": 4.0, "costs": costs, "probability": UNIFORM, "seed": 1, "item_id": "i2"}
+    response = client.post("/api/v1/campaigns/plan", json=body)
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert plan["objective"] == "qualified" and plan["method"].startswith("celf")
+    assert plan["total_cost"] <= 4.0
+    assert plan["total_cost"] == pytest.approx(sum(c["cost"] for c in plan["chosen"]))
+    assert plan["qualified"] is not None and plan["baseline"]["qualified"] is not None
+    assert set(c["user_id"] for c in plan["chosen"]) <= set(costs)
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "text"),
+    [
+        ({}, ["body"], "exactly one of k or budget"),
+        ({"k": 1, "budget": 2.0, "costs": {"k1": 1.0}}, ["body"], "exactly one of k or budget"),
+        ({"budget": 2.0}, ["body"], "budget needs costs"),
+        ({"k": 5}, ["body", "k"], "k must be at most 4, got 5"),
+        ({"k": 1, "costs": {"k1": -1.0}}, ["body", "costs", "k1"], "greater than 0"),
+        ({"budget": 1.0, "costs": {"k1": 2.0}}, ["body"], "below the cheapest candidate cost"),
+        ({"k": 3, "candidates": ["k1", "k2"]}, ["body"], "k must be an int in [1, 2]"),
+        ({"k": 1, "candidates": ["k1", "k1"]}, ["body"], "candidates contains 'k1' more than once"),
+    ],
+)
+def test_plan_validation_is_422(
+    client: TestClient, body: dict[str, Any], loc: list[str], text: str
+) -> None:
+    detail = _error(client.post("/api/v1/campaigns/plan", json=body), 422)
+    assert detail[0]["loc"] == loc
+    assert text in detail[0]["msg"]
+
+
+def test_influencers_rank_by_reach_alone(client: TestClient, service: ReachService) -> None:
+    params: dict[str, Any] = {"k": 3, "probability": "uniform", "p": 0.5, "seed": 11}
+    response = client.get("/api/v1/influencers", params=params | {"simulations": 500})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ranked_by"] == "reach" and body["seed"] == 11
+    rows = body["influencers"]
+    assert {r["user_id"] for r in rows[:2]} == {"k1", "k2"}  # exact reach alone 2.75 each
+    means = [r["reach"]["mean"] for r in rows]
+    assert means == sorted(means, reverse=True)
+    graph = service.probability_graph(ProbabilitySpec("uniform", 0.5), "ic")
+    for row in rows:
+        lib = estimate_reach(graph, [row["user_id"]], simulations=500, seed=11, attribution=False)
+        assert row["reach"]["mean"] == pytest.approx(lib.reach.mean)
+        assert row["followers"] == int(graph.out_degree[graph.node(row["user_id"])])
+        exact = exact_reach(graph, [row["user_id"]]).reach
+        assert abs(row["reach"]["mean"] - exact) <= 4 * row["reach"]["std_error"]
+    qualified = client.get("/api/v1/influencers", params=params | {"item_id": "i1"}).json()
+    assert qualified["ranked_by"] == "qualified"
+    q = [r["qualified"]["mean"] for r in qualified["influencers"]]
+    assert q == sorted(q, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "loc"),
+    [({"k": 5}, ["query", "k"]), ({"k": 0}, ["query", "k"]), ({"p": 2}, ["query", "p"])],
+)
+def test_influencers_validation_is_422(
+    client: TestClient, params: dict[str, Any], loc: list[str]
+) -> None:
+    assert _error(client.get("/api/v1/influencers", params=params), 422)[0]["loc"] == loc
+
+
+def test_world_edges() -> None:
+    service = ReachService(world(), None)
+    assert service.graph.num_edges == 9
+    np.testing.assert_array_equal(
+        service.graph.out_degree[[service.graph.node(u) for u in ("k1", "k2", "f6")]], [3, 3, 1]
+    )
+
+
+def test_routes_are_documented(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/reach", "/api/v1/campaigns/plan", "/api/v1/influencers"} <= set(paths)
+    assert "post" in paths["/api/v1/reach"] and "get" in paths["/api/v1/influencers"]

@@ -1,0 +1,102 @@
+"""``socialrec reach`` and ``socialrec plan`` on the tiny world of tests/api/test_reach_api.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.settings import get_settings
+from gnn.checkpoint import save_checkpoint
+from graph.snapshot import write_snapshot
+from socialrec.cli import app
+from socialrec.commands.reach import read_costs
+from tests.api.test_reach_api import checkpoint, world
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    snapshot = world()
+    snapshot_dir = write_snapshot(snapshot, tmp_path / "snapshot")
+    ckpt = save_checkpoint(checkpoint(snapshot), tmp_path / "model.pt")
+    monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path / "unused"))
+    get_settings.cache_clear()
+    return ["--snapshot", str(snapshot_dir), "--checkpoint", str(ckpt), "--jobs", "1"]
+
+
+def test_reach_prints_tables(paths: list[str]) -> None:
+    args = ["reach", "--seeds", "k1,k2", "--probability", "uniform", "--p", "1", "--seed", "3"]
+    result = runner.invoke(app, [*args, "--simulations", "20", "--item", "i1", *paths])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    # p = 1: k1 and k2 reach every user but f6 (7 users), deterministically.
+    assert "reach (seeds included)" in out and "7.00" in out
+    assert "qualified reach (i1)" in out
+    assert "By hop" in out and "Per seed" in out and "Overlap" in out
+    assert "seed 3" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reach", "--seeds", "k1,ghost"], "unknown user: 'ghost'"),
+        (["reach", "--seeds", "k1", "--item", "nope"], "unknown item: 'nope'"),
+        (["reach", "--seeds", ","], "--seeds is empty"),
+        (["reach", "--seeds", "k1", "--model", "sir"], "--model must be ic or lt"),
+        (["reach", "--seeds", "k1", "--probability", "x"], "--probability must be one of"),
+        (["plan"], "give exactly one of --k or --budget"),
+        (["plan", "--budget", "3"], "--budget needs --costs"),
+        (["plan", "--k", "9"], "k must be an int in [1, 8]"),
+    ],
+)
+def test_errors_exit_1(paths: list[str], args: list[str], message: str) -> None:
+    result = runner.invoke(app, [*args, *paths])
+    assert result.exit_code == 1, result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_plan_budget_and_plot(paths: list[str], tmp_path: Path) -> None:
+    costs = tmp_path / "costs.csv"
+    costs.write_text("user_id,cost\nk1,2\nk2,2\nf6,1\n")
+    png = tmp_path / "out" / "reach.png"
+    args = [
+        "plan",
+        "--budget",
+        "4",
+        "--costs",
+        str(costs),
+        "--probability",
+        "uniform",
+        "--p",
+        "0.5",
+    ]
+    result = runner.invoke(app, [*args, "--simulations", "50", "--plot", str(png), *paths])
+    assert result.exit_code == 0, result.output
+    assert "Chosen influencers" in result.output and "baseline" in result.output
+    assert "total cost 4.00" in result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_k(paths: list[str]) -> None:
+    args = ["plan", "--k", "2", "--probability", "uniform", "--p", "0.5", "--simulations", "50"]
+    result = runner.invoke(app, [*args, "--seed", "1", *paths])
+    assert result.exit_code == 0, result.output
+    assert "imm" in result.output and "baseline: k1, k2" in result.output
+
+
+def test_read_costs_errors(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("user,cost\na,1\n")
+    with pytest.raises(ValueError, match="needs a header with user_id and cost"):
+        read_costs(path)
+    path.write_text("user_id,cost\na,1\na,2\n")
+    with pytest.raises(ValueError, match=r"c.csv:3: user_id 'a' appears twice"):
+        read_costs(path)
+    path.write_text("user_id,cost\na,-1\n")
+    with pytest.raises(ValueError, match="must be > 0"):
+        read_costs(path)
+    path.write_text("user_id,cost\na,1.5\nb,2\n")
+    assert read_costs(path) == {"a": 1.5, "b": 2.0}
