@@ -8,6 +8,7 @@ the dependencies in :mod:`api.deps`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
@@ -15,14 +16,35 @@ from typing import Final
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from api.routes import health, recommendations
+from api.routes import (
+    admin,
+    campaigns,
+    events,
+    feed,
+    health,
+    influencers,
+    reach,
+    recommendations,
+    users,
+)
+from api.services.reach import UnknownEntityError
 from api.services.recommender import UnknownUserError
 from api.settings import Settings, get_settings
-from api.state import load_state
+from api.state import load_state, open_writers
+from graph.store import StoreUnavailableError
 
 API_PREFIX: Final[str] = "/api/v1"
 #: Resource routers mounted under ``API_PREFIX``; add a resource with a one-line edit.
-ROUTERS: Final[tuple[APIRouter, ...]] = (recommendations.router,)
+ROUTERS: Final[tuple[APIRouter, ...]] = (
+    recommendations.router,
+    reach.router,
+    campaigns.router,
+    influencers.router,
+    users.router,
+    feed.router,
+    events.router,
+    admin.router,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -33,11 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.serving = load_state(resolved)
+        store, impressions = open_writers(resolved)
         try:
+            app.state.serving = load_state(resolved, store=store, impressions=impressions)
             yield
         finally:
             app.state.serving = None
+            store.close()
+            impressions.close()
 
     app = FastAPI(
         title="socialrec",
@@ -48,10 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = resolved
     app.state.serving = None
+    app.state.write_lock = threading.Lock()  # serialises live writes and reloads
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.add_exception_handler(UnknownUserError, _unknown_user)
+    app.add_exception_handler(UnknownEntityError, _unknown_user)
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable)
     app.add_exception_handler(ValueError, _bad_value)
     app.add_exception_handler(Exception, _internal_error)
     return app
@@ -59,6 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def _unknown_user(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    retry = str(request.app.state.settings.store_retry_after_s)
+    return JSONResponse(
+        {"detail": f"the graph store is unavailable, try again later: {exc}"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": retry},
+    )
 
 
 async def _bad_value(request: Request, exc: Exception) -> JSONResponse:

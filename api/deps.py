@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from api.services.reach import ReachService
 from api.services.recommender import RecommenderService
 from api.settings import Settings
 from api.state import AppState
@@ -40,8 +41,13 @@ def get_recommender(state: Annotated[AppState, Depends(get_state)]) -> Recommend
     return state.recommender
 
 
+def get_reach(state: Annotated[AppState, Depends(get_state)]) -> ReachService:
+    return state.reach
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StateDep = Annotated[AppState, Depends(get_state)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
 RecommenderDep = Annotated[RecommenderService, Depends(get_recommender)]
+ReachDep = Annotated[ReachService, Depends(get_reach)]

@@ -46,6 +46,50 @@ class Settings(BaseSettings):
         1_048_576, ge=1, description="Largest request body accepted; larger ones get 413."
     )
 
+    # Social serving (recommendations, feed, events, profiles; see api/services/social.py).
+    read_requires_key: bool = Field(
+        False, description="Read endpoints also need X-API-Key (writes always do)."
+    )
+    social_boost: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="Social-proof boost: score + social_boost * std(scores) * log1p(friends "
+        "who interacted). 0 disables it.",
+    )
+    max_reason_users: int = Field(5, ge=1, le=100, description="Friend ids per reason.")
+    feed_author_weight: float = Field(
+        0.5, ge=0, description="Feed: score added per unit of author closeness (in z units)."
+    )
+    feed_cap_impressions: int = Field(
+        3, ge=1, description="Feed frequency cap N: shown N times in the window -> capped."
+    )
+    feed_cap_hours: float = Field(24.0, gt=0, description="Feed frequency cap window T.")
+    feed_cap_mode: Literal["demote", "drop"] = "demote"
+    max_events: int = Field(1000, ge=1, description="Most events in one POST /events batch.")
+    impressions_path: Path | None = Field(
+        None, description="Impression log (SQLite); default <work_dir>/impressions.sqlite3."
+    )
+    store_retry_after_s: int = Field(
+        30, ge=1, description="Retry-After (s) sent with 503 when the store is unavailable."
+    )
+
+    # Reach and campaign planning (bounds of /api/v1/reach, /campaigns/plan, /influencers).
+    max_seeds: int = Field(64, ge=1, le=64, description="Most seeds in one reach request.")
+    max_simulations: int = Field(
+        10_000, ge=2, le=1_000_000, description="Most Monte-Carlo simulations per request."
+    )
+    max_candidates: int = Field(
+        1000, ge=1, le=100_000, description="Most candidates (or pool size) of a plan."
+    )
+    max_plan_k: int = Field(100, ge=1, le=1000, description="Most influencers a plan chooses.")
+    max_rr_sets: int = Field(
+        2_000_000, ge=1_000, description="Cap on reverse-reachable sets of one plan."
+    )
+    reach_time_limit_s: float = Field(
+        30.0, gt=0, description="Projected seconds above which a reach request gets 422."
+    )
+
     def with_overrides(self, **values: object) -> Settings:
         """A validated copy with the given fields replaced; ``None`` values are ignored
         (how CLI options override the environment)."""
@@ -59,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def resolved_snapshot_dir(self) -> Path:
         return self.snapshot_dir or self.work_dir / "snapshot"
+
+    @property
+    def resolved_impressions_path(self) -> Path:
+        return self.impressions_path or self.work_dir / "impressions.sqlite3"
 
     @property
     def resolved_checkpoint_path(self) -> Path:

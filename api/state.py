@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
 
 import torch
 
+from api.services.events import ImpressionLog, StoreGateway
+from api.services.live import LiveGraph, carry_over
+from api.services.profile import ProfileService
+from api.services.reach import ReachService
 from api.services.recommender import RecommenderService
+from api.services.social import SocialRecommender
 from api.settings import Settings
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from graph.snapshot import Snapshot, read_snapshot
+from socialrec.stores import open_store
+
+_log = logging.getLogger(__name__)
 
 
 class StateLoadError(RuntimeError):
@@ -18,19 +28,38 @@ class StateLoadError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    """Loaded artifacts shared by all requests (read-only after load)."""
+    """Loaded artifacts shared by all requests; only ``live`` (own lock) changes after load."""
 
     settings: Settings
     snapshot: Snapshot
     checkpoint: Checkpoint
     recommender: RecommenderService
+    reach: ReachService
+    #: The snapshot plus live changes (events, deletions); mutable, with its own lock.
+    live: LiveGraph
+    social: SocialRecommender
+    profiles: ProfileService
+    #: Store handle for writes (shared across reloads); ``None``: writes answer 503.
+    store: StoreGateway | None = None
+    #: Feed impressions for frequency caps (shared across reloads).
+    impressions: ImpressionLog | None = None
 
 
-def load_state(settings: Settings) -> AppState:
+def load_state(
+    settings: Settings,
+    *,
+    store: StoreGateway | None = None,
+    impressions: ImpressionLog | None = None,
+    carry: AppState | None = None,
+) -> AppState:
     """Set torch threads, then load the snapshot and checkpoint named by ``settings``.
 
     ``torch.set_num_threads(settings.serving_threads)`` is process-wide and deliberate: BLAS
     threads inside the server's threadpool oversubscribe small machines.
+
+    ``store`` and ``impressions`` are handed to the new state as they are. With ``carry``
+    (the state being replaced by a reload) its live changes are re-applied
+    (:func:`api.services.live.carry_over`) and the users they touch folded in again.
 
     Raises:
         StateLoadError: with the paths and the reason, if an artifact is missing, unreadable
@@ -43,12 +72,48 @@ def load_state(settings: Settings) -> AppState:
         snapshot = read_snapshot(snapshot_dir)
         checkpoint = load_checkpoint(checkpoint_path)
         recommender = RecommenderService.from_artifacts(snapshot, checkpoint)
+        reach = ReachService(snapshot, checkpoint)
     except ValueError as exc:  # SnapshotError, CheckpointError, ArtifactMismatchError
         raise StateLoadError(
             f"cannot start the API (snapshot {snapshot_dir}, checkpoint {checkpoint_path}): "
             f"{exc}. Set SOCIALREC_SNAPSHOT_DIR / SOCIALREC_CHECKPOINT_PATH or "
             "--snapshot / --checkpoint."
         ) from exc
-    return AppState(
-        settings=settings, snapshot=snapshot, checkpoint=checkpoint, recommender=recommender
+    live = LiveGraph(snapshot)
+    social = SocialRecommender(
+        live, social_boost=settings.social_boost, max_reason_users=settings.max_reason_users
     )
+    if carry is not None:
+        for user_id, items in carry_over(carry.live, live).items():
+            social.fold_in_user(recommender, user_id, items)
+    return AppState(
+        settings=settings,
+        snapshot=snapshot,
+        checkpoint=checkpoint,
+        recommender=recommender,
+        reach=reach,
+        live=live,
+        social=social,
+        profiles=ProfileService(live),
+        store=store,
+        impressions=impressions,
+    )
+
+
+def open_writers(settings: Settings) -> tuple[StoreGateway, ImpressionLog]:
+    """The write side of the API: a gateway to the configured store and the impression log.
+
+    The store is tried once here; when it cannot be opened the API still serves from its
+    snapshot (writes answer 503 until the store is back). An impression log that cannot be
+    opened falls back to memory. Both are logged as warnings.
+    """
+    store = StoreGateway(lambda: open_store(settings.store, settings))
+    if not store.available():
+        _log.warning("graph store %r unavailable: serving read-only until back", settings.store)
+    path = settings.resolved_impressions_path
+    try:
+        impressions = ImpressionLog(path)
+    except (OSError, sqlite3.Error) as exc:
+        _log.warning("impression log %s unavailable (%s): kept in memory", path, exc)
+        impressions = ImpressionLog(None)
+    return store, impressions

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from collections.abc import Sequence
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import RecommenderDep, SettingsDep
+from api.deps import RecommenderDep, SettingsDep, StateDep
 from api.schemas.recommendations import (
     ErrorResponse,
+    Reason,
     RecommendationsResponse,
     RecommendedItem,
 )
+from api.services.auth import read_access
+from api.services.social import ItemFilter, RankedItem
+from api.services.social import Reason as ServiceReason
 
-router = APIRouter(prefix="/users", tags=["recommendations"])
+router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depends(read_access)])
 
 
 DEFAULT_K: Final[int] = 10
@@ -45,23 +50,84 @@ def bounded_k(
     return k
 
 
+def item_filter(
+    category: Annotated[str | None, Query(max_length=256, description="Category.")] = None,
+    min_price: Annotated[float | None, Query(ge=0, description="Least price (inclusive).")] = None,
+    max_price: Annotated[float | None, Query(ge=0, description="Most price (inclusive).")] = None,
+    in_stock_only: Annotated[bool, Query(description="Only items in stock.")] = False,
+) -> ItemFilter:
+    """Catalogue filters from the query (items without a price fail any price bound)."""
+    return ItemFilter(category, min_price, max_price, in_stock_only)
+
+
+def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
+    """Service reasons as response reasons."""
+    return [
+        Reason(
+            type=r.type,
+            count=r.count,
+            user_ids=None if r.user_ids is None else list(r.user_ids),
+            item_ids=None if r.item_ids is None else list(r.item_ids),
+            relation=r.relation,
+        )
+        for r in reasons
+    ]
+
+
+def to_schema(item: RankedItem) -> RecommendedItem:
+    """A service result as a response item."""
+    return RecommendedItem(
+        item_id=item.item_id,
+        score=item.score,
+        model_score=item.model_score,
+        reasons=reason_schemas(item.reasons),
+    )
+
+
 @router.get(
     "/{user_id}/recommendations",
     response_model=RecommendationsResponse,
-    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}},
-    summary="Top-k items for a user",
+    response_model_exclude_none=True,
+    responses={
+        status.HTTP_400_BAD_REQUEST: {"model": ErrorResponse},
+        status.HTTP_404_NOT_FOUND: {"model": ErrorResponse},
+    },
+    summary="Top-k items for a user, with reasons",
 )
 def get_recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=256)],
     k: Annotated[int, Depends(bounded_k)],
     recommender: RecommenderDep,
+    state: StateDep,
+    filters: Annotated[ItemFilter, Depends(item_filter)],
     exclude_seen: Annotated[
         bool, Query(description="Leave out items the user already interacted with.")
     ] = True,
+    fallback: Annotated[
+        Literal["none", "popular"],
+        Query(description="popular: serve popular items to unknown users instead of 404."),
+    ] = "none",
+    region: Annotated[
+        str | None, Query(max_length=256, description="Region for popular items.")
+    ] = None,
 ) -> RecommendationsResponse:
-    """The ``k`` best-scoring items for ``user_id``, best first."""
-    ranked = recommender.recommend(user_id, k, exclude_seen=exclude_seen)
+    """The ``k`` best items for ``user_id``, best first, each with the reasons the graph gives.
+
+    Strategy: ``personalized`` for users with interactions, ``social_cold_start`` for users
+    with friends but no interactions, ``popular`` otherwise. A user unknown to the served
+    model is a 404 unless ``fallback=popular`` (the feed path never 404s).
+    """
+    result = state.social.recommend(
+        recommender,
+        user_id,
+        k,
+        exclude_seen=exclude_seen,
+        item_filter=filters,
+        fallback_popular=fallback == "popular",
+        region=region,
+    )
     return RecommendationsResponse(
         user_id=user_id,
-        items=[RecommendedItem(item_id=r.item_id, score=r.score) for r in ranked],
+        strategy=result.strategy,
+        items=[to_schema(item) for item in result.items],
     )

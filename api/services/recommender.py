@@ -106,33 +106,27 @@ class RecommenderService:
     def from_artifacts(cls, snapshot: Snapshot, checkpoint: Checkpoint) -> RecommenderService:
         """Build the service from a checkpoint, taking seen items from ``snapshot``.
 
-        The checkpoint's id maps must hold the same users and items as the snapshot
-        (order may differ: snapshot indices are mapped to checkpoint indices by id).
+        The checkpoint's id maps must hold the same users and items as the snapshot (order
+        may differ). The service uses the snapshot's order: embedding rows are permuted by id,
+        so service index ``n`` is snapshot index ``n`` (the social layer relies on this).
 
         Raises:
             ArtifactMismatchError: if the id sets differ.
         """
         _check_ids("user", checkpoint.user_ids, snapshot.user_ids)
         _check_ids("item", checkpoint.item_ids, snapshot.item_ids)
-        users = snapshot.inter_user
-        items = snapshot.inter_item
+        user_emb = checkpoint.user_embeddings
+        item_emb = checkpoint.item_embeddings
         if checkpoint.user_ids != snapshot.user_ids:
             ckpt_user = {uid: i for i, uid in enumerate(checkpoint.user_ids)}
-            remap = np.array([ckpt_user[uid] for uid in snapshot.user_ids], dtype=np.int64)
-            users = remap[users]
+            user_emb = user_emb[torch.tensor([ckpt_user[u] for u in snapshot.user_ids])]
         if checkpoint.item_ids != snapshot.item_ids:
             ckpt_item = {iid: i for i, iid in enumerate(checkpoint.item_ids)}
-            remap = np.array([ckpt_item[iid] for iid in snapshot.item_ids], dtype=np.int64)
-            items = remap[items]
-        indptr, indices = seen_csr(users, items, num_users=len(checkpoint.user_ids))
-        return cls(
-            checkpoint.user_embeddings,
-            checkpoint.item_embeddings,
-            checkpoint.user_ids,
-            checkpoint.item_ids,
-            indptr,
-            indices,
+            item_emb = item_emb[torch.tensor([ckpt_item[i] for i in snapshot.item_ids])]
+        indptr, indices = seen_csr(
+            snapshot.inter_user, snapshot.inter_item, num_users=snapshot.num_users
         )
+        return cls(user_emb, item_emb, snapshot.user_ids, snapshot.item_ids, indptr, indices)
 
     @property
     def num_users(self) -> int:
@@ -141,6 +135,30 @@ class RecommenderService:
     @property
     def num_items(self) -> int:
         return len(self._item_ids)
+
+    @property
+    def user_ids(self) -> list[str]:
+        """Index -> user id (read-only by convention)."""
+        return self._user_ids
+
+    @property
+    def item_ids(self) -> list[str]:
+        """Index -> item id (read-only by convention)."""
+        return self._item_ids
+
+    @property
+    def user_embeddings(self) -> torch.Tensor:
+        """``[num_users, dim]`` float32 (do not modify)."""
+        return self._user_emb
+
+    @property
+    def item_embeddings(self) -> torch.Tensor:
+        """``[num_items, dim]`` float32 (do not modify)."""
+        return self._item_emb
+
+    def user_position(self, user_id: str) -> int | None:
+        """The row of ``user_id`` in :attr:`user_embeddings`, or ``None`` if unknown."""
+        return self._user_index.get(user_id)
 
     def seen_items(self, user_id: str) -> list[str]:
         """Ids of the items ``user_id`` interacted with (sorted by item index)."""

@@ -35,12 +35,14 @@ def _items(client: TestClient, user: str, **params: object) -> list[str]:
 
 def test_recommendations_exclude_seen_by_default(client: TestClient) -> None:
     response = client.get(URL.format("u1"), params={"k": 3})
+    similar = [{"type": "similar_to", "item_ids": ["i2"]}]  # u1's own item, cosine 1
     assert response.json() == {
         "user_id": "u1",
+        "strategy": "personalized",
         "items": [
-            {"item_id": "i1", "score": pytest.approx(1.0)},
-            {"item_id": "i3", "score": pytest.approx(0.5)},
-            {"item_id": "i4", "score": pytest.approx(0.0)},
+            {"item_id": "i1", "score": 1.0, "model_score": 1.0, "reasons": similar},
+            {"item_id": "i3", "score": 0.5, "model_score": 0.5, "reasons": similar},
+            {"item_id": "i4", "score": 0.0, "model_score": 0.0, "reasons": []},
         ],
     }
 
@@ -50,7 +52,8 @@ def test_recommendations_include_seen(client: TestClient) -> None:
 
 
 def test_k_default_and_candidate_cap(client: TestClient) -> None:
-    assert _items(client, "u2", k=4) == ["i4", "i1", "i2", "i3"]
+    # u2 has no interactions but a friend (u1): social cold start from u1's vector (1, 0).
+    assert _items(client, "u2", k=4) == ["i1", "i2", "i3", "i4"]
     assert _items(client, "u3") == []  # u3 saw everything
     assert len(_items(client, "u1", exclude_seen="false")) == 4  # default k = min(10, max_k)
 
@@ -90,7 +93,15 @@ def test_health(client: TestClient, settings: Settings) -> None:
 def test_docs_and_openapi(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert set(paths) == {"/health", "/api/v1/users/{user_id}/recommendations"}
+    assert {
+        "/health",
+        "/api/v1/users/{user_id}/recommendations",
+        "/api/v1/users/{user_id}/profile",
+        "/api/v1/users/{user_id}",
+        "/api/v1/feed/rank",
+        "/api/v1/events",
+        "/api/v1/admin/reload",
+    } <= set(paths)
 
 
 def test_body_over_limit_is_413(settings: Settings) -> None:

@@ -1,0 +1,89 @@
+"""``POST /api/v1/events``: live interactions and impressions (API key required)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request, status
+
+from api.deps import SettingsDep, get_state
+from api.schemas.events import EventErrorOut, EventsRequest, EventsResponse
+from api.schemas.recommendations import ErrorResponse
+from api.services.auth import require_api_key
+from api.services.events import ValidatedBatch, as_raw, validate_events, write_batch
+from api.state import AppState
+from graph.schema import User
+from graph.store import GraphStore, StoreUnavailableError
+
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(require_api_key)])
+
+
+@router.post(
+    "",
+    response_model=EventsResponse,
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {"model": ErrorResponse},
+        status.HTTP_403_FORBIDDEN: {"model": ErrorResponse},
+        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse},
+    },
+    summary="Ingest live events",
+)
+def post_events(body: EventsRequest, request: Request, settings: SettingsDep) -> EventsResponse:
+    """Validate the batch like the loader (one error per bad entry; good ones accepted),
+    write the accepted users and interactions to the store (impressions to the impression
+    log) before answering, then apply them to serving at once: interacted items leave the
+    user's recommendations, the user's vector is folded in, new users become servable.
+
+    The answer is 200 whenever the batch was processed, also if every entry was rejected
+    (see ``errors``); 503 with Retry-After while the store is unavailable (nothing applied).
+    """
+    size = len(body.users) + len(body.events)
+    if size > settings.max_events:
+        raise ValueError(
+            f"a batch holds at most max_events={settings.max_events} users+events, got {size}"
+        )
+    users = [as_raw(u.model_dump()) for u in body.users]
+    events = [as_raw(e.model_dump()) for e in body.events]
+    now = int(time.time())
+    with request.app.state.write_lock:  # the state current now, not one a reload replaced
+        state: AppState = get_state(request)
+        if state.store is None:
+            raise StoreUnavailableError("no graph store is configured for this server")
+
+        def validate_and_write(store: GraphStore) -> ValidatedBatch:
+            batch = validate_events(store, users, events, now=now)
+            write_batch(store, batch)
+            return batch
+
+        batch = state.store.call(validate_and_write)
+        if state.impressions is not None and batch.impressions:
+            state.impressions.record(batch.impressions)
+            state.impressions.prune(now - round(settings.feed_cap_hours * 3600))
+        apply_batch(state, batch)
+    return EventsResponse(
+        accepted_users=len(batch.users),
+        accepted_interactions=len(batch.interactions),
+        accepted_impressions=len(batch.impressions),
+        errors=[
+            EventErrorOut(
+                table=e.table, index=e.index, field=e.field, value=e.value, reason=e.reason
+            )
+            for e in batch.errors
+        ],
+    )
+
+
+def apply_batch(state: AppState, batch: ValidatedBatch) -> None:
+    """Make accepted rows visible to serving: register users, add the interactions whose
+    items the snapshot has (others wait for the next export) and fold in their users."""
+    live = state.live
+    live.add_users(batch.users)
+    index = state.snapshot.item_index
+    servable = [r for r in batch.interactions if r.item_id in index]
+    live.add_users(User(r.user_id) for r in servable if not live.has_user(r.user_id))
+    live.add_interactions(servable)
+    per_user: dict[str, list[int]] = {}
+    for row in servable:
+        per_user.setdefault(row.user_id, []).append(index[row.item_id])
+    for user_id, items in per_user.items():
+        state.social.fold_in_user(state.recommender, user_id, items)

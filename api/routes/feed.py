@@ -1,0 +1,55 @@
+"""``POST /api/v1/feed/rank``: rank a caller's candidate posts for one user."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends
+
+from api.deps import RecommenderDep, SettingsDep, StateDep
+from api.routes.recommendations import reason_schemas
+from api.schemas.feed import FeedRankRequest, FeedRankResponse, RankedPost
+from api.services.auth import read_access
+from api.services.events import ImpressionLog
+from api.services.feed import Candidate, rank_feed
+
+router = APIRouter(prefix="/feed", tags=["feed"], dependencies=[Depends(read_access)])
+
+
+@router.post("/rank", response_model=FeedRankResponse, summary="Rank feed candidates")
+def rank(
+    body: FeedRankRequest, state: StateDep, recommender: RecommenderDep, settings: SettingsDep
+) -> FeedRankResponse:
+    """Candidates ranked by the user's item score and closeness to the author; items or posts
+    shown ``feed_cap_impressions`` times in the last ``feed_cap_hours`` are demoted (or
+    dropped, ``feed_cap_mode``). Unknown users get popular items, never 404."""
+    impressions = state.impressions if state.impressions is not None else ImpressionLog(None)
+    strategy, ranked = rank_feed(
+        state.social,
+        recommender,
+        impressions,
+        body.user_id,
+        [Candidate(c.item_id, c.author_id, c.post_id) for c in body.candidates],
+        now=int(time.time()),
+        author_weight=settings.feed_author_weight,
+        cap=settings.feed_cap_impressions,
+        window_s=round(settings.feed_cap_hours * 3600),
+        mode=settings.feed_cap_mode,
+        region=body.region,
+    )
+    items = []
+    for r in ranked:
+        items.append(
+            RankedPost(
+                item_id=r.candidate.item_id,
+                author_id=r.candidate.author_id,
+                post_id=r.candidate.post_id,
+                score=r.score,
+                item_score=r.item_score,
+                closeness=r.closeness,
+                impressions=r.impressions,
+                capped=r.capped,
+                reasons=reason_schemas(r.reasons),
+            )
+        )
+    return FeedRankResponse(user_id=body.user_id, strategy=strategy, items=items)

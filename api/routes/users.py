@@ -1,0 +1,88 @@
+"""``GET /api/v1/users/{id}/profile`` and ``DELETE /api/v1/users/{id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, status
+
+from api.deps import StateDep, get_state
+from api.schemas.recommendations import ErrorResponse
+from api.schemas.users import (
+    CategoryShareOut,
+    DeleteUserResponse,
+    ProfileResponse,
+    SocialStatsOut,
+)
+from api.services.auth import read_access, require_api_key
+from api.services.recommender import UnknownUserError
+from api.state import AppState
+from graph.store import StoreUnavailableError
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+UserId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+@router.get(
+    "/{user_id}/profile",
+    response_model=ProfileResponse,
+    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}},
+    dependencies=[Depends(read_access)],
+    summary="Marketing portrait of a user",
+)
+def get_profile(user_id: UserId, state: StateDep) -> ProfileResponse:
+    """Top categories, price sensitivity, activity segment, value tier and social stats
+    (definitions in :mod:`api.services.profile`)."""
+    p = state.profiles.profile(user_id)
+    return ProfileResponse(
+        user_id=p.user_id,
+        interactions=p.interactions,
+        top_categories=[
+            CategoryShareOut(category=c.category, share=c.share) for c in p.top_categories
+        ],
+        price_ratio=p.price_ratio,
+        price_sensitivity=p.price_sensitivity,
+        activity_segment=p.activity_segment,
+        days_since_last=p.days_since_last,
+        value_tier=p.value_tier,
+        rfm_score=p.rfm_score,
+        social=SocialStatsOut(
+            friends=p.social.friends,
+            following=p.social.following,
+            followers=p.social.followers,
+            influence_score=p.social.influence_score,
+        ),
+    )
+
+
+@router.delete(
+    "/{user_id}",
+    response_model=DeleteUserResponse,
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {"model": ErrorResponse},
+        status.HTTP_403_FORBIDDEN: {"model": ErrorResponse},
+        status.HTTP_404_NOT_FOUND: {"model": ErrorResponse},
+        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse},
+    },
+    dependencies=[Depends(require_api_key)],
+    summary="Delete a user (privacy)",
+)
+def delete_user(user_id: UserId, request: Request) -> DeleteUserResponse:
+    """Remove the user from serving at once (no recommendations for them, never named in
+    anyone's reasons, impressions forgotten), then from the store, so the next export lacks
+    them. 404 if neither knows the user; 503 with Retry-After if the store is unavailable:
+    serving has already forgotten the user, retry to finish the store deletion."""
+    with request.app.state.write_lock:
+        state: AppState = get_state(request)
+        served = state.live.delete_user(user_id)
+        if state.impressions is not None:
+            state.impressions.delete_user(user_id)
+        if state.store is None:
+            raise StoreUnavailableError("no graph store is configured for this server")
+        stored = state.store.call(lambda store: store.delete_user(user_id))
+    if not served and not stored:
+        raise UnknownUserError(user_id)
+    return DeleteUserResponse(
+        user_id=user_id, deleted_from_store=stored, removed_from_serving=served
+    )

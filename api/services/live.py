@@ -1,0 +1,312 @@
+"""The live serving graph: an exported snapshot plus the changes made since it was loaded.
+
+:class:`LiveGraph` answers the graph questions serving asks (a user's history, whom they see,
+what those people interacted with, item popularity) from the snapshot's arrays, overlaid with
+what the API changed since: users registered and interactions accepted by ``POST /events``,
+users deleted by ``DELETE /users/{id}``, and user vectors folded in from new interactions.
+The snapshot is never modified. All methods are thread-safe (one re-entrant lock; reads copy
+what they return).
+
+Social edges follow :mod:`graph.snapshot`: ``src -> dst`` means ``src`` sees ``dst``'s
+activity, so a user's *friends* here are the users they see (mutual friends and followees).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from graph.schema import INTERACTION_KINDS, Interaction, User
+from graph.snapshot import FRIEND_CODE, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A user's interactions as aligned arrays: item indices, timestamps (``UNKNOWN_TS`` = -1
+    when unknown) and kind codes into ``graph.schema.INTERACTION_KINDS``."""
+
+    items: NDArray[np.int64]
+    ts: NDArray[np.int64]
+    kinds: NDArray[np.int64]
+
+    @classmethod
+    def empty(cls) -> History:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, none)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A user another user sees: ``kind`` is ``"friend"`` (mutual) or ``"follow"``."""
+
+    user_id: str
+    kind: str
+
+
+def _csr(keys: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(order, indptr): rows of key ``k`` are ``order[indptr[k]:indptr[k + 1]]``."""
+    order = np.argsort(keys, kind="stable").astype(np.int64)
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=size), out=indptr[1:])
+    return order, indptr
+
+
+class LiveGraph:
+    """A snapshot plus live changes (see the module docstring).
+
+    Args:
+        snapshot: The exported graph being served.
+    """
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snap = snapshot
+        self._lock = threading.RLock()
+        self._inter_order, self._inter_ptr = _csr(snapshot.inter_user, snapshot.num_users)
+        self._out_order, self._out_ptr = _csr(snapshot.social_src, snapshot.num_users)
+        self._in_order, self._in_ptr = _csr(snapshot.social_dst, snapshot.num_users)
+        pairs = np.unique(np.stack([snapshot.inter_user, snapshot.inter_item], axis=1), axis=0)
+        self._popularity = np.bincount(
+            pairs[:, 1].astype(np.int64), minlength=snapshot.num_items
+        ).astype(np.float64)
+        self._new_users: dict[str, User] = {}
+        self._live: dict[str, list[Interaction]] = {}
+        self._deleted: set[str] = set()
+        self._vectors: dict[str, torch.Tensor] = {}
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snap
+
+    # -- users ----------------------------------------------------------------------------
+
+    def has_user(self, user_id: str) -> bool:
+        """Whether ``user_id`` is served: in the snapshot or registered live, not deleted."""
+        with self._lock:
+            if user_id in self._deleted:
+                return False
+            return user_id in self._snap.user_index or user_id in self._new_users
+
+    def is_deleted(self, user_id: str) -> bool:
+        with self._lock:
+            return user_id in self._deleted
+
+    @property
+    def deleted(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._deleted)
+
+    def add_users(self, users: Iterable[User]) -> None:
+        """Register users (new ones become servable; deleted ones come back)."""
+        with self._lock:
+            for user in users:
+                self._deleted.discard(user.user_id)
+                if user.user_id not in self._snap.user_index:
+                    self._new_users[user.user_id] = user
+
+    def delete_user(self, user_id: str) -> bool:
+        """Forget ``user_id``: history, vector and appearances as anyone's neighbour.
+
+        Returns:
+            False if the user was not served (they are still marked deleted).
+        """
+        with self._lock:
+            if not self.has_user(user_id):
+                self._deleted.add(user_id)  # stays unservable even if a later load has it
+                return False
+            items = self.seen(user_id)
+            self._popularity[items] = np.maximum(self._popularity[items] - 1.0, 0.0)
+            self._deleted.add(user_id)
+            self._new_users.pop(user_id, None)
+            self._live.pop(user_id, None)
+            self._vectors.pop(user_id, None)
+            return True
+
+    def region_of(self, user_id: str) -> str | None:
+        with self._lock:
+            if user_id in self._new_users:
+                return self._new_users[user_id].region
+        u = self._snap.user_index.get(user_id)
+        if u is None:
+            return None
+        code = int(self._snap.user_region[u])
+        return self._snap.regions[code] if code >= 0 else None
+
+    # -- interactions -----------------------------------------------------------------------
+
+    def add_interactions(self, rows: Sequence[Interaction]) -> None:
+        """Add accepted interactions (users must be served, items in the snapshot).
+
+        Raises:
+            ValueError: naming the row, if its user is not served or its item is unknown.
+        """
+        with self._lock:
+            for row in rows:
+                if not self.has_user(row.user_id):
+                    raise ValueError(f"rows: user_id {row.user_id!r} is not served")
+                item = self._snap.item_index.get(row.item_id)
+                if item is None:
+                    raise ValueError(f"rows: item_id {row.item_id!r} is not in the snapshot")
+                if item not in set(self.seen(row.user_id).tolist()):
+                    self._popularity[item] += 1.0
+                self._live.setdefault(row.user_id, []).append(row)
+
+    def history(self, user_id: str) -> History:
+        """Every interaction of ``user_id``, snapshot rows first; empty if not served."""
+        with self._lock:
+            if user_id in self._deleted:
+                return History.empty()
+            live = list(self._live.get(user_id, []))
+        u = self._snap.user_index.get(user_id)
+        if u is None:
+            base = History.empty()
+        else:
+            rows = self._inter_order[self._inter_ptr[u] : self._inter_ptr[u + 1]]
+            base = History(
+                self._snap.inter_item[rows].astype(np.int64),
+                self._snap.inter_ts[rows].astype(np.int64),
+                self._snap.inter_kind[rows].astype(np.int64),
+            )
+        if not live:
+            return base
+        return History(
+            np.concatenate([base.items, [self._snap.item_index[r.item_id] for r in live]]),
+            np.concatenate([base.ts, [r.ts for r in live]]),
+            np.concatenate([base.kinds, [INTERACTION_KINDS.index(r.kind) for r in live]]),
+        )
+
+    def seen(self, user_id: str) -> NDArray[np.int64]:
+        """Sorted distinct item indices ``user_id`` interacted with."""
+        return np.unique(self.history(user_id).items)
+
+    def live_interactions(self) -> list[Interaction]:
+        """Every interaction added since load (for carrying over on reload)."""
+        with self._lock:
+            return [row for rows in self._live.values() for row in rows]
+
+    def new_users(self) -> list[User]:
+        with self._lock:
+            return list(self._new_users.values())
+
+    def popularity(self) -> NDArray[np.float64]:
+        """Distinct users per item (snapshot plus live, deleted users removed); a copy."""
+        with self._lock:
+            return self._popularity.copy()
+
+    def region_popularity(self, region: str) -> NDArray[np.float64]:
+        """Distinct users of ``region`` per item, from the snapshot (deleted users removed).
+
+        Raises:
+            ValueError: if ``region`` is not a region of the snapshot.
+        """
+        try:
+            code = self._snap.regions.index(region)
+        except ValueError:
+            raise ValueError(
+                f"region must be one of the snapshot's regions (e.g. {self._snap.regions[:5]}), "
+                f"got {region!r}"
+            ) from None
+        snap = self._snap
+        keep = snap.user_region[snap.inter_user] == code
+        deleted = self.deleted
+        if deleted:
+            gone = np.array([snap.user_index.get(d, -1) for d in deleted], np.int64)
+            keep &= ~np.isin(snap.inter_user, gone)
+        pairs = np.unique(np.stack([snap.inter_user[keep], snap.inter_item[keep]], axis=1), axis=0)
+        return np.bincount(pairs[:, 1].astype(np.int64), minlength=snap.num_items).astype(
+            np.float64
+        )
+
+    # -- social -----------------------------------------------------------------------------
+
+    def following(self, user_id: str) -> list[Neighbour]:
+        """The served users ``user_id`` sees (friends and followees), in id order."""
+        u = self._snap.user_index.get(user_id)
+        if u is None or self.is_deleted(user_id):
+            return []
+        rows = self._out_order[self._out_ptr[u] : self._out_ptr[u + 1]]
+        return self._neighbours(self._snap.social_dst[rows], self._snap.social_kind[rows])
+
+    def followers(self, user_id: str) -> list[Neighbour]:
+        """The served users who see ``user_id`` (friends and followers), in id order."""
+        u = self._snap.user_index.get(user_id)
+        if u is None or self.is_deleted(user_id):
+            return []
+        rows = self._in_order[self._in_ptr[u] : self._in_ptr[u + 1]]
+        return self._neighbours(self._snap.social_src[rows], self._snap.social_kind[rows])
+
+    def _neighbours(self, users: NDArray[np.int64], kinds: NDArray[np.int8]) -> list[Neighbour]:
+        deleted = self.deleted
+        out = [
+            Neighbour(self._snap.user_ids[v], "friend" if k == FRIEND_CODE else "follow")
+            for v, k in zip(users.tolist(), kinds.tolist(), strict=True)
+        ]
+        return sorted(
+            (n for n in out if n.user_id not in deleted), key=lambda n: (n.user_id, n.kind)
+        )
+
+    def friend_activity(self, user_id: str) -> dict[int, list[tuple[int, str]]]:
+        """Item index -> ``(latest ts, friend id)`` of each served user ``user_id`` sees who
+        interacted with it, most recent first (unknown times last, then by id)."""
+        activity: dict[int, dict[str, int]] = {}
+        for friend in {n.user_id for n in self.following(user_id)}:
+            hist = self.history(friend)
+            for item, t in zip(hist.items.tolist(), hist.ts.tolist(), strict=True):
+                per_item = activity.setdefault(item, {})
+                per_item[friend] = max(per_item.get(friend, t), t)
+        return {
+            item: sorted(((t, f) for f, t in who.items()), key=lambda p: (-p[0], p[1]))
+            for item, who in activity.items()
+        }
+
+    # -- folded-in vectors --------------------------------------------------------------------
+
+    def user_vector(self, user_id: str) -> torch.Tensor | None:
+        """The vector folded in from live interactions, if any."""
+        with self._lock:
+            return self._vectors.get(user_id)
+
+    def set_user_vector(self, user_id: str, vector: torch.Tensor) -> None:
+        with self._lock:
+            if user_id not in self._deleted:
+                self._vectors[user_id] = vector
+
+
+def carry_over(old: LiveGraph, new: LiveGraph) -> dict[str, list[int]]:
+    """Re-apply ``old``'s live changes to ``new`` (a graph over a newer snapshot).
+
+    Deleted users stay deleted; users registered live and absent from the new snapshot are
+    registered again; live interactions that the new snapshot does not already hold (same
+    user, item, kind and time) are added again, those with items it lacks are dropped.
+
+    Returns:
+        User id -> item indices (in ``new``) of the interactions carried over, for fold-in.
+    """
+    for user_id in old.deleted:
+        new.delete_user(user_id)
+    new.add_users(u for u in old.new_users() if u.user_id not in new.snapshot.user_index)
+    carried: dict[str, list[int]] = {}
+    present: dict[str, set[tuple[int, int, int]]] = {}
+    for row in old.live_interactions():
+        item = new.snapshot.item_index.get(row.item_id)
+        if item is None or new.is_deleted(row.user_id):
+            continue
+        if row.user_id not in present:
+            hist = new.history(row.user_id)
+            present[row.user_id] = set(
+                zip(hist.items.tolist(), hist.kinds.tolist(), hist.ts.tolist(), strict=True)
+            )
+        if (item, INTERACTION_KINDS.index(row.kind), row.ts) in present[row.user_id]:
+            continue
+        if not new.has_user(row.user_id):
+            new.add_users([User(row.user_id)])
+        new.add_interactions([row])
+        carried.setdefault(row.user_id, []).append(item)
+    return carried

@@ -1,0 +1,340 @@
+"""Social-aware recommendation: strategy choice, filters, social-proof boost and reasons.
+
+Strategy per user (``Recommendation.strategy``):
+
+* ``personalized``: the user has interactions; their vector is the model's, or the one folded
+  in from live events (:func:`api.services.scoring.fold_in`).
+* ``social_cold_start``: no interactions but friends who have some; the vector is the mean of
+  those friends' vectors and friends' interactions add social proof.
+* ``popular``: no usable signal (no history, no active friends, or a user unknown to the
+  snapshot when the caller asks for the fallback); items ranked by distinct users, optionally
+  within a region.
+
+Scores of the first two are inner products plus the social-proof boost
+(:func:`api.services.scoring.social_boost`, strength ``social_boost``). Reasons come from the
+graph only: ``friends_purchased`` lists served friends who interacted with the item (most
+recent first, at most ``max_reason_users``), ``similar_to`` the user's own items whose
+embeddings are closest to it (cosine >= ``similar_min_cosine``, at most ``max_similar``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from api.services.live import LiveGraph
+from api.services.recommender import RecommenderService, UnknownUserError
+from api.services.scoring import fold_in, social_boost
+from graph.snapshot import Snapshot
+
+Strategy = Literal["personalized", "social_cold_start", "popular"]
+#: Default cosine similarity above which a history item explains a recommendation.
+SIMILAR_MIN_COSINE: Final[float] = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Catalogue filters; ``None`` means no constraint. Items without a price never pass a
+    price bound."""
+
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    in_stock_only: bool = False
+
+    def mask(self, snapshot: Snapshot) -> NDArray[np.bool_]:
+        """Boolean ``[num_items]``: which items pass.
+
+        Raises:
+            ValueError: if ``category`` is not in the catalogue or the price bounds cross.
+        """
+        keep = np.ones(snapshot.num_items, dtype=np.bool_)
+        if self.category is not None:
+            if self.category not in snapshot.categories:
+                raise ValueError(
+                    f"category must be a catalogue category (e.g. {snapshot.categories[:5]}), "
+                    f"got {self.category!r}"
+                )
+            keep &= snapshot.item_category == snapshot.categories.index(self.category)
+        if (
+            self.min_price is not None
+            and self.max_price is not None
+            and self.min_price > self.max_price
+        ):
+            raise ValueError(
+                f"min_price must be <= max_price, got {self.min_price} > {self.max_price}"
+            )
+        price = snapshot.item_price
+        if self.min_price is not None:
+            keep &= np.nan_to_num(price, nan=-np.inf) >= self.min_price
+        if self.max_price is not None:
+            keep &= np.nan_to_num(price, nan=np.inf) <= self.max_price
+        if self.in_stock_only:
+            keep &= snapshot.item_in_stock
+        return keep
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why an item is shown: ``friends_purchased`` (``count``, ``user_ids``), ``similar_to``
+    (``item_ids``), ``popular`` (``count`` = distinct users); in feeds also ``author``
+    (``relation`` of the viewer to the post's author) and ``frequency_capped`` (``count`` =
+    recent impressions)."""
+
+    type: Literal["friends_purchased", "similar_to", "popular", "author", "frequency_capped"]
+    count: int | None = None
+    user_ids: tuple[str, ...] | None = None
+    item_ids: tuple[str, ...] | None = None
+    relation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankedItem:
+    item_id: str
+    score: float
+    model_score: float
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    user_id: str
+    strategy: Strategy
+    items: list[RankedItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class UserScores:
+    """Scores of every item for one user (snapshot item order)."""
+
+    strategy: Strategy
+    model: NDArray[np.float64]
+    final: NDArray[np.float64]
+    friend_counts: NDArray[np.float64]
+    activity: dict[int, list[tuple[int, str]]]
+
+
+class SocialRecommender:
+    """Recommendations over a :class:`LiveGraph` with embeddings from a
+    :class:`RecommenderService` (whose item order must be the snapshot's, as
+    :meth:`RecommenderService.from_artifacts` builds it).
+
+    Args:
+        live: The served graph.
+        social_boost: Strength of the social-proof boost, ``>= 0``.
+        max_reason_users: Most friend ids listed in a ``friends_purchased`` reason.
+        similar_min_cosine: Least cosine similarity for a ``similar_to`` reason.
+        max_similar: Most item ids listed in a ``similar_to`` reason.
+    """
+
+    def __init__(
+        self,
+        live: LiveGraph,
+        *,
+        social_boost: float = 0.1,
+        max_reason_users: int = 5,
+        similar_min_cosine: float = SIMILAR_MIN_COSINE,
+        max_similar: int = 3,
+    ) -> None:
+        if social_boost < 0:
+            raise ValueError(f"social_boost must be >= 0, got {social_boost}")
+        if max_reason_users < 1:
+            raise ValueError(f"max_reason_users must be >= 1, got {max_reason_users}")
+        self.live = live
+        self.social_boost = social_boost
+        self.max_reason_users = max_reason_users
+        self.similar_min_cosine = similar_min_cosine
+        self.max_similar = max_similar
+
+    # -- vectors ------------------------------------------------------------------------------
+
+    def _check(self, rec: RecommenderService) -> None:
+        ids = self.live.snapshot.item_ids
+        if rec.item_ids is not ids and rec.item_ids != ids:
+            raise ValueError(
+                "recommender item order must equal the snapshot's; build it with "
+                "RecommenderService.from_artifacts(snapshot, checkpoint)"
+            )
+
+    def _own_vector(self, rec: RecommenderService, user_id: str) -> torch.Tensor | None:
+        """The vector of a user with history: folded-in, else the model's, else folded from
+        scratch (``None`` without history)."""
+        vector = self.live.user_vector(user_id)
+        if vector is not None:
+            return vector
+        history = self.live.history(user_id)
+        if len(history) == 0:
+            return None
+        row = rec.user_position(user_id)
+        if row is not None:
+            return rec.user_embeddings[row]
+        return fold_in(rec.item_embeddings[torch.from_numpy(history.items)])
+
+    def user_vector(
+        self, rec: RecommenderService, user_id: str
+    ) -> tuple[torch.Tensor | None, Strategy]:
+        """The vector used to score items for a served user, and the strategy it implies.
+
+        Raises:
+            UnknownUserError: if ``user_id`` is not served.
+        """
+        if not self.live.has_user(user_id):
+            raise UnknownUserError(user_id)
+        own = self._own_vector(rec, user_id)
+        if own is not None:
+            return own, "personalized"
+        friends = [
+            v
+            for f in sorted({n.user_id for n in self.live.following(user_id)})
+            if (v := self._own_vector(rec, f)) is not None
+        ]
+        if friends:
+            return torch.stack(friends).mean(dim=0), "social_cold_start"
+        return None, "popular"
+
+    def fold_in_user(self, rec: RecommenderService, user_id: str, new_items: list[int]) -> None:
+        """Update ``user_id``'s vector after new interactions with ``new_items`` (indices).
+
+        A user the model knows keeps their learned vector weighted by their earlier history
+        size; a new user gets the mean of their items' vectors.
+        """
+        if not new_items:
+            return
+        self._check(rec)
+        previous = len(self.live.history(user_id)) - len(new_items)
+        base = self.live.user_vector(user_id)
+        row = rec.user_position(user_id)
+        if base is None and row is not None and previous > 0:
+            base = rec.user_embeddings[row]
+        if base is None:
+            items = torch.from_numpy(self.live.history(user_id).items)
+            vector = fold_in(rec.item_embeddings[items])
+        else:
+            vector = fold_in(
+                rec.item_embeddings[torch.tensor(new_items, dtype=torch.long)], base, previous
+            )
+        self.live.set_user_vector(user_id, vector)
+
+    # -- scores -------------------------------------------------------------------------------
+
+    def scores(
+        self, rec: RecommenderService, user_id: str, *, region: str | None = None
+    ) -> UserScores:
+        """Model and boosted scores of every item for ``user_id``; unserved users (and
+        users without signal) get popularity (``log1p`` of distinct users), within
+        ``region`` if given."""
+        self._check(rec)
+        known = self.live.has_user(user_id)
+        vector, strategy = self.user_vector(rec, user_id) if known else (None, "popular")
+        activity = self.live.friend_activity(user_id) if known else {}
+        counts = np.zeros(self.live.snapshot.num_items, dtype=np.float64)
+        for item, who in activity.items():
+            counts[item] = len(who)
+        if vector is None:
+            pop = (
+                self.live.region_popularity(region)
+                if region is not None
+                else self.live.popularity()
+            )
+            model = np.log1p(pop)
+            return UserScores("popular", model, model.copy(), counts, activity)
+        with torch.inference_mode():
+            model = torch.mv(rec.item_embeddings, vector).double().numpy()
+        return UserScores(
+            strategy, model, social_boost(model, counts, self.social_boost), counts, activity
+        )
+
+    def recommend(
+        self,
+        rec: RecommenderService,
+        user_id: str,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        item_filter: ItemFilter | None = None,
+        fallback_popular: bool = False,
+        region: str | None = None,
+    ) -> Recommendation:
+        """The ``k`` best items for ``user_id`` with reasons, best first (ties: item index).
+
+        Args:
+            rec: Embeddings to score with.
+            user_id: The user.
+            k: How many items, ``>= 1``.
+            exclude_seen: Leave out items the user interacted with.
+            item_filter: Catalogue filters.
+            fallback_popular: Serve popular items to users not served (else 404).
+            region: Region for popularity, used only by the ``popular`` strategy.
+
+        Raises:
+            ValueError: if ``k < 1`` or a filter is invalid.
+            UnknownUserError: if ``user_id`` is not served and ``fallback_popular`` is off.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        snapshot = self.live.snapshot
+        keep = (item_filter or ItemFilter()).mask(snapshot)
+        if not self.live.has_user(user_id) and not fallback_popular:
+            raise UnknownUserError(user_id)
+        scored = self.scores(rec, user_id, region=region)
+        history = self.live.history(user_id)
+        if exclude_seen:
+            keep[history.items] = False
+        final = np.where(keep, scored.final, -np.inf)
+        candidates = np.flatnonzero(keep)
+        k = min(k, len(candidates))
+        if k == 0:
+            return Recommendation(user_id, scored.strategy, [])
+        top = candidates[np.argpartition(-final[candidates], k - 1)[:k]]
+        top = top[np.lexsort((top, -final[top]))]
+        similar = self._similar(rec, top, np.unique(history.items))
+        items = []
+        for n, item in enumerate(top.tolist()):
+            reasons: list[Reason] = []
+            who = scored.activity.get(item)
+            if who:
+                friends = tuple(f for _, f in who[: self.max_reason_users])
+                reasons.append(Reason("friends_purchased", count=len(who), user_ids=friends))
+            if similar[n]:
+                reasons.append(Reason("similar_to", item_ids=similar[n]))
+            if scored.strategy == "popular":
+                count = round(float(np.expm1(scored.model[item])))
+                reasons.append(Reason("popular", count=count))
+            items.append(
+                RankedItem(
+                    snapshot.item_ids[item],
+                    float(final[item]),
+                    float(scored.model[item]),
+                    tuple(reasons),
+                )
+            )
+        return Recommendation(user_id, scored.strategy, items)
+
+    def _similar(
+        self, rec: RecommenderService, items: NDArray[np.int64], history: NDArray[np.int64]
+    ) -> list[tuple[str, ...]]:
+        """For each of ``items``: the closest history items by cosine (most similar first)."""
+        if len(history) == 0 or self.max_similar < 1:
+            return [() for _ in items]
+        normalize = torch.nn.functional.normalize
+        with torch.inference_mode():
+            left = normalize(rec.item_embeddings[torch.from_numpy(items)], dim=1)
+            right = normalize(rec.item_embeddings[torch.from_numpy(history)], dim=1)
+            sims = (left @ right.T).numpy()
+        ids = self.live.snapshot.item_ids
+        out: list[tuple[str, ...]] = []
+        for n, item in enumerate(items.tolist()):
+            row = sims[n]
+            order = np.lexsort((history, -row))
+            out.append(
+                tuple(
+                    ids[history[j]]
+                    for j in order
+                    if row[j] >= self.similar_min_cosine and history[j] != item
+                )[: self.max_similar]
+            )
+        return out
