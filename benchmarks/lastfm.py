@@ -1,4 +1,4 @@
-"""LightGCN on LastFM under the RecBole protocol, compared with the published table.
+"""LightGCN and SocialLightGCN on LastFM under the RecBole protocol, against the published table.
 
 The RecBole atomic files (``lastfm.inter`` + ``lastfm.net``, default ../shared/data/lastfm)
 go through the ordinary path: :func:`graph.readers.read_recbole` -> validation and load into
@@ -7,11 +7,24 @@ RecBole-GNN protocol: per-user random 80/10/10 split, embedding size 64, 3 layer
 one uniform negative, batch 4096, early stopping on validation NDCG@10, test metrics of the
 best-validation model (full ranking, train and valid items masked).
 
-Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lastfm.py [--seeds 2020 2021 ...]``.
-The last line is ``RESULT recall@10=... ndcg@10=... precision@10=... hit@10=... mrr@10=...
-sec_per_epoch=... epochs=...`` (means over the seeds; ``sec_per_epoch`` is training time only,
-evaluation excluded). Published LightGCN (RecBole-GNN, seed 2020): Recall@10 0.2064,
-NDCG@10 0.1972, Precision@10 0.1009, Hit@10 0.6322, MRR@10 0.3559.
+Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lastfm.py [--seeds 2020 2021 ...]``
+(LightGCN only). The last line is ``RESULT recall@10=... ndcg@10=... precision@10=...
+hit@10=... mrr@10=... sec_per_epoch=... epochs=...`` (means over the seeds; ``sec_per_epoch``
+is training time only, evaluation excluded). Published LightGCN (RecBole-GNN, seed 2020):
+Recall@10 0.2064, NDCG@10 0.1972, Precision@10 0.1009, Hit@10 0.6322, MRR@10 0.3559.
+
+``--full`` (default seeds 2020 2021 2022) runs, in one process on the same machine: our
+LightGCN and SocialLightGCN for every seed on the same splits (test metrics at the
+best-validation epoch, @10 and @20, the cold-start slice of test users with <= 20 training
+interactions, catalogue coverage@10); the wall-clock time until our LightGCN first reaches
+validation NDCG@10 >= 0.19 (split, graph building and evaluations included); the time of one
+full-ranking test evaluation (all items, every test user); PyG's stock
+``torch_geometric.nn.models.LightGCN`` trained as in PyG's ``examples/lightgcn.py`` (full
+propagation per batch of 4096 on the same training pairs) for a few epochs; and both models on
+the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
+lightgcn_ndcg@10=... social_recall@10=... social_ndcg@10=... sec_per_epoch=...
+pyg_sec_per_epoch=... speedup=... time_to_ndcg019_s=...`` followed by more keys;
+``time_to_ndcg019_s=nan`` means the threshold was never reached (the best value is printed).
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gnn.data import TrainData
+from gnn.train import EpochRecord, TrainConfig, TrainResult, train
 from graph.export import export_snapshot
 from graph.load import load_tables
 from graph.readers import read_recbole
@@ -41,6 +56,8 @@ PUBLISHED = {
     "mrr@10": 0.3559,
 }
 REPORTED = ("recall@10", "ndcg@10", "precision@10", "hit@10", "mrr@10")
+FULL_REPORTED = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+TARGET_NDCG = 0.19
 
 
 def lastfm_snapshot(data_dir: Path, work: Path) -> Snapshot:
@@ -64,10 +81,290 @@ def lastfm_snapshot(data_dir: Path, work: Path) -> Snapshot:
         store.close()
 
 
+def pyg_reference_sec_per_epoch(
+    data: TrainData, epochs: int, *, batch_size: int = 4096, seed: int = 0
+) -> float:
+    """Seconds per epoch of PyG's stock LightGCN trained as in PyG's ``examples/lightgcn.py``.
+
+    Every batch of ``batch_size`` training pairs propagates the full graph
+    (``model(edge_index, edge_label_index)``), draws one uniform negative item per pair and
+    uses ``model.recommendation_loss`` (BPR + L2 1e-4) with Adam (lr 1e-3), on the same
+    training pairs as our model (64 dims, 3 layers). Returns the mean over ``epochs``.
+    """
+    import torch
+    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+    generator = torch.Generator().manual_seed(seed)
+    users, items = data.num_users, data.num_items
+    pos = torch.stack([data.train_user, data.train_item + users])
+    edge_index = torch.cat([pos, pos.flip(0)], dim=1)
+    model = PyGLightGCN(users + items, embedding_dim=64, num_layers=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        for index in torch.randperm(pos.size(1), generator=generator).split(batch_size):
+            pos_index = pos[:, index]
+            neg = torch.randint(users, users + items, (index.numel(),), generator=generator)
+            label_index = torch.cat([pos_index, torch.stack([pos_index[0], neg])], dim=1)
+            optimizer.zero_grad()
+            pos_rank, neg_rank = model(edge_index, label_index).chunk(2)
+            loss = model.recommendation_loss(pos_rank, neg_rank, node_id=label_index.unique())
+            loss.backward()
+            optimizer.step()
+        seconds.append(time.perf_counter() - started)
+    return statistics.fmean(seconds)
+
+
+def _timed_train(
+    snapshot: Snapshot, config: TrainConfig, verbose: bool
+) -> tuple[TrainResult, float | None, float]:
+    """Train; return the result, the wall-clock seconds until validation NDCG@10 first
+    reached :data:`TARGET_NDCG` (``None`` if never) and the total wall-clock seconds."""
+    started = time.perf_counter()
+    reached: list[float] = []
+
+    def show(record: EpochRecord) -> None:
+        if record.valid is None:
+            return
+        if not reached and record.valid["ndcg@10"] >= TARGET_NDCG:
+            reached.append(time.perf_counter() - started)
+        if verbose:
+            print(
+                f"  {config.model} epoch {record.epoch:4d} loss {record.loss:.4f} train "
+                f"{record.train_seconds:.3f}s valid ndcg@10 {record.valid['ndcg@10']:.4f} "
+                f"recall@10 {record.valid['recall@10']:.4f}",
+                flush=True,
+            )
+
+    result = train(snapshot, config, show)
+    return result, (reached[0] if reached else None), time.perf_counter() - started
+
+
+def _summary(result: TrainResult) -> dict[str, float]:
+    """Test metrics, cold-start slice and coverage@10 of a trained model."""
+    from gnn.report import build_report
+
+    report = build_report(
+        result.user_embeddings, result.item_embeddings, result.data, "test", (10, 20)
+    )
+    out = {m: result.test_metrics[m] for m in FULL_REPORTED}
+    out.update({f"cold_{m}": report["cold_start"]["metrics"][m] for m in ("recall@10", "ndcg@10")})
+    out["cold_users"] = float(report["cold_start"]["users"])
+    out["coverage@10"] = report["coverage"]["coverage@10"]
+    out["valid_ndcg@10"] = result.valid_metrics["ndcg@10"]
+    out["best_epoch"] = float(result.best_epoch)
+    out["sec_per_epoch"] = result.sec_per_epoch
+    return out
+
+
+def _eval_seconds(result: TrainResult, repeats: int = 3) -> float:
+    """Best-of-``repeats`` seconds of one full-ranking test evaluation (all items, all users)."""
+    from gnn.evaluate import evaluate
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        evaluate(result.user_embeddings, result.item_embeddings, result.data, "test", (10, 20))
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def synthetic_snapshot() -> Snapshot:
+    """The default synthetic world (``WorldConfig()``) as a snapshot."""
+    from graph.snapshot import build_snapshot
+    from graph.synthetic import WorldConfig, generate_world
+
+    world = generate_world(WorldConfig())
+    return build_snapshot(
+        world.iter_users(),
+        world.iter_items(),
+        world.iter_friendships(),
+        world.iter_interactions(),
+        source="synthetic",
+    )
+
+
+def _line(name: str, values: dict[str, float]) -> str:
+    return f"{name}: " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
+
+
+def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
+    """The ``--full`` benchmark (see the module docstring)."""
+    from socialrec.seeding import seed_everything
+
+    seeds = args.seeds or [2020, 2021, 2022]
+    overrides = {
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "reg_weight": args.reg_weight,
+        "patience": args.patience,
+        "eval_every": args.eval_every,
+    }
+    common = {k: v for k, v in overrides.items() if v is not None}
+    rows: dict[str, list[dict[str, float]]] = {"lightgcn": [], "social": []}
+    reach_times: list[float | None] = []
+    best_valid = 0.0
+    eval_times = []
+    for seed in seeds:
+        for model in ("lightgcn", "social"):
+            seed_everything(seed)
+            config = TrainConfig(
+                model=model,
+                seed=seed,
+                num_threads=args.threads,
+                **common,
+            )
+            if model == "social" and args.social_weight is not None:
+                config.social_weight = args.social_weight
+            if model == "social" and args.fusion is not None:
+                config.fusion = args.fusion
+            result, reached, wall = _timed_train(snapshot, config, args.verbose)
+            row = _summary(result)
+            rows[model].append(row)
+            if model == "lightgcn":
+                reach_times.append(reached)
+                best_valid = max(best_valid, result.valid_metrics["ndcg@10"])
+                eval_times.append(_eval_seconds(result))
+            print(
+                f"seed {seed} {model}: best epoch {result.best_epoch}/{result.epochs_run}, "
+                + " ".join(f"{k} {row[k]:.4f}" for k in ("valid_ndcg@10", *FULL_REPORTED))
+                + f", cold@10 R {row['cold_recall@10']:.4f} N {row['cold_ndcg@10']:.4f}"
+                + f" ({row['cold_users']:.0f} users), coverage@10 {row['coverage@10']:.4f}, "
+                + f"{result.sec_per_epoch:.3f} s/epoch, {wall:.0f}s"
+                + (
+                    f", valid ndcg@10 >= {TARGET_NDCG} after {reached:.1f}s"
+                    if reached is not None
+                    else (
+                        f", never reached valid ndcg@10 >= {TARGET_NDCG}"
+                        if model == "lightgcn"
+                        else ""
+                    )
+                ),
+                flush=True,
+            )
+    mean = {
+        model: {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+        for model, runs in rows.items()
+    }
+    for model, runs in rows.items():
+        print(
+            _line(
+                f"mean {model}",
+                {
+                    k: mean[model][k]
+                    for k in (*FULL_REPORTED, "cold_recall@10", "cold_ndcg@10", "coverage@10")
+                },
+            )
+        )
+        if len(runs) > 1:
+            print(
+                _line(
+                    f"std  {model}",
+                    {k: statistics.stdev(r[k] for r in runs) for k in FULL_REPORTED},
+                )
+            )
+    wins = sum(
+        soc["ndcg@10"] > lgn["ndcg@10"]
+        for soc, lgn in zip(rows["social"], rows["lightgcn"], strict=True)
+    )
+    print(f"social beats lightgcn on ndcg@10 in {wins}/{len(seeds)} seeds")
+    print(
+        _line("published LightGCN", PUBLISHED)
+        + "; MHCN recall@10 0.2123 ndcg@10 0.2068; SEPT 0.2127 / 0.2057"
+    )
+
+    import torch
+
+    data = TrainData.from_snapshot(snapshot, seed=seeds[0])
+    pyg = pyg_reference_sec_per_epoch(data, args.pyg_epochs, seed=seeds[0])
+    ours = mean["lightgcn"]["sec_per_epoch"]
+    print(
+        f"PyG stock LightGCN: {pyg:.3f} s/epoch over {args.pyg_epochs} epochs "
+        f"({torch.get_num_threads()} threads); ours {ours:.3f} s/epoch; speedup {pyg / ours:.1f}x"
+    )
+    hits = [t for t in reach_times if t is not None]
+    time_to = statistics.fmean(hits) if len(hits) == len(reach_times) else float("nan")
+    if hits and len(hits) < len(reach_times):
+        print(f"valid ndcg@10 >= {TARGET_NDCG} reached in {len(hits)}/{len(reach_times)} seeds")
+    if not hits:
+        print(f"our LightGCN never reached valid ndcg@10 >= {TARGET_NDCG} (best {best_valid:.4f})")
+    else:
+        print(
+            f"time to valid ndcg@10 >= {TARGET_NDCG}: "
+            + ", ".join("never" if t is None else f"{t:.1f}s" for t in reach_times)
+        )
+    eval_s = statistics.fmean(eval_times)
+    print(f"full-ranking test evaluation ({data.num_items} items, every test user): {eval_s:.3f}s")
+
+    synthetic: dict[str, dict[str, float]] = {}
+    if not args.skip_synthetic:
+        started = time.perf_counter()
+        world = synthetic_snapshot()
+        counts = world.meta["counts"]
+        print(
+            f"synthetic world: {counts['users']} users, {counts['items']} items, "
+            f"{counts['interactions']} interactions, {counts['social_edges']} social edges "
+            f"({time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
+        for model in ("lightgcn", "social"):
+            seed_everything(seeds[0])
+            config = TrainConfig(model=model, seed=seeds[0], num_threads=args.threads, **common)
+            if model == "social" and args.social_weight is not None:
+                config.social_weight = args.social_weight
+            if model == "social" and args.fusion is not None:
+                config.fusion = args.fusion
+            result, _, wall = _timed_train(world, config, args.verbose)
+            synthetic[model] = _summary(result)
+            print(
+                _line(
+                    f"synthetic {model} (seed {seeds[0]}, {wall:.0f}s)",
+                    {
+                        k: synthetic[model][k]
+                        for k in (*FULL_REPORTED, "cold_recall@10", "coverage@10")
+                    },
+                ),
+                flush=True,
+            )
+
+    keys = {
+        "lightgcn_recall@10": mean["lightgcn"]["recall@10"],
+        "lightgcn_ndcg@10": mean["lightgcn"]["ndcg@10"],
+        "social_recall@10": mean["social"]["recall@10"],
+        "social_ndcg@10": mean["social"]["ndcg@10"],
+        "sec_per_epoch": ours,
+        "pyg_sec_per_epoch": pyg,
+        "speedup": pyg / ours,
+        "time_to_ndcg019_s": time_to,
+        "lightgcn_recall@20": mean["lightgcn"]["recall@20"],
+        "lightgcn_ndcg@20": mean["lightgcn"]["ndcg@20"],
+        "social_recall@20": mean["social"]["recall@20"],
+        "social_ndcg@20": mean["social"]["ndcg@20"],
+        "lightgcn_cold_recall@10": mean["lightgcn"]["cold_recall@10"],
+        "social_cold_recall@10": mean["social"]["cold_recall@10"],
+        "lightgcn_coverage@10": mean["lightgcn"]["coverage@10"],
+        "social_coverage@10": mean["social"]["coverage@10"],
+        "social_sec_per_epoch": mean["social"]["sec_per_epoch"],
+        "eval_s": eval_s,
+        "best_valid_ndcg@10": best_valid,
+    }
+    for model, values in synthetic.items():
+        keys[f"synthetic_{model}_recall@10"] = values["recall@10"]
+        keys[f"synthetic_{model}_ndcg@10"] = values["ndcg@10"]
+    print(
+        "RESULT "
+        + " ".join(f"{k}={v:.4f}" if k != "speedup" else f"{k}={v:.1f}" for k, v in keys.items())
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LastFM directory")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[2020], help="one run per seed")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="one run per seed [2020; --full: 3]"
+    )
     parser.add_argument("--epochs", type=int, default=1000, help="max epochs (default 1000)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: config)")
     parser.add_argument("--reg-weight", type=float, default=None)
@@ -77,11 +374,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=1, help="epochs between evaluations")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--verbose", action="store_true", help="print every evaluation")
+    parser.add_argument(
+        "--full", action="store_true", help="both models, PyG reference, synthetic world"
+    )
+    parser.add_argument("--social-weight", type=float, default=None, help="social fusion weight")
+    parser.add_argument("--fusion", default=None, help="social fusion rule (fixed | degree)")
+    parser.add_argument("--pyg-epochs", type=int, default=3, help="PyG reference epochs timed")
+    parser.add_argument("--skip-synthetic", action="store_true", help="--full without synthetic")
     args = parser.parse_args(argv)
 
     import torch
 
-    from gnn.train import EpochRecord, TrainConfig, train
     from socialrec.seeding import seed_everything
 
     torch.set_num_threads(args.threads)
@@ -98,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{counts['interactions']} interactions, {counts['social_edges']} social edges "
         f"({time.perf_counter() - started:.1f}s)"
     )
+    if args.full:
+        return run_full(args, snapshot)
 
     overrides = {
         "epochs": args.epochs,
@@ -107,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_every": args.eval_every,
     }
     runs = []
-    for seed in args.seeds:
+    for seed in args.seeds or [2020]:
         seed_everything(seed)
         config = TrainConfig(
             seed=seed,

@@ -35,7 +35,7 @@ from gnn.evaluate import evaluate
 from gnn.losses import bpr_loss, l2_reg
 from gnn.metrics import METRICS
 from gnn.models.lightgcn import LightGCN
-from gnn.models.social import SocialLightGCN
+from gnn.models.social import FUSIONS, SocialLightGCN
 from graph.snapshot import Snapshot
 
 #: Model registry: ``TrainConfig.model`` / ``Checkpoint.model_name`` -> model class.
@@ -54,13 +54,16 @@ class TrainConfig:
     Defaults follow the RecBole protocol's sizes (dim 64, 3 layers, batch 4096, one uniform
     negative). The learning rate was chosen on the LastFM *validation* split (seed 2020, best
     valid NDCG@10): 1e-3 was still at 0.163 after 400 epochs, 2e-3 reached 0.175 (~450
-    epochs), 5e-3 0.178 (best epoch 282) and 1e-2 0.171 (~200 epochs).
+    epochs), 5e-3 0.178 (best epoch 282) and 1e-2 0.171 (~200 epochs). ``social_weight=0.2``
+    with ``fusion="fixed"`` was the best social setting tried on that split (see
+    :class:`gnn.models.social.SocialLightGCN`).
 
     Attributes:
         model: a name of :data:`MODELS` (``"lightgcn"`` or ``"social"``).
         embedding_dim: embedding size.
         num_layers: propagation layers.
         social_weight: fusion weight of the friend-graph message (``"social"`` only).
+        fusion: fusion rule of :class:`gnn.models.social.SocialLightGCN` (``"social"`` only).
         lr: Adam learning rate.
         batch_size: training pairs per step.
         reg_weight: weight of :func:`gnn.losses.l2_reg` on the batch's layer-0 embeddings.
@@ -79,7 +82,8 @@ class TrainConfig:
     model: str = "lightgcn"
     embedding_dim: int = 64
     num_layers: int = 3
-    social_weight: float = 0.5
+    social_weight: float = 0.2
+    fusion: str = "fixed"
     lr: float = 5e-3
     batch_size: int = 4096
     reg_weight: float = 1e-4
@@ -117,6 +121,8 @@ class TrainConfig:
             raise ValueError(f"num_layers must be >= 0, got {self.num_layers}")
         if not (math.isfinite(self.social_weight) and 0 <= self.social_weight <= 1):
             raise ValueError(f"social_weight must be in [0, 1], got {self.social_weight}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.reg_weight) and self.reg_weight >= 0):
@@ -259,6 +265,7 @@ def build_model(config: TrainConfig, data: TrainData) -> tuple[Recommender, tupl
                 config.embedding_dim,
                 config.num_layers,
                 config.social_weight,
+                config.fusion,
             ),
             (adj, social),
         )
@@ -422,6 +429,7 @@ def to_checkpoint(result: TrainResult) -> Checkpoint:
     }
     if isinstance(model, SocialLightGCN):
         model_config["social_weight"] = model.social_weight
+        model_config["fusion"] = model.fusion
     return Checkpoint(
         model_name=result.config.model,
         model_config=model_config,

@@ -1,4 +1,4 @@
-"""CLI commands ``train`` and ``evaluate``: fit a recommender on a snapshot, report on a checkpoint."""
+"""CLI commands ``train`` and ``evaluate``: fit a recommender, report on a checkpoint."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def train(
     out: Annotated[
         Path | None, typer.Option(help="Checkpoint file to write [default: <work_dir>/model.pt].")
     ] = None,
+    fusion: Annotated[
+        str | None, typer.Option(help="Social fusion rule: fixed | degree (social).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Maximum epochs.")] = None,
     lr: Annotated[float | None, typer.Option(min=0.0, help="Adam learning rate.")] = None,
     dim: Annotated[int | None, typer.Option(min=1, help="Embedding size.")] = None,
@@ -86,6 +89,7 @@ def train(
     overrides = {
         "model": model,
         "social_weight": social_weight,
+        "fusion": fusion,
         "epochs": epochs,
         "lr": lr,
         "embedding_dim": dim,
@@ -106,7 +110,8 @@ def train(
     seed_everything(config.seed)
     counts = graph.meta.get("counts", {})
     console.print(
-        f"training {MODEL_LABELS.get(config.model, config.model)} on {snapshot_dir} ({counts.get('users', graph.num_users):,} users, "
+        f"training {MODEL_LABELS.get(config.model, config.model)} on {snapshot_dir} "
+        f"({counts.get('users', graph.num_users):,} users, "
         f"{counts.get('items', graph.num_items):,} items, "
         f"{counts.get('interactions', len(graph.inter_user)):,} interactions)"
     )

@@ -1,0 +1,280 @@
+"""SocialLightGCN on tiny graphs, the friend-graph adjacency, training, checkpoints and reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from api.services.recommender import RecommenderService
+from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
+from gnn.models.lightgcn import LightGCN
+from gnn.models.social import SocialLightGCN
+from gnn.report import build_report, write_report
+from gnn.train import (
+    TrainConfig,
+    TrainResult,
+    build_model,
+    evaluate_checkpoint,
+    to_checkpoint,
+    train,
+)
+from graph.schema import Friendship, Interaction, Item, User
+from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from socialrec.cli import app
+
+USER = torch.tensor([0, 0, 1, 2, 2, 3])
+ITEM = torch.tensor([0, 1, 1, 2, 3, 3])
+NUM_USERS, NUM_ITEMS = 5, 4  # user 4 has no interactions
+SRC = torch.tensor([0, 1, 2, 4])
+DST = torch.tensor([1, 0, 3, 4])  # 0-1 both ways, 2->3 one way, a self-loop on 4
+
+
+def _graphs(src: torch.Tensor = SRC, dst: torch.Tensor = DST) -> tuple[torch.Tensor, torch.Tensor]:
+    return (
+        normalized_adjacency(USER, ITEM, NUM_USERS, NUM_ITEMS),
+        normalized_social_adjacency(src, dst, NUM_USERS),
+    )
+
+
+def _model(
+    num_layers: int = 2, dim: int = 4, social_weight: float = 0.5, fusion: str = "fixed"
+) -> SocialLightGCN:
+    model = SocialLightGCN(NUM_USERS, NUM_ITEMS, dim, num_layers, social_weight, fusion)
+    model.reset_parameters(generator=torch.Generator().manual_seed(0))
+    return model
+
+
+def _dense_reference(
+    model: SocialLightGCN, adj: torch.Tensor, social: torch.Tensor
+) -> torch.Tensor:
+    a, s = adj.to_dense(), social.to_dense()
+    ties = (s != 0).sum(1, keepdim=True).float()
+    items = (a[:NUM_USERS] != 0).sum(1, keepdim=True).float()
+    if model.fusion == "fixed":
+        beta = (ties > 0).float() * model.social_weight
+    else:
+        beta = model.social_weight * ties / (ties + items).clamp(min=1)
+    x = model.embedding.weight
+    layers = [x]
+    for _ in range(model.num_layers):
+        h = a @ layers[-1]
+        user = (1 - beta) * h[:NUM_USERS] + beta * (s @ layers[-1][:NUM_USERS])
+        layers.append(torch.cat([user, h[NUM_USERS:]]))
+    return torch.stack(layers).mean(0)
+
+
+def test_social_adjacency_is_symmetric_normalised() -> None:
+    social = normalized_social_adjacency(SRC, DST, NUM_USERS).to_dense()
+    expected = torch.zeros(NUM_USERS, NUM_USERS)
+    expected[0, 1] = expected[1, 0] = 1.0  # degree 1 each
+    expected[2, 3] = expected[3, 2] = 1.0  # the one-way edge is made mutual
+    torch.testing.assert_close(social, expected)  # the self-loop is dropped
+    two = normalized_social_adjacency(torch.tensor([0, 0]), torch.tensor([1, 2]), 3).to_dense()
+    assert two[0, 1] == pytest.approx(1 / np.sqrt(2))
+    with pytest.raises(ValueError, match="num_users=2"):
+        normalized_social_adjacency(torch.tensor([0]), torch.tensor([2]), 2)
+
+
+@pytest.mark.parametrize("num_layers", [0, 1, 3])
+@pytest.mark.parametrize("social_weight", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("fusion", ["fixed", "degree"])
+def test_propagation_equals_dense_reference(
+    num_layers: int, social_weight: float, fusion: str
+) -> None:
+    adj, social = _graphs()
+    model = _model(num_layers, 8, social_weight, fusion)
+    got = model.get_embedding(adj, social)
+    assert got.shape == (NUM_USERS + NUM_ITEMS, 8)
+    torch.testing.assert_close(got, _dense_reference(model, adj, social))
+    scores = model(adj, social, torch.tensor([0, 1]), torch.tensor([[0, 1], [2, 3]]))
+    assert scores.shape == (2, 2)
+    assert model.recommend(adj, social, torch.tensor([0, 2, 4]), k=3).shape == (3, 3)
+
+
+@pytest.mark.parametrize("fusion", ["fixed", "degree"])
+def test_gradients_equal_dense_reference(fusion: str) -> None:
+    adj, social = _graphs()
+    model = _model(3, fusion=fusion)
+    user, item = torch.tensor([0, 2, 3]), torch.tensor([[1, 0], [3, 1], [2, 0]])
+    model(adj, social, user, item).sum().backward()
+    got = model.embedding.weight.grad
+    assert got is not None
+    reference = _model(3, fusion=fusion)
+    emb = _dense_reference(reference, adj, social)
+    (emb[user].unsqueeze(1) * emb[item + NUM_USERS]).sum().backward()
+    torch.testing.assert_close(got, reference.embedding.weight.grad)
+    assert bool(got[: NUM_USERS + NUM_ITEMS].abs().sum(1).gt(0).any())
+
+
+def test_zero_social_weight_is_lightgcn() -> None:
+    adj, social = _graphs()
+    model = _model(3, social_weight=0.0)
+    plain = LightGCN(NUM_USERS, NUM_ITEMS, 4, 3)
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model.get_embedding(adj, social), plain.get_embedding(adj))
+
+
+@pytest.mark.parametrize("fusion", ["fixed", "degree"])
+def test_friendships_change_user_embeddings(fusion: str) -> None:
+    model = _model(2, fusion=fusion)
+    before = model.get_embedding(*_graphs())
+    # Move user 3's tie from user 2 to user 1.
+    after = model.get_embedding(*_graphs(torch.tensor([0, 1, 1]), torch.tensor([1, 0, 3])))
+    changed = (before - after).abs().sum(1) > 1e-6
+    assert changed[[1, 2, 3]].all()  # the users whose ties changed
+    assert not changed[4]  # isolated everywhere
+    assert changed[NUM_USERS:].any()  # and, through the users, item embeddings too
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"social_weight": 1.5}, "social_weight"),
+        ({"num_layers": -1}, "num_layers"),
+        ({"num_users": 0}, "num_users"),
+        ({"fusion": "attention"}, "fusion"),
+    ],
+)
+def test_constructor_errors_name_the_argument(kwargs: dict[str, object], field: str) -> None:
+    args: dict[str, object] = {"num_users": 3, "num_items": 3, **kwargs}
+    with pytest.raises(ValueError, match=field):
+        SocialLightGCN(**args)  # type: ignore[arg-type]
+
+
+def test_wrong_graph_shape_is_rejected() -> None:
+    adj, _ = _graphs()
+    with pytest.raises(ValueError, match="social_adj"):
+        _model().get_embedding(adj, normalized_social_adjacency(SRC, DST, 7))
+
+
+# Training on a planted world where friends share tastes ------------------------------------
+
+GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 4, 20, 15
+CONFIG = TrainConfig(
+    model="social",
+    embedding_dim=16,
+    num_layers=2,
+    lr=0.05,
+    batch_size=256,
+    epochs=8,
+    patience=8,
+    seed=0,
+    num_threads=1,
+)
+
+
+def social_snapshot(seed: int = 0) -> Snapshot:
+    """Users buy inside their group's items; friends are drawn inside the group."""
+    rng = np.random.default_rng(seed)
+    users = [User(f"u{n:03d}") for n in range(GROUPS * USERS_PER_GROUP)]
+    items = [Item(f"i{n:03d}") for n in range(GROUPS * ITEMS_PER_GROUP)]
+    rows, ties = [], set()
+    for n, user in enumerate(users):
+        group = n // USERS_PER_GROUP
+        own = rng.choice(ITEMS_PER_GROUP, 6, replace=False) + group * ITEMS_PER_GROUP
+        rows += [Interaction(user.user_id, items[int(i)].item_id, "purchase") for i in own]
+        for m in rng.choice(USERS_PER_GROUP, 3, replace=False) + group * USERS_PER_GROUP:
+            if m != n:
+                ties.add((min(n, int(m)), max(n, int(m))))
+    friends = [Friendship(users[a].user_id, users[b].user_id) for a, b in sorted(ties)]
+    return build_snapshot(users, items, friends, rows, source="planted-social")
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> Snapshot:
+    return social_snapshot()
+
+
+@pytest.fixture(scope="module")
+def result(snapshot: Snapshot) -> TrainResult:
+    return train(snapshot, CONFIG)
+
+
+def test_train_data_carries_the_friend_graph(snapshot: Snapshot) -> None:
+    data = TrainData.from_snapshot(snapshot, seed=0)
+    assert data.social_src.numel() == len(snapshot.social_src) > 0
+    model, graphs = build_model(CONFIG, data)
+    assert isinstance(model, SocialLightGCN) and len(graphs) == 2
+    model, graphs = build_model(replace(CONFIG, model="lightgcn"), data)
+    assert isinstance(model, LightGCN) and len(graphs) == 1
+    with pytest.raises(ValueError, match="model must be one of"):
+        train(snapshot, replace(CONFIG, model="mhcn"))
+
+
+def test_social_training_learns_and_is_seeded(snapshot: Snapshot, result: TrainResult) -> None:
+    assert result.valid_metrics["recall@10"] > 0.3  # random ranking: ~10/60 * 1 item
+    again = train(snapshot, CONFIG)
+    torch.testing.assert_close(again.user_embeddings, result.user_embeddings)
+    assert again.test_metrics == result.test_metrics
+    other = train(snapshot, replace(CONFIG, seed=1))
+    assert not torch.equal(other.user_embeddings, result.user_embeddings)
+
+
+def test_social_checkpoint_round_trip(
+    tmp_path: Path, snapshot: Snapshot, result: TrainResult
+) -> None:
+    ckpt = load_checkpoint(save_checkpoint(to_checkpoint(result), tmp_path / "social.pt"))
+    assert ckpt.model_name == "social"
+    assert ckpt.model_config["social_weight"] == CONFIG.social_weight
+    assert [r["epoch"] for r in ckpt.metrics["history"]] == list(range(1, CONFIG.epochs + 1))
+    assert evaluate_checkpoint(ckpt, snapshot) == pytest.approx(result.test_metrics)
+    # The stored weights and config rebuild the stored final embeddings.
+    model, graphs = build_model(TrainConfig.from_dict(ckpt.train_config), result.data)
+    model.load_state_dict(ckpt.state_dict)
+    with torch.no_grad():
+        emb = model.get_embedding(*graphs)
+    torch.testing.assert_close(emb[: model.num_users], ckpt.user_embeddings)
+    service = RecommenderService.from_artifacts(snapshot, ckpt)
+    assert len(service.recommend("u000", 5)) == 5
+
+
+def test_report_json_and_plots(tmp_path: Path, result: TrainResult) -> None:
+    report = build_report(result.user_embeddings, result.item_embeddings, result.data, "test")
+    assert report["metrics"] == pytest.approx(result.test_metrics)
+    assert sum(b["users"] for b in report["by_activity"]) == report["users"]
+    assert report["cold_start"]["users"] == report["users"]  # everyone has <= 20 train items
+    assert 0 < report["coverage"]["coverage@10"] <= 1
+    history = to_checkpoint(result).metrics["history"]
+    files = write_report(report, tmp_path / "report", history)
+    assert {f.name for f in files} == {"report.json", "learning_curves.png", "activity.png"}
+    assert all(f.stat().st_size > 0 for f in files)
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["history"] == history
+    with pytest.raises(ValueError, match="buckets"):
+        build_report(result.user_embeddings, result.item_embeddings, result.data, buckets=[5, 2])
+
+
+def test_cli_train_social_and_evaluate_report(tmp_path: Path, snapshot: Snapshot) -> None:
+    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
+    out = tmp_path / "model.pt"
+    runner = CliRunner()
+    trained = runner.invoke(
+        app,
+        [
+            *("train", "--model", "social", "--snapshot", str(snap_dir), "--out", str(out)),
+            *("--epochs", "2", "--dim", "8", "--social-weight", "0.3", "--threads", "1"),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    assert load_checkpoint(out).model_name == "social"
+    report_dir = tmp_path / "report"
+    evaluated = runner.invoke(
+        app,
+        [
+            *("evaluate", "--checkpoint", str(out), "--snapshot", str(snap_dir)),
+            *("--report", str(report_dir)),
+        ],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    text = " ".join(evaluated.output.split())
+    assert "ndcg@10" in text and "coverage@10" in text and "cold start" in text
+    assert (report_dir / "learning_curves.png").is_file()
+    assert json.loads((report_dir / "report.json").read_text())["model"]["name"] == "social"
+    bad = runner.invoke(app, ["train", "--model", "mhcn", "--snapshot", str(snap_dir)])
+    assert bad.exit_code == 1 and "model must be one of" in " ".join(bad.output.split())
