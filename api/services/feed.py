@@ -100,9 +100,7 @@ def rank_feed(
     scored = social.scores(rec, user_id, region=region)
     index = social.live.snapshot.item_index
     rows = [index.get(c.item_id) for c in candidates]
-    raw = np.array(
-        [scored.final[r] if r is not None else np.nan for r in rows], dtype=np.float64
-    )
+    raw = np.array([scored.final[r] if r is not None else np.nan for r in rows], dtype=np.float64)
     z = standardize(np.where(np.isnan(raw), -np.inf, raw))
     z[np.isnan(raw)] = UNKNOWN_ITEM_Z
     authors = {c.author_id for c in candidates if c.author_id is not None}

@@ -72,9 +72,7 @@ class Profile:
     social: SocialStats
 
 
-def activity_segment(
-    first_ts: int, last_ts: int, count: int, now: int
-) -> ActivitySegment:
+def activity_segment(first_ts: int, last_ts: int, count: int, now: int) -> ActivitySegment:
     """The recency segment of one user (see the module docstring); times in epoch seconds,
     ``UNKNOWN_TS`` when unknown."""
     if count == 0:
@@ -194,8 +192,7 @@ class ProfileService:
             counts = np.bincount(codes, minlength=len(snap.categories))
             order = sorted(np.flatnonzero(counts).tolist(), key=lambda c: (-counts[c], c))
             shares = [
-                CategoryShare(snap.categories[c], float(counts[c] / codes.size))
-                for c in order[:5]
+                CategoryShare(snap.categories[c], float(counts[c] / codes.size)) for c in order[:5]
             ]
         ratio = self._price_ratio(history)
         known_ts = history.ts[history.ts != UNKNOWN_TS]
@@ -239,9 +236,7 @@ class ProfileService:
             return None
         return float(np.median(prices[ok][valid] / medians[valid]))
 
-    def segment_members(
-        self, *, activity: str | None = None, tier: str | None = None
-    ) -> list[str]:
+    def segment_members(self, *, activity: str | None = None, tier: str | None = None) -> list[str]:
         """Served users in an activity segment and/or value tier (e.g. to target reach).
 
         Raises:

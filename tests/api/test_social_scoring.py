@@ -266,11 +266,22 @@ def test_feed_author_closeness_and_cap(rec: RecommenderService, social: SocialRe
     assert log.prune(now - DAY) == 1  # the impression outside the window
     assert log.counts("a", 0) == ({"p2": 1}, {"hot": 2})
     _, dropped = rank_feed(
-        social, rec, log, "a", candidates, mode="drop", **kw  # type: ignore[arg-type]
+        social,
+        rec,
+        log,
+        "a",
+        candidates,
+        mode="drop",
+        **kw,  # type: ignore[arg-type]
     )
     assert "hot" not in [r.candidate.post_id for r in dropped]
     strategy, ranked = rank_feed(
-        social, rec, log, "nobody", candidates, **kw  # type: ignore[arg-type]
+        social,
+        rec,
+        log,
+        "nobody",
+        candidates,
+        **kw,  # type: ignore[arg-type]
     )
     assert strategy == "popular" and len(ranked) == len(candidates)
 
