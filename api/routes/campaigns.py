@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api.deps import ReachDep, SettingsDep
 from api.routes.reach import NOT_FOUND, at_most, bounded_simulations, run_checked
 from api.schemas.reach import PlanRequest, PlanResponse
+from api.services.auth import read_access
 
-router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=[Depends(read_access)])
 
 DEFAULT_SIMULATIONS: Final[int] = 1000
 

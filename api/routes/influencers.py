@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import ReachDep, SettingsDep
 from api.routes.reach import NOT_FOUND, at_most, bounded_simulations, run_checked
 from api.schemas.reach import Influencer, InfluencersResponse, Probability
+from api.services.auth import read_access
 from graph.reach.estimate import make_seed
 
-router = APIRouter(prefix="/influencers", tags=["influencers"])
+router = APIRouter(prefix="/influencers", tags=["influencers"], dependencies=[Depends(read_access)])
 
 DEFAULT_K: Final[int] = 20
 DEFAULT_SIMULATIONS: Final[int] = 200

@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import ReachDep, SettingsDep
 from api.schemas.reach import CALIBRATION, EstimateOut, ReachRequest, ReachResponse, SeedReach
 from api.schemas.recommendations import ErrorResponse
+from api.services.auth import read_access
 from api.settings import Settings
 from graph.reach.estimate import WorkLimitError
 
-router = APIRouter(prefix="/reach", tags=["reach"])
+router = APIRouter(prefix="/reach", tags=["reach"], dependencies=[Depends(read_access)])
 
 DEFAULT_SIMULATIONS: Final[int] = 1000
 NOT_FOUND: Final[dict[int | str, dict[str, object]]] = {

@@ -71,6 +71,9 @@ def test_reads_can_require_the_key(tmp_path: Path) -> None:
         assert client.get("/api/v1/users/a/recommendations").status_code == 401
         assert client.get("/api/v1/users/a/profile").status_code == 401
         assert client.post("/api/v1/feed/rank", json={}).status_code == 401
+        assert client.post("/api/v1/reach", json={"seeds": ["a"]}).status_code == 401
+        assert client.post("/api/v1/campaigns/plan", json={"k": 1}).status_code == 401
+        assert client.get("/api/v1/influencers").status_code == 401
         assert client.get("/api/v1/users/a/recommendations", headers=KEY).status_code == 200
 
 
