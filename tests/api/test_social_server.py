@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +11,8 @@ import httpx
 from gnn.checkpoint import save_checkpoint
 from graph.snapshot import read_snapshot
 from tests.api.social_graph import API_KEY, DAY, T0, checkpoint_for, export, make_settings
-from tests.api.test_server_process import REPO_ROOT, _free_port, _wait_for_health
+from tests.bolt_server import free_port
+from tests.server_process import python_server
 
 KEY = {"X-API-Key": API_KEY}
 
@@ -26,7 +25,7 @@ def _items(base: str, user: str, **params: object) -> list[str]:
 
 def test_events_delete_reload_on_a_real_server(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         OMP_NUM_THREADS="1",
@@ -38,17 +37,8 @@ def test_events_delete_reload_on_a_real_server(tmp_path: Path) -> None:
         "from socialrec.commands.serve import run_server; from api.settings import Settings; "
         "run_server(Settings(_env_file=None))"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_health(base, proc, timeout_s=60)
+    with python_server(code, port, env) as server:
+        base = server.base
         # events: a buys p2 -> p2 leaves a's list; a brand-new user becomes servable
         assert "p2" in _items(base, "a")
         assert httpx.get(f"{base}/api/v1/users/n1/recommendations").status_code == 404
@@ -99,12 +89,5 @@ def test_events_delete_reload_on_a_real_server(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/health").json()["model_version"].startswith("lightgcn@2099")
         assert "p2" not in _items(base, "a")  # live events survive reloads
         assert httpx.get(f"{base}/api/v1/users/d/recommendations").status_code == 404
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
     exported = export(settings.resolved_sqlite_path, tmp_path / "after")
     assert "d" not in exported.user_index and "n1" in exported.user_index
