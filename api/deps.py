@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from api.services.profile import ProfileService
 from api.services.reach import ReachService
 from api.services.recommender import RecommenderService
 from api.settings import Settings
@@ -45,9 +46,14 @@ def get_reach(state: Annotated[AppState, Depends(get_state)]) -> ReachService:
     return state.reach
 
 
+def get_profiles(state: Annotated[AppState, Depends(get_state)]) -> ProfileService:
+    return state.profiles
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StateDep = Annotated[AppState, Depends(get_state)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
 RecommenderDep = Annotated[RecommenderService, Depends(get_recommender)]
 ReachDep = Annotated[ReachService, Depends(get_reach)]
+ProfilesDep = Annotated[ProfileService, Depends(get_profiles)]

@@ -6,8 +6,14 @@ from typing import Final
 
 from fastapi import APIRouter, Depends
 
-from api.deps import ReachDep, SettingsDep
-from api.routes.reach import NOT_FOUND, at_most, bounded_simulations, run_checked
+from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.routes.reach import (
+    NOT_FOUND,
+    at_most,
+    bounded_simulations,
+    run_checked,
+    segment_members,
+)
 from api.schemas.reach import PlanRequest, PlanResponse
 from api.services.auth import read_access
 
@@ -22,9 +28,12 @@ DEFAULT_SIMULATIONS: Final[int] = 1000
     responses=NOT_FOUND,
     summary="Plan a campaign: influencers maximising (qualified) reach for k or a budget",
 )
-def plan_campaign(request: PlanRequest, reach: ReachDep, settings: SettingsDep) -> PlanResponse:
+def plan_campaign(
+    request: PlanRequest, reach: ReachDep, profiles: ProfilesDep, settings: SettingsDep
+) -> PlanResponse:
     """IMM for ``k`` (guarantee ``1 - 1/e - epsilon``), CELF best-of for a budget
-    (``1/2 (1 - 1/e)``); the objective is qualified reach when ``item_id`` is given. Returns
+    (``1/2 (1 - 1/e)``); the objective is qualified reach when ``item_id`` or ``segment`` is
+    given (reach within the segment, weighted by affinity for the item). Returns
     the chosen influencers in order with marginal gains and the top-followers baseline."""
     if request.k is not None:
         at_most(("body", "k"), request.k, settings.max_plan_k, "k")
@@ -40,6 +49,7 @@ def plan_campaign(request: PlanRequest, reach: ReachDep, settings: SettingsDep) 
     sims = bounded_simulations(
         request.simulations, settings, ("body", "simulations"), DEFAULT_SIMULATIONS
     )
+    members = segment_members(request.segment, profiles)
     plan = run_checked(
         lambda: reach.plan(
             k=request.k,
@@ -51,6 +61,7 @@ def plan_campaign(request: PlanRequest, reach: ReachDep, settings: SettingsDep) 
             simulations=sims,
             seed=request.seed,
             item_id=request.item_id,
+            segment=members,
             pool_size=settings.max_candidates,
             max_rr_sets=settings.max_rr_sets,
             time_limit_s=settings.reach_time_limit_s,
@@ -58,4 +69,4 @@ def plan_campaign(request: PlanRequest, reach: ReachDep, settings: SettingsDep) 
         ("body", "simulations"),
         ("body",),
     )
-    return PlanResponse.of(plan, request, sims)
+    return PlanResponse.of(plan, request, sims, None if members is None else len(members))

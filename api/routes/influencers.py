@@ -6,10 +6,17 @@ from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import ReachDep, SettingsDep
-from api.routes.reach import NOT_FOUND, at_most, bounded_simulations, run_checked
-from api.schemas.reach import Influencer, InfluencersResponse, Probability
+from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.routes.reach import (
+    NOT_FOUND,
+    at_most,
+    bounded_simulations,
+    run_checked,
+    segment_members,
+)
+from api.schemas.reach import Influencer, InfluencersResponse, Probability, Segment
 from api.services.auth import read_access
+from api.services.profile import ActivitySegment, ValueTier
 from graph.reach.estimate import make_seed
 
 router = APIRouter(prefix="/influencers", tags=["influencers"], dependencies=[Depends(read_access)])
@@ -26,6 +33,7 @@ DEFAULT_SIMULATIONS: Final[int] = 200
 )
 def get_influencers(
     reach: ReachDep,
+    profiles: ProfilesDep,
     settings: SettingsDep,
     k: Annotated[
         int | None,
@@ -35,6 +43,12 @@ def get_influencers(
     ] = None,
     item_id: Annotated[
         str | None, Query(min_length=1, max_length=256, description="Target item.")
+    ] = None,
+    activity: Annotated[
+        ActivitySegment | None, Query(description="Target segment: activity (by recency).")
+    ] = None,
+    value_tier: Annotated[
+        ValueTier | None, Query(description="Target segment: RFM value tier.")
     ] = None,
     model: Annotated[Literal["ic", "lt"], Query()] = "ic",
     probability: Annotated[
@@ -48,17 +62,25 @@ def get_influencers(
     seed: Annotated[int | None, Query(ge=0, le=2**64 - 1)] = None,
 ) -> InfluencersResponse:
     """The ``k`` accounts with the largest reach alone among the ``max(3 k, k + 20)``
-    most-followed (all estimated on the same worlds), best first."""
+    most-followed (all estimated on the same worlds), best first; ranked by qualified reach
+    alone with ``item_id`` and/or a segment (``activity``, ``value_tier``)."""
     if k is None:
         k = min(DEFAULT_K, settings.max_plan_k)
     at_most(("query", "k"), k, settings.max_plan_k, "k")
     sims = bounded_simulations(simulations, settings, ("query", "simulations"), DEFAULT_SIMULATIONS)
     prob = Probability(kind=probability, p=p, window_s=window_s)
+    segment = (
+        None
+        if activity is None and value_tier is None
+        else Segment(activity=activity, value_tier=value_tier)
+    )
+    members = segment_members(segment, profiles)
     used_seed = make_seed(seed)
     rows = run_checked(
         lambda: reach.influencers(
             k,
             item_id=item_id,
+            segment=members,
             model=model,
             probability=prob.to_spec(),
             simulations=sims,
@@ -75,6 +97,8 @@ def get_influencers(
         probability=prob,
         simulations=sims,
         seed=used_seed,
-        ranked_by="reach" if item_id is None else "qualified",
+        segment=segment,
+        segment_size=None if members is None else len(members),
+        ranked_by="reach" if item_id is None and segment is None else "qualified",
         influencers=[Influencer.of(row) for row in rows],
     )

@@ -14,10 +14,18 @@ from typing import Final, TypeVar
 from fastapi import APIRouter, Depends, status
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import ReachDep, SettingsDep
-from api.schemas.reach import CALIBRATION, EstimateOut, ReachRequest, ReachResponse, SeedReach
+from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.schemas.reach import (
+    CALIBRATION,
+    EstimateOut,
+    ReachRequest,
+    ReachResponse,
+    SeedReach,
+    Segment,
+)
 from api.schemas.recommendations import ErrorResponse
 from api.services.auth import read_access
+from api.services.profile import ProfileService
 from api.settings import Settings
 from graph.reach.estimate import WorkLimitError
 
@@ -61,6 +69,13 @@ def bounded_simulations(
     return value
 
 
+def segment_members(segment: Segment | None, profiles: ProfileService) -> list[str] | None:
+    """The served users of ``segment`` (``None`` without a segment)."""
+    if segment is None:
+        return None
+    return profiles.segment_members(activity=segment.activity, tier=segment.value_tier)
+
+
 def run_checked(
     work: Callable[[], T], simulations_loc: Sequence[str | int], loc: Sequence[str | int]
 ) -> T:
@@ -80,13 +95,17 @@ def run_checked(
     responses=NOT_FOUND,
     summary="Reach of a seed set (Monte-Carlo, with CI, by hop, per seed, overlaps)",
 )
-def post_reach(request: ReachRequest, reach: ReachDep, settings: SettingsDep) -> ReachResponse:
+def post_reach(
+    request: ReachRequest, reach: ReachDep, profiles: ProfilesDep, settings: SettingsDep
+) -> ReachResponse:
     """Expected distinct users reached by ``seeds`` (seeds included), per-seed alone and
-    marginal reach, pairwise overlaps and, with ``item_id``, qualified reach."""
+    marginal reach, pairwise overlaps and, with ``item_id`` and/or ``segment``, qualified
+    reach (expected likely buyers reached, or reached members of the segment)."""
     at_most(("body", "seeds"), len(request.seeds), settings.max_seeds, "number of seeds")
     sims = bounded_simulations(
         request.simulations, settings, ("body", "simulations"), DEFAULT_SIMULATIONS
     )
+    members = segment_members(request.segment, profiles)
     est = run_checked(
         lambda: reach.estimate(
             request.seeds,
@@ -95,6 +114,7 @@ def post_reach(request: ReachRequest, reach: ReachDep, settings: SettingsDep) ->
             simulations=sims,
             seed=request.seed,
             item_id=request.item_id,
+            segment=members,
             time_limit_s=settings.reach_time_limit_s,
         ),
         ("body", "simulations"),
@@ -121,4 +141,6 @@ def post_reach(request: ReachRequest, reach: ReachDep, settings: SettingsDep) ->
         shared=EstimateOut.of(est.shared),
         qualified=None if est.qualified is None else EstimateOut.of(est.qualified),
         calibration=None if request.item_id is None else CALIBRATION,
+        segment=request.segment,
+        segment_size=None if members is None else len(members),
     )

@@ -1,8 +1,11 @@
 """Request and response schemas of the reach, campaign-plan and influencer resources.
 
 Counts include the seeds (see :mod:`graph.reach.estimate`). Qualified reach is the expected
-sum, over reached users, of their calibrated affinity for the target item (percentile rank of
-the model's score among all users, in [0, 1]; see :mod:`api.services.reach`).
+sum, over reached users, of their target weight: the calibrated affinity for the target item
+(percentile rank of the model's score among all users, in [0, 1]; 1 without an item) times 1
+for members of the target segment and 0 for others (all users count without a segment); see
+:mod:`api.services.reach`. With a segment and no item it is the expected segment members
+reached.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from api.services.profile import ActivitySegment, ValueTier
 from api.services.reach import InfluencerReach, ProbabilitySpec
 from graph.reach.estimate import Estimate
 from graph.reach.plan import CampaignPlan
@@ -46,6 +50,22 @@ class Probability(BaseModel):
         return ProbabilitySpec(kind=self.kind, p=self.p, window_s=self.window_s)
 
 
+class Segment(BaseModel):
+    """Target users by their profile segment (``GET /api/v1/users/{user_id}/profile``);
+    both fields given: users in both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    activity: ActivitySegment | None = Field(None, description="Activity segment by recency.")
+    value_tier: ValueTier | None = Field(None, description="RFM value tier.")
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if self.activity is None and self.value_tier is None:
+            raise ValueError("a segment needs activity or value_tier")
+        return self
+
+
 class EstimateOut(BaseModel):
     """A Monte-Carlo mean with standard error and 95% normal confidence interval."""
 
@@ -76,6 +96,9 @@ class _Common(BaseModel):
         None, ge=0, le=2**64 - 1, description="Random seed; the response reports the one used."
     )
     item_id: ItemId | None = Field(None, description="Target item: adds qualified reach.")
+    segment: Segment | None = Field(
+        None, description="Target segment: adds qualified reach counting only its members."
+    )
 
 
 class ReachRequest(_Common):
@@ -115,9 +138,11 @@ class ReachResponse(BaseModel):
     )
     shared: EstimateOut = Field(description="Expected users reached by two or more seeds.")
     qualified: EstimateOut | None = Field(
-        description="Expected sum of affinity over reached users (with item_id)."
+        description="Expected sum of target weight over reached users (item_id or segment)."
     )
     calibration: str | None = Field(description="How scores become affinities (with item_id).")
+    segment: Segment | None
+    segment_size: int | None = Field(description="Served users in the segment (with segment).")
 
 
 class PlanRequest(_Common):
@@ -167,6 +192,8 @@ class PlanResponse(BaseModel):
     simulations: int
     seed: int
     item_id: str | None
+    segment: Segment | None
+    segment_size: int | None = Field(description="Served users in the segment (with segment).")
     chosen: list[PlannedInfluencer] = Field(description="In selection order.")
     reach: EstimateOut = Field(description="Monte-Carlo reach of the chosen set.")
     qualified: EstimateOut | None
@@ -177,7 +204,13 @@ class PlanResponse(BaseModel):
     total_cost: float | None
 
     @classmethod
-    def of(cls, plan: CampaignPlan, request: PlanRequest, simulations: int) -> PlanResponse:
+    def of(
+        cls,
+        plan: CampaignPlan,
+        request: PlanRequest,
+        simulations: int,
+        segment_size: int | None,
+    ) -> PlanResponse:
         est, base = plan.estimate, plan.baseline_estimate
         return cls(
             objective="qualified" if plan.objective == "qualified" else "reach",
@@ -187,6 +220,8 @@ class PlanResponse(BaseModel):
             simulations=simulations,
             seed=plan.seed,
             item_id=request.item_id,
+            segment=request.segment,
+            segment_size=segment_size,
             chosen=[
                 PlannedInfluencer(user_id=c.seed, gain=c.gain, cost=c.cost) for c in plan.chosen
             ],
@@ -226,5 +261,7 @@ class InfluencersResponse(BaseModel):
     probability: Probability
     simulations: int
     seed: int
+    segment: Segment | None
+    segment_size: int | None = Field(description="Served users in the segment (with segment).")
     ranked_by: Literal["reach", "qualified"]
     influencers: list[Influencer] = Field(description="Best first.")

@@ -108,14 +108,21 @@ def price_label(ratio: float | None) -> PriceLabel:
     return "mainstream"
 
 
+def _percentiles(
+    population: NDArray[np.float64], values: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Share of ``population`` below each of ``values``, ties counted half (0.5 if empty)."""
+    if population.size == 0:
+        return np.full(values.shape, 0.5)
+    ordered = np.sort(population)
+    below = np.searchsorted(ordered, values, side="left")
+    upto = np.searchsorted(ordered, values, side="right")
+    return (below + 0.5 * (upto - below)) / population.size
+
+
 def percentile(population: NDArray[np.float64], value: float) -> float:
     """Share of ``population`` below ``value``, ties counted half (0.5 if it is empty)."""
-    if population.size == 0:
-        return 0.5
-    ordered = np.sort(population)
-    below = np.searchsorted(ordered, value, side="left")
-    upto = np.searchsorted(ordered, value, side="right")
-    return float((below + 0.5 * (upto - below)) / population.size)
+    return float(_percentiles(population, np.array([value], dtype=np.float64))[0])
 
 
 class ProfileService:
@@ -236,8 +243,43 @@ class ProfileService:
             return None
         return float(np.median(prices[ok][valid] / medians[valid]))
 
+    @cached_property
+    def _snapshot_segments(self) -> tuple[NDArray[np.str_], NDArray[np.str_]]:
+        """Activity segment and value tier of every snapshot user as it is in the snapshot,
+        vectorised (equal to :meth:`profile` for users without live changes)."""
+        snap = self.live.snapshot
+        pop = self._population
+        known = snap.inter_ts != UNKNOWN_TS
+        first = np.full(snap.num_users, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, snap.inter_user[known], snap.inter_ts[known])
+        first[first == np.iinfo(np.int64).max] = UNKNOWN_TS
+        last, count = pop["last"], pop["frequency"]
+        now = self.now
+        idle_days = (now - last) / DAY_S
+        activity = np.select(
+            [
+                count == 0,
+                (last == UNKNOWN_TS) | (now == UNKNOWN_TS),
+                (first != UNKNOWN_TS) & (now - first < NEW_DAYS * DAY_S),
+                idle_days <= ACTIVE_DAYS,
+                idle_days <= DORMANT_DAYS,
+            ],
+            ["new", "unknown", "new", "active", "dormant"],
+            "churned",
+        )
+        parts = [
+            _percentiles(pop["frequency"], count),
+            _percentiles(pop["monetary"], pop["monetary"]),
+        ]
+        if now != UNKNOWN_TS:
+            parts.append(_percentiles(last, last))
+        score = np.mean(parts, axis=0)
+        tier = np.select([score >= 2 / 3, score >= 1 / 3], ["high", "mid"], "low")
+        return activity, tier
+
     def segment_members(self, *, activity: str | None = None, tier: str | None = None) -> list[str]:
-        """Served users in an activity segment and/or value tier (e.g. to target reach).
+        """Served users in an activity segment and/or value tier (e.g. to target reach):
+        snapshot users in snapshot order, then users registered since, in order.
 
         Raises:
             ValueError: if ``activity`` or ``tier`` is not a known segment name.
@@ -246,9 +288,25 @@ class ProfileService:
             raise ValueError(f"activity must be one of {ACTIVITY_SEGMENTS}, got {activity!r}")
         if tier is not None and tier not in VALUE_TIERS:
             raise ValueError(f"tier must be one of {VALUE_TIERS}, got {tier!r}")
+        live = self.live
+        activities, tiers = self._snapshot_segments
+        match = np.ones(live.snapshot.num_users, dtype=bool)
+        if activity is not None:
+            match &= activities == activity
+        if tier is not None:
+            match &= tiers == tier
+        changed = {row.user_id for row in live.live_interactions()}
         members = []
-        for user_id in self.live.snapshot.user_ids + [u.user_id for u in self.live.new_users()]:
-            if not self.live.has_user(user_id):
+        snapshot_users = live.snapshot.user_ids
+        for index, user_id in enumerate(snapshot_users):
+            if user_id in changed or not match[index]:
+                continue
+            if live.has_user(user_id):
+                members.append(user_id)
+        others = [u for u in snapshot_users if u in changed]
+        others += [u.user_id for u in live.new_users()]
+        for user_id in others:
+            if not live.has_user(user_id):
                 continue
             p = self.profile(user_id)
             if activity is not None and p.activity_segment != activity:

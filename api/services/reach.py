@@ -18,6 +18,12 @@ It is scale-free (inner products of different items and models are not comparabl
 are) and robust to outlying scores. It is a relative propensity, not a purchase probability:
 qualified reach is "reached users weighted by how strongly the model prefers them for the item
 among all users"; a random audience has qualified reach about half its reach.
+
+Segments: a request may target a segment (a set of users, e.g. the ``active`` users of
+:meth:`api.services.profile.ProfileService.segment_members`). Each user's *target weight* is
+then their affinity for the item (1 without an item) times their segment membership (1 or 0),
+and qualified reach is the expected sum of target weights over reached users: with a segment
+and no item, the expected number of segment members reached ("reach within a segment").
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -259,6 +265,31 @@ class ReachService:
                 self._affinity.popitem(last=False)
         return values
 
+    def target(
+        self, item_id: str | None = None, segment: Collection[str] | None = None
+    ) -> NDArray[np.float64] | None:
+        """Target weight of every graph node: affinity for ``item_id`` (1 without) times
+        membership of ``segment`` (all users without); ``None`` when neither is given.
+
+        Raises:
+            ValueError: if ``segment`` has no member in the influence graph.
+            UnknownEntityError: if the model does not know the item.
+        """
+        if item_id is None and segment is None:
+            return None
+        weights = (
+            np.ones(self.graph.num_nodes) if item_id is None else self.affinity(item_id).copy()
+        )
+        if segment is not None:
+            index = self.graph.index
+            members = np.array([index[u] for u in segment if u in index], dtype=np.int64)
+            if members.size == 0:
+                raise ValueError("the segment has no members in the influence graph")
+            inside = np.zeros(self.graph.num_nodes, dtype=bool)
+            inside[members] = True
+            weights[~inside] = 0.0
+        return weights
+
     def _check_time(
         self,
         graph: InfluenceGraph,
@@ -312,13 +343,14 @@ class ReachService:
         simulations: int = 1000,
         seed: int | None = None,
         item_id: str | None = None,
+        segment: Collection[str] | None = None,
         time_limit_s: float | None = None,
     ) -> ReachEstimate:
-        """:func:`graph.reach.estimate_reach` of ``seeds`` (with qualified reach for
-        ``item_id``), after checking ids and the time limit."""
+        """:func:`graph.reach.estimate_reach` of ``seeds`` (with qualified reach for the
+        :meth:`target` of ``item_id`` and ``segment``), after checking ids and the time limit."""
         self.check_users(seeds)
         spec = probability or ProbabilitySpec()
-        affinity = None if item_id is None else self.affinity(item_id)
+        affinity = self.target(item_id, segment)
         graph = self.probability_graph(spec, model)
         self._check_time(
             graph, model, [seeds], simulations, time_limit_s, attribute=True, what="this estimate"
@@ -346,19 +378,21 @@ class ReachService:
         simulations: int = 1000,
         seed: int | None = None,
         item_id: str | None = None,
+        segment: Collection[str] | None = None,
         pool_size: int = 1000,
         epsilon: float = 0.5,
         max_rr_sets: int = 5_000_000,
         time_limit_s: float | None = None,
     ) -> CampaignPlan:
         """:func:`graph.reach.plan_campaign` after checking ids and the time limit (a pilot
-        for the four Monte-Carlo runs, IMM's own projection for the RR sets)."""
+        for the four Monte-Carlo runs, IMM's own projection for the RR sets); the objective is
+        qualified reach when ``item_id`` or ``segment`` is given (see :meth:`target`)."""
         if candidates is not None:
             self.check_users(candidates)
         if costs is not None:
             self.check_users(list(costs))
         spec = probability or ProbabilitySpec()
-        affinity = None if item_id is None else self.affinity(item_id)
+        affinity = self.target(item_id, segment)
         graph = self.probability_graph(spec, model)
         started = time.perf_counter()
         if time_limit_s is not None:
@@ -408,6 +442,7 @@ class ReachService:
         k: int,
         *,
         item_id: str | None = None,
+        segment: Collection[str] | None = None,
         model: Model = "ic",
         probability: ProbabilitySpec | None = None,
         simulations: int = 200,
@@ -416,9 +451,10 @@ class ReachService:
         time_limit_s: float | None = None,
     ) -> list[InfluencerReach]:
         """The ``k`` accounts with the largest reach alone (qualified reach alone when
-        ``item_id`` is given), best first, among the ``pool_size`` most-followed accounts
-        (default ``max(3 k, k + 20)``). Every account is estimated on the same simulated worlds
-        (same ``seed``), so the values equal ``estimate_reach(graph, [account], ...)``.
+        ``item_id`` or ``segment`` is given), best first, among the ``pool_size``
+        most-followed accounts (default ``max(3 k, k + 20)``). Every account is estimated on
+        the same simulated worlds (same ``seed``), so the values equal
+        ``estimate_reach(graph, [account], ...)``.
 
         Raises:
             ValueError: if ``k`` or ``pool_size`` is < 1.
@@ -429,7 +465,7 @@ class ReachService:
         if pool_n < 1:
             raise ValueError(f"pool_size must be >= 1, got {pool_n!r}")
         spec = probability or ProbabilitySpec()
-        affinity = None if item_id is None else self.affinity(item_id)
+        affinity = self.target(item_id, segment)
         graph = self.probability_graph(spec, model)
         pool = [graph.label(int(v)) for v in top_followers(graph, pool_n)]
         self._check_time(
@@ -479,11 +515,13 @@ class ReachService:
         simulations: int = 200,
         seed: int | None = None,
         item_id: str | None = None,
+        segment: Collection[str] | None = None,
     ) -> list[Estimate]:
         """Estimates of the prefixes ``order[:1], order[:2], ...`` (reach, or qualified reach
-        with ``item_id``), on the same worlds (for "reach vs number of influencers")."""
+        with ``item_id`` or ``segment``), on the same worlds (for "reach vs number of
+        influencers")."""
         spec = probability or ProbabilitySpec()
-        affinity = None if item_id is None else self.affinity(item_id)
+        affinity = self.target(item_id, segment)
         graph = self.probability_graph(spec, model)
         out = []
         for i in range(1, len(order) + 1):

@@ -281,6 +281,88 @@ def test_influencers_rank_by_reach_alone(client: TestClient, service: ReachServi
     assert q == sorted(q, reverse=True)
 
 
+# Value tiers in world() (RFM, module docstring of api.services.profile): f1 and f4 (latest
+# buyers) are "high", k1 and k2 "mid", the users without interactions "mid" or "low".
+HIGH = {"value_tier": "high"}
+
+
+def _segment_weights(service: ReachService, members: set[str]) -> Any:
+    graph = service.graph
+    return np.array([1.0 if graph.label(v) in members else 0.0 for v in range(graph.num_nodes)])
+
+
+def test_reach_within_a_segment(client: TestClient, service: ReachService) -> None:
+    assert set(service.target(segment=["f1", "f4"]).nonzero()[0]) == {  # type: ignore[union-attr]
+        service.graph.node("f1"),
+        service.graph.node("f4"),
+    }
+    body = _reach(
+        client, seeds=["k1", "k2"], probability=UNIFORM, simulations=4000, seed=3, segment=HIGH
+    )
+    assert body["segment"] == {"activity": None, "value_tier": "high"}
+    assert body["segment_size"] == 2
+    graph = service.probability_graph(ProbabilitySpec("uniform", 0.5), "ic")
+    weights = _segment_weights(service, {"f1", "f4"})
+    lib = estimate_reach(graph, ["k1", "k2"], simulations=4000, seed=3, affinity=weights)
+    assert body["qualified"]["mean"] == pytest.approx(lib.qualified.mean)  # type: ignore[union-attr]
+    exact = exact_reach(graph, ["k1", "k2"], affinity=weights).qualified
+    assert exact is not None and 0 < exact < exact_reach(graph, ["k1", "k2"]).reach
+    assert abs(body["qualified"]["mean"] - exact) <= 4 * body["qualified"]["std_error"]
+    # with an item too: segment membership times affinity
+    both = _reach(
+        client,
+        seeds=["k1"],
+        probability=UNIFORM,
+        simulations=2000,
+        seed=3,
+        segment=HIGH,
+        item_id="i1",
+    )
+    affinity = graph_affinity(service.graph, service.checkpoint, "i1")  # type: ignore[arg-type]
+    exact_both = exact_reach(graph, ["k1"], affinity=affinity * weights).qualified
+    assert exact_both is not None
+    assert abs(both["qualified"]["mean"] - exact_both) <= 4 * both["qualified"]["std_error"]
+
+
+def test_plan_within_a_segment_is_the_brute_force_optimum(
+    client: TestClient, service: ReachService
+) -> None:
+    candidates = ["k1", "k2", "f1", "f6"]
+    body = {"k": 2, "candidates": candidates, "probability": UNIFORM, "seed": 5}
+    response = client.post("/api/v1/campaigns/plan", json=body | {"segment": HIGH})
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert plan["objective"] == "qualified" and plan["segment_size"] == 2
+    graph = service.probability_graph(ProbabilitySpec("uniform", 0.5), "ic")
+    weights = _segment_weights(service, {"f1", "f4"})
+    pairs = list(combinations(candidates, 2))
+    within = dict(zip(pairs, exact_spread(graph, pairs, affinity=weights), strict=True))
+    plain = dict(zip(pairs, exact_spread(graph, pairs), strict=True))
+    chosen = tuple(sorted((c["user_id"] for c in plan["chosen"]), key=candidates.index))
+    assert within[chosen] == pytest.approx(max(within.values()))
+    assert max(within, key=within.__getitem__) != max(plain, key=plain.__getitem__)
+    ranked = client.get(
+        "/api/v1/influencers",
+        params={"k": 3, "probability": "uniform", "p": 0.5, "seed": 2, "value_tier": "high"},
+    ).json()
+    assert ranked["ranked_by"] == "qualified" and ranked["segment_size"] == 2
+    q = [r["qualified"]["mean"] for r in ranked["influencers"]]
+    assert q == sorted(q, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("segment", "text"),
+    [
+        ({}, "a segment needs activity or value_tier"),
+        ({"activity": "sleepy"}, "Input should be"),
+        ({"activity": "churned"}, "the segment has no members in the influence graph"),
+    ],
+)
+def test_segment_validation_is_422(client: TestClient, segment: dict[str, Any], text: str) -> None:
+    detail = _error(client.post("/api/v1/reach", json={"seeds": ["k1"], "segment": segment}), 422)
+    assert text in detail[0]["msg"]
+
+
 @pytest.mark.parametrize(
     ("params", "loc"),
     [({"k": 5}, ["query", "k"]), ({"k": 0}, ["query", "k"]), ({"p": 2}, ["query", "p"])],

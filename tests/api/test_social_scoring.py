@@ -12,7 +12,9 @@ from api.services.events import Impression, ImpressionLog
 from api.services.feed import Candidate, rank_feed
 from api.services.live import LiveGraph, carry_over
 from api.services.profile import (
+    ACTIVITY_SEGMENTS,
     DAY_S,
+    VALUE_TIERS,
     ProfileService,
     activity_segment,
     percentile,
@@ -22,7 +24,7 @@ from api.services.profile import (
 from api.services.recommender import RecommenderService, UnknownUserError
 from api.services.scoring import capped, fold_in, score_scale, social_boost, standardize
 from api.services.social import ItemFilter, SocialRecommender
-from graph.schema import UNKNOWN_TS, Interaction, User
+from graph.schema import UNKNOWN_TS, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot
 from tests.api.social_graph import (
     DAY,
@@ -337,3 +339,57 @@ def test_profile(snapshot: Snapshot) -> None:
         service.segment_members(activity="sleepy")
     with pytest.raises(UnknownUserError):
         service.profile("zz")
+
+
+def _random_snapshot(seed: int) -> Snapshot:
+    """120 users with random histories over 400 days (some timestamps unknown, some items
+    unpriced), so every activity segment and value tier occurs."""
+    rng = np.random.default_rng(seed)
+    users = [User(f"u{n:03d}") for n in range(120)]
+    items = [
+        Item(f"i{n}", f"c{n % 4}", None if n % 7 == 0 else float(rng.integers(5, 500)))
+        for n in range(40)
+    ]
+    kinds = ("view", "click", "purchase")
+    rows = []
+    for user in users[:100]:  # the last 20 have no interactions
+        for _ in range(int(rng.integers(1, 12))):
+            unknown = rng.random() < 0.05
+            rows.append(
+                Interaction(
+                    user.user_id,
+                    f"i{rng.integers(40)}",
+                    kinds[rng.integers(3)],
+                    ts=UNKNOWN_TS if unknown else T0 + int(rng.integers(0, 400 * DAY)),
+                )
+            )
+    return build_snapshot(users, items, [], rows, source="random")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_segment_members_equal_the_profiles(seed: int) -> None:
+    live = LiveGraph(_random_snapshot(seed))
+    service = ProfileService(live)
+    now = service.now
+    live.add_users([User("n1"), User("n2")])
+    live.add_interactions(  # a churned user comes back; a brand-new user buys
+        [Interaction("u000", "i1", "purchase", ts=now), Interaction("n1", "i2", "purchase", ts=now)]
+    )
+    live.delete_user("u001")
+    served = [u for u in live.snapshot.user_ids + ["n1", "n2"] if live.has_user(u)]
+    profiles = {u: service.profile(u) for u in served}
+    seen = set()
+    for activity in (None, *ACTIVITY_SEGMENTS):
+        for tier in (None, *VALUE_TIERS):
+            expected = {
+                u
+                for u, p in profiles.items()
+                if activity in (None, p.activity_segment) and tier in (None, p.value_tier)
+            }
+            members = service.segment_members(activity=activity, tier=tier)
+            assert set(members) == expected and len(members) == len(expected)
+            if expected:
+                seen.add((activity, tier))
+    assert {a for a, _ in seen} >= {"new", "active", "dormant", "churned"}
+    assert {t for _, t in seen} >= {"high", "mid", "low"}
+    assert "u001" not in service.segment_members()
