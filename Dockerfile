@@ -11,7 +11,7 @@ WORKDIR /app
 
 COPY requirements.lock ./
 RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
- && grep -vE '^(torch|arcadedb-embedded|cynetdiff|mypy|mypy_extensions|ruff|pytest|pytest-timeout|nbmake)==' \
+ && grep -vE '^(torch|arcadedb-embedded|cynetdiff|mypy|mypy_extensions|ruff|pytest|pytest-timeout|nbmake|hypothesis|schemathesis|locust)==' \
         requirements.lock > requirements.runtime.txt \
  && pip install -r requirements.runtime.txt
 

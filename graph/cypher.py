@@ -39,9 +39,12 @@ MATCH (b:User {id: r.friend_id})
 MERGE (a)-[:FOLLOWS]->(b)
 """
 
+#: Rows grouped by user (``$groups``: ``{user_id, rows: [{item_id, kind, ts, value}]}``), so each
+#: user is looked up once per batch rather than once per interaction.
 UPSERT_INTERACTIONS: Final = """
-UNWIND $rows AS r
-MATCH (u:User {id: r.user_id})
+UNWIND $groups AS g
+MATCH (u:User {id: g.user_id})
+UNWIND g.rows AS r
 MATCH (i:Item {id: r.item_id})
 MERGE (u)-[x:INTERACTED {kind: r.kind, ts: r.ts}]->(i)
 SET x.value = r.value

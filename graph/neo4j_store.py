@@ -106,12 +106,12 @@ class Neo4jStore:
             )
         return exc
 
-    def _write(self, query: str, rows: list[dict[str, Any]]) -> int:
+    def _write(self, query: str, rows: list[dict[str, Any]], *, param: str = "rows") -> int:
         if not rows:
             return 0
 
         def work(tx: ManagedTransaction) -> None:
-            tx.run(_q(query), rows=rows).consume()
+            tx.run(_q(query), {param: rows}).consume()
 
         self._session_call("write", work)
         return len(rows)
@@ -167,19 +167,14 @@ class Neo4jStore:
         return len(rows)
 
     def upsert_interactions(self, rows: Sequence[Interaction]) -> int:
-        return self._write(
-            cypher.UPSERT_INTERACTIONS,
-            [
-                {
-                    "user_id": r.user_id,
-                    "item_id": r.item_id,
-                    "kind": r.kind,
-                    "ts": r.ts,
-                    "value": r.value,
-                }
-                for r in rows
-            ],
-        )
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            groups.setdefault(r.user_id, []).append(
+                {"item_id": r.item_id, "kind": r.kind, "ts": r.ts, "value": r.value}
+            )
+        batch = [{"user_id": user, "rows": group} for user, group in groups.items()]
+        self._write(cypher.UPSERT_INTERACTIONS, batch, param="groups")
+        return len(rows)
 
     def upsert_interaction_single(self, row: Interaction) -> None:
         """Write one interaction with one query (the benchmark's per-row baseline)."""
