@@ -16,7 +16,13 @@ from graph.load import load_directory
 from graph.neo4j_store import Neo4jStore
 from graph.sqlite_store import SQLiteStore
 from graph.store import StoreCounts, StoreUnavailableError
-from tests.bolt_server import ArcadeServer, BoltTarget, free_port, target_from_env
+from tests.bolt_server import (
+    ArcadeServer,
+    BoltTarget,
+    clear_database,
+    free_port,
+    target_from_env,
+)
 
 NOW = 1_700_000_000
 
@@ -119,6 +125,32 @@ def test_round_trip_equals_sqlite_snapshot(neo4j_store: Neo4jStore, tmp_path: Pa
     assert neo4j_store.counts() == StoreCounts(
         users=60, items=40, friendships=expected_friendships(got), interactions=len(got.inter_user)
     )
+
+
+def test_routing_uri_works_unchanged(bolt_target: BoltTarget, tmp_path: Path) -> None:
+    """A ``neo4j://`` routing URI (a cluster or Aura) loads and exports the same graph: writes
+    go through ``execute_write`` and reads through ``execute_read``, so a cluster routes them."""
+    if not bolt_target.uri.startswith("bolt://"):
+        pytest.skip(f"the configured server uses {bolt_target.uri.split(':')[0]}:// already")
+    routed = BoltTarget(
+        "neo4j://" + bolt_target.uri.removeprefix("bolt://"),
+        bolt_target.user,
+        bolt_target.password,
+        bolt_target.database,
+    ).open_store()
+    try:
+        clear_database(routed)
+        world = write_world(tmp_path / "world", users=30, items=20, interactions=200, seed=5)
+        load_directory(routed, world, tmp_path / "report", now=NOW)
+        got = export_snapshot(routed, tmp_path / "snap")
+    finally:
+        routed.close()
+    sqlite = SQLiteStore(tmp_path / "g.sqlite3")
+    try:
+        load_directory(sqlite, world, tmp_path / "r_sqlite", now=NOW)
+        assert got.fingerprint == export_snapshot(sqlite, tmp_path / "snap_sqlite").fingerprint
+    finally:
+        sqlite.close()
 
 
 def expected_friendships(snapshot: object) -> int:
