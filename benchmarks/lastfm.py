@@ -14,9 +14,11 @@ is training time only, evaluation excluded). Published LightGCN (RecBole-GNN, se
 Recall@10 0.2064, NDCG@10 0.1972, Precision@10 0.1009, Hit@10 0.6322, MRR@10 0.3559.
 
 ``--full`` (default seeds 2020 2021 2022) runs, in one process on the same machine: our
-LightGCN and SocialLightGCN for every seed on the same splits (test metrics at the
-best-validation epoch, @10 and @20, the cold-start slice of test users with <= 20 training
-interactions, catalogue coverage@10); the wall-clock time until our LightGCN first reaches
+LightGCN and SocialLightGCN (each with its defaults, ``TrainConfig.for_model``: the social
+model with the SimGCL loss and lr 2e-3; ``--social-weight``, ``--fusion``, ``--ssl-weight``,
+``--ssl-eps``, ``--ssl-temperature`` override them) for every seed on the same splits (test
+metrics at the best-validation epoch, @10 and @20, the cold-start slice of test users with <= 20
+training interactions, catalogue coverage@10); the wall-clock time until our LightGCN first reaches
 validation NDCG@10 >= 0.19 (split, graph building and evaluations included); the time of one
 full-ranking test evaluation (all items, every test user); PyG's stock
 ``torch_geometric.nn.models.LightGCN`` trained as in PyG's ``examples/lightgcn.py`` (full
@@ -185,6 +187,14 @@ def synthetic_snapshot() -> Snapshot:
     )
 
 
+def _social_overrides(config: TrainConfig, args: argparse.Namespace) -> None:
+    """Apply the social model's command-line options (those given) to ``config``."""
+    for field in ("social_weight", "fusion", "ssl_weight", "ssl_eps", "ssl_temperature"):
+        value = getattr(args, field)
+        if value is not None:
+            setattr(config, field, value)
+
+
 def _line(name: str, values: dict[str, float]) -> str:
     return f"{name}: " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
 
@@ -209,16 +219,9 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
     for seed in seeds:
         for model in ("lightgcn", "social"):
             seed_everything(seed)
-            config = TrainConfig(
-                model=model,
-                seed=seed,
-                num_threads=args.threads,
-                **common,
-            )
-            if model == "social" and args.social_weight is not None:
-                config.social_weight = args.social_weight
-            if model == "social" and args.fusion is not None:
-                config.fusion = args.fusion
+            config = TrainConfig.for_model(model, seed=seed, num_threads=args.threads, **common)
+            if model == "social":
+                _social_overrides(config, args)
             result, reached, wall = _timed_train(snapshot, config, args.verbose)
             row = _summary(result)
             rows[model].append(row)
@@ -310,11 +313,9 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
         )
         for model in ("lightgcn", "social"):
             seed_everything(seeds[0])
-            config = TrainConfig(model=model, seed=seeds[0], num_threads=args.threads, **common)
-            if model == "social" and args.social_weight is not None:
-                config.social_weight = args.social_weight
-            if model == "social" and args.fusion is not None:
-                config.fusion = args.fusion
+            config = TrainConfig.for_model(model, seed=seeds[0], num_threads=args.threads, **common)
+            if model == "social":
+                _social_overrides(config, args)
             result, _, wall = _timed_train(world, config, args.verbose)
             synthetic[model] = _summary(result)
             print(
@@ -379,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--social-weight", type=float, default=None, help="social fusion weight")
     parser.add_argument("--fusion", default=None, help="social fusion rule (fixed | degree)")
+    parser.add_argument("--ssl-weight", type=float, default=None, help="social contrastive weight")
+    parser.add_argument("--ssl-eps", type=float, default=None, help="social contrastive noise")
+    parser.add_argument(
+        "--ssl-temperature", type=float, default=None, help="social contrastive temperature"
+    )
     parser.add_argument("--pyg-epochs", type=int, default=3, help="PyG reference epochs timed")
     parser.add_argument("--skip-synthetic", action="store_true", help="--full without synthetic")
     args = parser.parse_args(argv)

@@ -10,6 +10,26 @@ from torch.nn import Embedding, ModuleList
 from torch_geometric.nn.conv import LGConv
 
 
+def pair_scores(emb: Tensor, num_users: int, user_index: Tensor, item_index: Tensor) -> Tensor:
+    """Inner-product scores of user-item pairs from final node embeddings.
+
+    Args:
+        emb: ``[U + I, d]`` final embeddings, users first.
+        num_users: ``U``.
+        user_index: ``[B]`` user indices.
+        item_index: ``[B]`` or ``[B, n]`` item indices (e.g. positive and negatives).
+
+    Returns:
+        Scores with the shape of ``item_index``.
+    """
+    rows = emb.index_select(0, torch.cat([user_index, item_index.reshape(-1) + num_users]))
+    user, item = rows[: user_index.numel()], rows[user_index.numel() :]
+    if item_index.dim() == 2:
+        item = item.view(*item_index.shape, -1)
+        return (user.unsqueeze(1) * item).sum(-1)
+    return (user * item).sum(-1)
+
+
 class _SymmetricSpmm(torch.autograd.Function):
     """``adj @ x`` for a symmetric sparse ``adj``, whose backward is ``adj @ grad``.
 
@@ -124,13 +144,7 @@ class LightGCN(torch.nn.Module):
         Returns:
             Scores with the shape of ``item_index``.
         """
-        emb = self.get_embedding(adj)
-        rows = emb.index_select(0, torch.cat([user_index, item_index.reshape(-1) + self.num_users]))
-        user, item = rows[: user_index.numel()], rows[user_index.numel() :]
-        if item_index.dim() == 2:
-            item = item.view(*item_index.shape, -1)
-            return (user.unsqueeze(1) * item).sum(-1)
-        return (user * item).sum(-1)
+        return pair_scores(self.get_embedding(adj), self.num_users, user_index, item_index)
 
     @torch.no_grad()
     def recommend(self, adj: Tensor, user_index: Tensor, k: int) -> Tensor:

@@ -60,6 +60,16 @@ def train(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Weight of the friend-graph message (social)."),
     ] = None,
+    ssl_weight: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Weight of the XSimGCL contrastive loss, 0 = off (social)."),
+    ] = None,
+    ssl_eps: Annotated[
+        float | None, typer.Option(min=0.0, help="Noise added to each layer for the contrast.")
+    ] = None,
+    ssl_temperature: Annotated[
+        float | None, typer.Option(min=0.0, help="Temperature of the contrastive loss.")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Training pairs per step.")] = None,
     reg_weight: Annotated[float | None, typer.Option(min=0.0, help="L2 weight.")] = None,
     patience: Annotated[
@@ -76,7 +86,7 @@ def train(
 ) -> None:
     """Train a model on a snapshot (early stopping on validation NDCG@10) and save a checkpoint.
 
-    Defaults of the training options are those of gnn.train.TrainConfig.
+    Defaults of the training options are those of gnn.train.TrainConfig.for_model.
     """
     from gnn.checkpoint import save_checkpoint
     from gnn.train import TrainConfig, to_checkpoint
@@ -87,9 +97,11 @@ def train(
     target = out or settings.resolved_checkpoint_path
     graph = _read_snapshot(snapshot_dir)
     overrides = {
-        "model": model,
         "social_weight": social_weight,
         "fusion": fusion,
+        "ssl_weight": ssl_weight,
+        "ssl_eps": ssl_eps,
+        "ssl_temperature": ssl_temperature,
         "epochs": epochs,
         "lr": lr,
         "embedding_dim": dim,
@@ -102,7 +114,7 @@ def train(
         "num_threads": threads,
         "kinds": tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
     }
-    config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    config = TrainConfig.for_model(model, **{k: v for k, v in overrides.items() if v is not None})
     try:
         config.validate()
     except ValueError as exc:

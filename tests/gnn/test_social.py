@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 from api.services.recommender import RecommenderService
 from gnn.checkpoint import load_checkpoint, save_checkpoint
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
+from gnn.losses import info_nce
 from gnn.models.lightgcn import LightGCN
 from gnn.models.social import SocialLightGCN
 from gnn.report import build_report, write_report
 from gnn.train import (
+    MODEL_DEFAULTS,
     TrainConfig,
     TrainResult,
     build_model,
@@ -54,6 +56,12 @@ def _model(
 def _dense_reference(
     model: SocialLightGCN, adj: torch.Tensor, social: torch.Tensor
 ) -> torch.Tensor:
+    return torch.stack(_dense_layers(model, adj, social)).mean(0)
+
+
+def _dense_layers(
+    model: SocialLightGCN, adj: torch.Tensor, social: torch.Tensor
+) -> list[torch.Tensor]:
     a, s = adj.to_dense(), social.to_dense()
     ties = (s != 0).sum(1, keepdim=True).float()
     items = (a[:NUM_USERS] != 0).sum(1, keepdim=True).float()
@@ -67,7 +75,7 @@ def _dense_reference(
         h = a @ layers[-1]
         user = (1 - beta) * h[:NUM_USERS] + beta * (s @ layers[-1][:NUM_USERS])
         layers.append(torch.cat([user, h[NUM_USERS:]]))
-    return torch.stack(layers).mean(0)
+    return layers
 
 
 def test_social_adjacency_is_symmetric_normalised() -> None:
@@ -140,12 +148,62 @@ def test_friendships_change_user_embeddings(fusion: str) -> None:
         ({"num_layers": -1}, "num_layers"),
         ({"num_users": 0}, "num_users"),
         ({"fusion": "attention"}, "fusion"),
+        ({"ssl_weight": -0.1}, "ssl_weight"),
+        ({"ssl_eps": -1.0}, "ssl_eps"),
+        ({"ssl_temperature": 0.0}, "ssl_temperature"),
     ],
 )
 def test_constructor_errors_name_the_argument(kwargs: dict[str, object], field: str) -> None:
     args: dict[str, object] = {"num_users": 3, "num_items": 3, **kwargs}
     with pytest.raises(ValueError, match=field):
         SocialLightGCN(**args)  # type: ignore[arg-type]
+
+
+def test_ssl_loss_without_noise_contrasts_the_clean_embeddings() -> None:
+    adj, social = _graphs()
+    model = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, 2, 0.5, ssl_weight=0.25, ssl_eps=0.0)
+    model.reset_parameters(generator=torch.Generator().manual_seed(0))
+    user, item = torch.tensor([2, 0, 2, 3]), torch.tensor([3, 1, 2, 3])
+    clean = _dense_reference(model, adj, social)
+    users, items = torch.tensor([0, 2, 3]), torch.tensor([1, 2, 3]) + NUM_USERS
+    expected = 0.25 * (
+        info_nce(clean[users], clean[users], 0.2) + info_nce(clean[items], clean[items], 0.2)
+    )
+    torch.testing.assert_close(model.ssl_loss(adj, social, user, item), expected)
+
+
+def test_noise_has_norm_eps_and_the_sign_of_the_embedding() -> None:
+    adj, social = _graphs()
+    model = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, 1, 0.5, ssl_weight=0.1, ssl_eps=0.3)
+    model.reset_parameters(generator=torch.Generator().manual_seed(0))
+    layer0, layer1 = _dense_layers(model, adj, social)
+    noisy = model._propagate(adj, social, perturb=True, generator=torch.Generator().manual_seed(1))
+    noise = 2 * noisy - layer0 - layer1  # final = (E0 + E1 + noise) / 2
+    connected = layer1.ne(0).all(1)  # user 4 is isolated: zero row, sign 0, no noise
+    assert connected.sum() == NUM_USERS + NUM_ITEMS - 1
+    torch.testing.assert_close(noise[connected].norm(dim=1), torch.full((8,), 0.3))
+    assert bool((noise[connected].sign() == layer1[connected].sign()).all())
+    assert not bool(noise[~connected].any())
+
+
+def test_ssl_loss_is_seeded_and_its_gradient_flows_through_the_graph() -> None:
+    adj, social = _graphs()
+    model = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, 2, 0.5, ssl_weight=0.25)
+    model.reset_parameters(generator=torch.Generator().manual_seed(0))
+    user, item = torch.tensor([2, 2]), torch.tensor([2, 3])
+
+    def loss(seed: int) -> torch.Tensor:
+        return model.ssl_loss(adj, social, user, item, torch.Generator().manual_seed(seed))
+
+    torch.testing.assert_close(loss(1), loss(1))
+    assert float(loss(1)) != float(loss(2))
+    loss(1).backward()
+    grad = model.embedding.weight.grad
+    assert grad is not None
+    # Propagation carries the gradient beyond the batch to user 3 (a friend of user 2 and a
+    # buyer of item 3), not to the other component (users 0, 1, items 0, 1).
+    assert bool(grad[3].abs().gt(0).any())
+    assert not bool(grad[[0, 1, NUM_USERS, NUM_USERS + 1]].any())
 
 
 def test_wrong_graph_shape_is_rejected() -> None:
@@ -159,6 +217,7 @@ def test_wrong_graph_shape_is_rejected() -> None:
 GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 4, 20, 15
 CONFIG = TrainConfig(
     model="social",
+    ssl_weight=0.05,
     embedding_dim=16,
     num_layers=2,
     lr=0.05,
@@ -217,12 +276,41 @@ def test_social_training_learns_and_is_seeded(snapshot: Snapshot, result: TrainR
     assert not torch.equal(other.user_embeddings, result.user_embeddings)
 
 
+def test_no_social_weight_and_no_ssl_trains_exactly_lightgcn(snapshot: Snapshot) -> None:
+    plain = train(snapshot, replace(CONFIG, model="lightgcn"))
+    social = train(snapshot, replace(CONFIG, social_weight=0.0, ssl_weight=0.0))
+    torch.testing.assert_close(social.user_embeddings, plain.user_embeddings, rtol=0, atol=0)
+    assert [r.loss for r in social.history] == [r.loss for r in plain.history]
+
+
+def test_ssl_training_is_seeded_and_changes_the_model(snapshot: Snapshot) -> None:
+    config = replace(CONFIG, ssl_weight=0.2, epochs=3)
+    first = train(snapshot, config)
+    torch.testing.assert_close(train(snapshot, config).user_embeddings, first.user_embeddings)
+    without = train(snapshot, replace(config, ssl_weight=0.0))
+    assert not torch.equal(without.user_embeddings, first.user_embeddings)
+    # The contrastive term is part of the training loss.
+    assert first.history[0].loss > without.history[0].loss
+
+
+def test_for_model_applies_the_model_defaults_then_the_overrides() -> None:
+    assert TrainConfig.for_model("lightgcn") == TrainConfig()
+    social = TrainConfig.for_model("social", seed=3)
+    assert (social.model, social.seed) == ("social", 3)
+    assert social.lr == MODEL_DEFAULTS["social"]["lr"] != TrainConfig().lr
+    assert social.ssl_weight == MODEL_DEFAULTS["social"]["ssl_weight"] > 0
+    assert TrainConfig.for_model("social", ssl_weight=0.0).ssl_weight == 0.0
+    # Old checkpoints without the contrastive fields load as trained: without it.
+    assert TrainConfig.from_dict({"model": "social"}).ssl_weight == 0.0
+
+
 def test_social_checkpoint_round_trip(
     tmp_path: Path, snapshot: Snapshot, result: TrainResult
 ) -> None:
     ckpt = load_checkpoint(save_checkpoint(to_checkpoint(result), tmp_path / "social.pt"))
     assert ckpt.model_name == "social"
     assert ckpt.model_config["social_weight"] == CONFIG.social_weight
+    assert ckpt.model_config["ssl_weight"] == CONFIG.ssl_weight
     assert [r["epoch"] for r in ckpt.metrics["history"]] == list(range(1, CONFIG.epochs + 1))
     assert evaluate_checkpoint(ckpt, snapshot) == pytest.approx(result.test_metrics)
     # The stored weights and config rebuild the stored final embeddings.
@@ -259,10 +347,15 @@ def test_cli_train_social_and_evaluate_report(tmp_path: Path, snapshot: Snapshot
         [
             *("train", "--model", "social", "--snapshot", str(snap_dir), "--out", str(out)),
             *("--epochs", "2", "--dim", "8", "--social-weight", "0.3", "--threads", "1"),
+            *("--ssl-weight", "0.1", "--ssl-eps", "0.2", "--ssl-temperature", "0.5"),
         ],
     )
     assert trained.exit_code == 0, trained.output
-    assert load_checkpoint(out).model_name == "social"
+    ckpt = load_checkpoint(out)
+    assert ckpt.model_name == "social"
+    assert ckpt.model_config["ssl_weight"] == 0.1 and ckpt.model_config["ssl_eps"] == 0.2
+    assert ckpt.model_config["ssl_temperature"] == 0.5
+    assert ckpt.train_config["lr"] == MODEL_DEFAULTS["social"]["lr"]  # the social default
     report_dir = tmp_path / "report"
     evaluated = runner.invoke(
         app,
