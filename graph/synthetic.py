@@ -23,6 +23,12 @@ Mechanics
    ``avg_follows`` follows; a share ``kol_follow_share`` of them goes to a KOL (one of the own
    community's KOLs with probability ``homophily``, chosen by fame), the rest to a uniform user
    (own community with probability ``homophily``). A few KOLs thus get very many followers.
+   **Niches:** each KOL has a niche, one of its community's preferred categories (by the
+   community's weights). A share ``kol_niche_share`` of KOL follows instead goes by interest:
+   the follower picks a category its own community prefers (by those weights) and follows a
+   KOL of that niche from any community, chosen by fame (the community rule stays when no KOL
+   has that niche). Fans of a niche thus follow several of its KOLs, across communities, so
+   KOLs of one niche share much of their audience.
    Self-follows, repeats and follows of an existing friend are dropped.
 5. **Organic engagements.** User activity is lognormal (``activity_sigma``) around
    ``interactions_per_user`` engagements (at least one each), at uniform times in
@@ -133,6 +139,8 @@ class WorldConfig:
         avg_follows: Mean number of accounts a user follows (>= 0).
         kol_follow_share: Share of follows that go to a KOL, [0, 1].
         follow_exponent: Zipf exponent of KOL fame (>= 0; larger = more concentrated).
+        kol_niche_share: Share of KOL follows that go by interest to a KOL of a niche the
+            follower's community prefers rather than by community, [0, 1].
         interactions_per_user: Mean organic engagements per user (>= 1); each writes a view and
             possibly click, cart and purchase rows, so the row count is larger.
         activity_sigma: Log-scale spread of user activity (>= 0; 0 = equal activity).
@@ -165,6 +173,7 @@ class WorldConfig:
     avg_follows: float = 4.0
     kol_follow_share: float = 0.5
     follow_exponent: float = 1.0
+    kol_niche_share: float = 0.5
     interactions_per_user: float = 20.0
     activity_sigma: float = 0.8
     taste_focus: float = 0.85
@@ -225,6 +234,7 @@ class WorldConfig:
         check("avg_follows", finite(self.avg_follows) and self.avg_follows >= 0, ">= 0")
         check("kol_follow_share", unit(self.kol_follow_share), "in [0, 1]")
         check("follow_exponent", finite(self.follow_exponent) and self.follow_exponent >= 0, ">= 0")
+        check("kol_niche_share", unit(self.kol_niche_share), "in [0, 1]")
         check(
             "interactions_per_user",
             finite(self.interactions_per_user) and self.interactions_per_user >= 1,
@@ -288,7 +298,8 @@ class World:
     Friendships are stored once with ``friend_a < friend_b``; ``follow_src`` follows
     ``follow_dst``.
 
-    Ground truth: ``user_community``, ``kol_users``, ``item_community`` (home community),
+    Ground truth: ``user_community``, ``kol_users`` and ``kol_niche`` (each KOL's niche
+    category), ``item_community`` (home community),
     ``item_appeal_rank`` (0 = most appealing), ``community_categories`` and
     ``community_category_weights`` (K x categories_per_community), ``attention_degree`` and
     ``influence_prob`` (per receiving user, see :func:`activation_probability`),
@@ -301,6 +312,7 @@ class World:
     user_region: NDArray[np.int32]
     user_signup_ts: NDArray[np.int64]
     kol_users: NDArray[np.int64]
+    kol_niche: NDArray[np.int32]
     item_community: NDArray[np.int32]
     item_category: NDArray[np.int32]
     item_appeal_rank: NDArray[np.int64]
@@ -577,7 +589,10 @@ def _follows(
     community: NDArray[np.int32],
     kols: NDArray[np.int64],
     friend_key: NDArray[np.int64],
-) -> tuple[Any, Any]:
+    preferred: NDArray[np.int64],
+    weights: NDArray[np.float64],
+) -> tuple[Any, Any, Any]:
+    """Follows ``(src, dst)`` and each KOL's niche category (in ``kols`` order)."""
     n = cfg.num_users
     total = round(n * cfg.avg_follows)
     follower = rng.integers(n, size=total)
@@ -587,6 +602,7 @@ def _follows(
     target = np.where(
         same, _community_pick(rng, own, members, starts, counts), rng.integers(n, size=total)
     )
+    niche = np.zeros(0, dtype=np.int32)
     if kols.shape[0] > 0:
         # KOLs sorted by community; fame by a random global rank.
         fame = np.power(rng.permutation(kols.shape[0]) + 1.0, -cfg.follow_exponent)
@@ -602,13 +618,26 @@ def _follows(
         x = np.where(local, comm_before[own] + u * comm_fame[own], u * cum[-1])
         pick = np.minimum(np.searchsorted(cum, x, side="right"), kols.shape[0] - 1)
         target = np.where(to_kol, sorted_kols[pick], target)
+        # Niches, drawn after the community rule (kol_niche_share = 0 leaves it unchanged).
+        kol_home = community[kols]
+        niche = preferred[kol_home, _row_choice(rng, np.cumsum(weights, axis=1)[kol_home])]
+        order = np.argsort(niche, kind="stable")
+        cum = np.cumsum(fame[order])
+        niche_fame = np.bincount(niche[order], weights=fame[order], minlength=cfg.num_categories)
+        niche_before = np.cumsum(niche_fame) - niche_fame
+        at = np.flatnonzero(to_kol)
+        liked = preferred[own[at], _row_choice(rng, np.cumsum(weights, axis=1)[own[at]])]
+        by_niche = (rng.random(at.shape[0]) < cfg.kol_niche_share) & (niche_fame[liked] > 0)
+        x = niche_before[liked] + rng.random(at.shape[0]) * niche_fame[liked]
+        pick = np.minimum(np.searchsorted(cum, x, side="right"), kols.shape[0] - 1)
+        target[at[by_niche]] = kols[order][pick[by_niche]]
     keep = follower != target
     follower, target = follower[keep], target[keep]
     key = _unique(follower.astype(np.int64) * n + target)
     src, dst = key // n, key % n
     pair = np.minimum(src, dst) * n + np.maximum(src, dst)
     keep = ~_contains(friend_key, pair)
-    return src[keep], dst[keep]
+    return src[keep], dst[keep], niche.astype(np.int32)
 
 
 def _organic(
@@ -789,7 +818,9 @@ def generate_world(config: WorldConfig, progress: GenerateProgress | None = None
     friend_a, friend_b = _friendships(cfg, streams[2], community)
     if progress is not None:
         progress("friendships", int(friend_a.shape[0]))
-    follow_src, follow_dst = _follows(cfg, streams[3], community, kols, friend_a * n + friend_b)
+    follow_src, follow_dst, kol_niche = _follows(
+        cfg, streams[3], community, kols, friend_a * n + friend_b, preferred, weights
+    )
     if progress is not None:
         progress("follows", int(follow_src.shape[0]))
 
@@ -841,6 +872,7 @@ def generate_world(config: WorldConfig, progress: GenerateProgress | None = None
         user_region=region,
         user_signup_ts=signup,
         kol_users=kols,
+        kol_niche=kol_niche,
         item_community=home,
         item_category=category,
         item_appeal_rank=appeal,
@@ -1201,11 +1233,16 @@ def _ground_truth(
     followers = world.follower_counts()
     sizes = np.bincount(world.user_community, minlength=cfg.num_communities)
     kol_order = world.kol_users[np.argsort(-followers[world.kol_users], kind="stable")]
+    niche_of = dict(zip(world.kol_users.tolist(), world.kol_niche.tolist(), strict=True))
     return {
         "config": asdict(cfg),
         "stats": {**world.stats, "attended_purchase_share": attended_purchase_share(world)},
         "kols": [
-            {"user_id": world.user_ids[k], "followers": int(followers[k])}
+            {
+                "user_id": world.user_ids[k],
+                "followers": int(followers[k]),
+                "niche": world.category_names[niche_of[k]],
+            }
             for k in kol_order.tolist()
         ],
         "communities": [

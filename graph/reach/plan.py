@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -407,7 +407,10 @@ def plan_campaign(
         jobs=jobs,
     )
     est = estimate_reach(graph, seeds.tolist(), **kwargs)
-    base_est = estimate_reach(graph, baseline.tolist(), **kwargs)
+    if set(seeds.tolist()) == set(baseline.tolist()):  # same set, same worlds: same estimate
+        base_est = replace(est, seeds=[graph.label(int(v)) for v in baseline])
+    else:
+        base_est = estimate_reach(graph, baseline.tolist(), **kwargs)
     value = est.qualified if affinity is not None else est.reach
     base_value = base_est.qualified if affinity is not None else base_est.reach
     assert value is not None and base_value is not None

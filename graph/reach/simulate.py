@@ -1,7 +1,8 @@
 """Numba kernels: Monte-Carlo cascades (IC, LT), reverse-reachable sets and greedy coverage.
 
-Every random draw comes from a splitmix64 stream keyed by ``(base_seed, simulation, node)``
-(IC: the node's out-edges; LT: the node's incoming choice) or ``(base_seed, RR set)``. So
+Every random draw comes from a splitmix64 stream keyed by ``(base_seed, stream, index)``:
+IC simulation ``i`` gets a key per world, and each node's out-edges in that world a stream
+``mix(key ^ node)``; LT likewise for each node's incoming choice; RR set ``i`` one stream. So
 results do not depend on how work is split across threads, and simulation ``i`` samples the
 same live-edge world whatever the seed set (common random numbers: estimates for two seed
 sets with the same ``seed`` are paired, world by world).
@@ -9,9 +10,14 @@ sets with the same ``seed`` are paired, world by world).
 Each simulation samples a *live-edge world* lazily (Kempe, Kleinberg & Tardos, KDD 2003):
 IC keeps edge ``u -> v`` with probability ``p(u, v)``; LT lets each node pick at most one
 incoming edge, ``u -> v`` with probability ``w(u, v)``. The cascade is the set reachable from
-the seeds in that world, found by BFS (hop = BFS level = activation round). Out-edges of a
-node are visited with geometric skipping over rows sorted by decreasing probability, plus
-thinning for unequal probabilities, so the cost is proportional to live edges, not all edges.
+the seeds in that world, found by BFS (hop = BFS level = activation round). The live
+out-edges of a reached node are drawn in one of two exact ways, whichever is cheaper for its
+row (decided once per graph from the row's length and expected live edges, see
+:func:`_scan_rows`): a Bernoulli test per edge with two 32-bit uniforms per 64-bit draw
+(short rows), or geometric skipping over the row sorted by decreasing probability, with
+thinning for unequal probabilities (long rows with small probabilities), whose cost is
+proportional to the live edges. The BFS prefetches the row bounds and first edges of nodes a
+few queue places ahead, so their cache misses overlap with work.
 
 The kernels are internal; use :func:`graph.reach.estimate.estimate_reach` and
 :mod:`graph.reach.plan`.
@@ -22,11 +28,16 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from graph.reach.influence_graph import InfluenceGraph
@@ -38,12 +49,48 @@ _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
 _INV53 = 1.0 / 9007199254740992.0
+_INV32 = 1.0 / 4294967296.0
 _LOOKAHEAD = 8
+#: Cost of one geometric-skip step (a draw and a logarithm), in per-edge Bernoulli tests.
+_SKIP_STEP_COST = 12.0
 
 #: Streams keep simulation and RR-set randomness independent for one user seed.
 STREAM_SIMULATION = 1
 STREAM_RR = 2
+STREAM_LT = 3
+
+#: Row pointers: int32 when the edge count fits, else int64.
+RowPtr = NDArray[np.int32] | NDArray[np.int64]
+
+
+def _prefetch_intrinsic(typingctx: Any, arr: Any, index: Any) -> Any:
+    """Hint the CPU to load the cache line of ``arr[index, 0, ...]`` (no effect on results)."""
+    sig = types.void(arr, index)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty, idxty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        first = context.cast(builder, args[1], idxty, types.intp)
+        zero = context.get_constant(types.intp, 0)
+        at = [first] + [zero] * (aryty.ndim - 1)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, at, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        # (address, read, high temporal locality, data cache)
+        flags = [ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        builder.call(fn, [builder.bitcast(ptr, i8p), *flags])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_prefetch = cast(Callable[[NDArray[Any], int], None], intrinsic(_prefetch_intrinsic))
 
 
 @njit(cache=True, inline="always")
@@ -55,42 +102,53 @@ def _mix(x: np.uint64) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
-def _rand(state: NDArray[np.uint64]) -> float:
-    """Uniform in (0, 1) from a splitmix64 stream held in ``state[0]``."""
+def _next(state: NDArray[np.uint64]) -> np.uint64:
+    """The next 64 random bits of the splitmix64 stream held in ``state[0]``."""
     state[0] += _GOLDEN
     z = state[0]
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
-    z = z ^ (z >> _S31)
-    return (np.float64(z >> _S11) + 0.5) * _INV53
+    return z ^ (z >> _S31)
 
 
 @njit(cache=True, inline="always")
-def _seed_state(state: NDArray[np.uint64], base: np.uint64, stream: int, index: int) -> None:
-    state[0] = _mix(base ^ _mix(np.uint64(stream) * _M1 + _mix(np.uint64(index))))
+def _rand(state: NDArray[np.uint64]) -> float:
+    """Uniform in (0, 1) with 53 random bits."""
+    return (np.float64(np.int64(_next(state) >> _S11)) + 0.5) * _INV53
 
 
 @njit(cache=True, inline="always")
-def _next_live(rec_f: NDArray[np.float32], j: int, b: int, state: NDArray[np.uint64]) -> int:
+def _key(base: np.uint64, stream: int, index: int) -> np.uint64:
+    """The stream key of ``(base seed, stream, index)``."""
+    return _mix(base ^ _mix(np.uint64(stream) * _M1 + _mix(np.uint64(index))))
+
+
+@njit(cache=True, inline="always")
+def _next_live(
+    rec_p: NDArray[np.float32],
+    inv_log: NDArray[np.float32],
+    j: int,
+    b: int,
+    state: NDArray[np.uint64],
+) -> int:
     """The next live edge in ``j:b`` (``b`` if none), each edge live with its probability.
 
-    Edges of a row are sorted by descending probability; ``rec_f[j, 1]`` is the probability
-    and ``rec_f[j, 2]`` its ``1 / log(1 - p)``. A geometric skip with the run's largest
-    probability ``q`` jumps over edges that cannot fire; thinning by ``p_j / q`` keeps each
-    edge's own probability exact.
+    Edges of a row are sorted by descending probability ``rec_p[j, 1]``; ``inv_log[j]`` is
+    ``1 / log(1 - p)``. A geometric skip with the run's largest probability ``q`` jumps over
+    edges that cannot fire; thinning by ``p_j / q`` keeps each edge's own probability exact.
     """
     while j < b:
-        q = rec_f[j, 1]
+        q = rec_p[j, 1]
         if q <= 0.0:
             return b
         if q < 1.0:
             r = _rand(state)
             if r <= 1.0 - q:  # else the geometric skip is 0 (same inversion)
-                skip = math.floor(math.log(r) * rec_f[j, 2])
+                skip = math.floor(math.log(r) * inv_log[j])
                 if skip >= b - j:
                     return b
                 j += int(skip)
-            pj = rec_f[j, 1]
+            pj = rec_p[j, 1]
             if pj < q and _rand(state) * q >= pj:
                 j += 1
                 continue
@@ -99,10 +157,53 @@ def _next_live(rec_f: NDArray[np.float32], j: int, b: int, state: NDArray[np.uin
 
 
 @njit(cache=True, inline="always")
+def _live_edges(
+    rec_p: NDArray[np.float32],
+    inv_log: NDArray[np.float32],
+    scan: bool,
+    a: int,
+    b: int,
+    state: NDArray[np.uint64],
+    out: NDArray[np.int64],
+) -> int:
+    """Sample which edges of row ``a:b`` are live (each independently with its probability);
+    writes their positions to ``out`` and returns how many.
+
+    ``scan``: one Bernoulli test per edge, two per 64-bit draw (``u < p`` with ``u`` a 32-bit
+    uniform, exact to ``2^-33``); otherwise geometric skipping (:func:`_next_live`).
+    """
+    count = 0
+    if scan:
+        s = state[0]  # the stream in a local: no store and reload per draw
+        j = a
+        while j + 1 < b:
+            z = _mix(s)  # = _next(state)
+            s += _GOLDEN
+            out[count] = j
+            count += (np.float64(np.int64(z >> _S32)) + 0.5) * _INV32 < rec_p[j, 1]
+            out[count] = j + 1
+            count += (np.float64(np.int64(z & _LOW32)) + 0.5) * _INV32 < rec_p[j + 1, 1]
+            j += 2
+        if j < b:
+            z = _mix(s)
+            s += _GOLDEN
+            out[count] = j
+            count += (np.float64(np.int64(z >> _S32)) + 0.5) * _INV32 < rec_p[j, 1]
+        state[0] = s
+        return count
+    j = _next_live(rec_p, inv_log, a, b, state)
+    while j < b:
+        out[count] = j
+        count += 1
+        j = _next_live(rec_p, inv_log, j + 1, b, state)
+    return count
+
+
+@njit(cache=True, inline="always")
 def _sample_parent(
     v: int,
-    in_ptr: NDArray[np.int64],
-    in_src: NDArray[np.int32],
+    in_ptr: RowPtr,
+    in_rec: NDArray[np.int32],
     in_cum: NDArray[np.float64],
     state: NDArray[np.uint64],
 ) -> int:
@@ -120,17 +221,28 @@ def _sample_parent(
             hi = mid
         else:
             lo = mid + 1
-    return int(in_src[lo])
+    return int(in_rec[lo, 0])
+
+
+@njit(cache=True)
+def _max_row(ptr: RowPtr) -> int:
+    """Length of the longest row (at least 1)."""
+    longest = 1
+    for r in range(ptr.shape[0] - 1):
+        longest = max(longest, ptr[r + 1] - ptr[r])
+    return longest
 
 
 @njit(cache=True, nogil=True)
 def _simulate_chunk(
-    indptr: NDArray[np.int64],
-    rec_i: NDArray[np.int32],
-    rec_f: NDArray[np.float32],
+    indptr: RowPtr,
+    rec: NDArray[np.int32],
+    rec_p: NDArray[np.float32],
+    inv_log: NDArray[np.float32],
+    scan: NDArray[np.uint8],
     lt: bool,
-    in_ptr: NDArray[np.int64],
-    in_src: NDArray[np.int32],
+    in_ptr: RowPtr,
+    in_rec: NDArray[np.int32],
     in_cum: NDArray[np.float64],
     seeds: NDArray[np.int32],
     sim_begin: int,
@@ -151,36 +263,33 @@ def _simulate_chunk(
     use_affinity = affinity.shape[0] == n
     active = np.zeros(n, dtype=np.uint8)
     queue = np.empty(n, dtype=np.int32)
-    # Row bounds are read when a node is queued and its first edge record a few queue
-    # positions ahead of use, so these cache misses overlap with work (software prefetch).
-    row_a = np.empty(n, dtype=np.int64)
-    row_b = np.empty(n, dtype=np.int64)
-    sink = 0.0
+    live = np.empty(_max_row(indptr), dtype=np.int64)
     state = np.zeros(1, dtype=np.uint64)
     parent = np.full(n if lt else 0, -2, dtype=np.int32)
     touched = np.empty(n if lt else 0, dtype=np.int32)
     na = n if attribute else 0
     pos_of = np.empty(na, dtype=np.int32)
     live_off = np.empty(na + 1, dtype=np.int64)
-    live_buf = np.empty(rec_i.shape[0] if attribute else 0, dtype=np.int32)
+    live_buf = np.empty(rec.shape[0] if attribute else 0, dtype=np.int32)
     mask = np.zeros(na, dtype=np.uint64)
     inq = np.zeros(na, dtype=np.uint8)
     work = np.empty(na + 1, dtype=np.int32)
+    # Hash table of distinct seed masks: at most min(n, 2^k) of them, at most half full.
+    distinct = na if k >= 20 else min(na, 1 << k)
     cap = 1
-    while cap < 2 * na:
+    while cap < 2 * distinct:
         cap *= 2
     hkeys = np.zeros(cap if attribute else 0, dtype=np.uint64)
     hcount = np.zeros(cap if attribute else 0, dtype=np.int64)
     hused = np.empty(cap if attribute else 0, dtype=np.int64)
     one = np.uint64(1)
     for sim in range(sim_begin, sim_end):
+        world = _key(base_seed, STREAM_LT if lt else STREAM_SIMULATION, sim)
         tail = 0
         for i in range(k):
             s = seeds[i]
             active[s] = 1
             queue[tail] = s
-            row_a[tail] = indptr[s]
-            row_b[tail] = indptr[s + 1]
             if attribute:
                 pos_of[s] = tail
             tail += 1
@@ -197,55 +306,49 @@ def _simulate_chunk(
                 level_start = level_end
                 level_end = tail
             u = queue[head]
-            a = row_a[head]
-            b = row_b[head]
-            ahead = head + _LOOKAHEAD
-            if ahead < tail and row_a[ahead] < row_b[ahead]:
-                sink += rec_f[row_a[ahead], 1]
+            a = indptr[u]
+            b = indptr[u + 1]
+            # Software pipelining of the cache misses: the row bounds of the node 2 * _LOOKAHEAD
+            # places ahead in the queue, and the first edges of the one _LOOKAHEAD ahead.
+            if head + 2 * _LOOKAHEAD < tail:
+                _prefetch(indptr, queue[head + 2 * _LOOKAHEAD])
+            if head + _LOOKAHEAD < tail:
+                _prefetch(rec, indptr[queue[head + _LOOKAHEAD]])
             if attribute:
                 live_off[head] = n_live
             head += 1
+            if a == b:
+                continue
             if lt:
+                count = 0
                 for j in range(a, b):
-                    v = rec_i[j, 0]
+                    v = rec[j, 0]
                     if active[v] == 1 and not attribute:
                         continue
                     pv = parent[v]
                     if pv == -2:
-                        _seed_state(state, base_seed, 3, sim * n + v)
-                        pv = _sample_parent(v, in_ptr, in_src, in_cum, state)
+                        state[0] = _mix(world ^ np.uint64(v))
+                        pv = _sample_parent(v, in_ptr, in_rec, in_cum, state)
                         parent[v] = pv
                         touched[n_touched] = v
                         n_touched += 1
                     if pv == u:
-                        if attribute:
-                            live_buf[n_live] = v
-                            n_live += 1
-                        if active[v] == 0:
-                            active[v] = 1
-                            if attribute:
-                                pos_of[v] = tail
-                            queue[tail] = v
-                            row_a[tail] = indptr[v]
-                            row_b[tail] = indptr[v + 1]
-                            tail += 1
+                        live[count] = j
+                        count += 1
             else:
-                _seed_state(state, base_seed, 1, sim * n + u)
-                j = _next_live(rec_f, a, b, state)
-                while j < b:
-                    v = rec_i[j, 0]
+                state[0] = _mix(world ^ np.uint64(u))
+                count = _live_edges(rec_p, inv_log, scan[u] == 1, a, b, state, live)
+            for c in range(count):
+                v = rec[live[c], 0]
+                if attribute:
+                    live_buf[n_live] = v
+                    n_live += 1
+                if active[v] == 0:
+                    active[v] = 1
                     if attribute:
-                        live_buf[n_live] = v
-                        n_live += 1
-                    if active[v] == 0:
-                        active[v] = 1
-                        if attribute:
-                            pos_of[v] = tail
-                        queue[tail] = v
-                        row_a[tail] = indptr[v]
-                        row_b[tail] = indptr[v + 1]
-                        tail += 1
-                    j = _next_live(rec_f, j + 1, b, state)
+                        pos_of[v] = tail
+                    queue[tail] = v
+                    tail += 1
         hop_sum[level] += tail - level_start
         reached_out[sim] = tail
         if use_affinity:
@@ -255,16 +358,24 @@ def _simulate_chunk(
             qualified_out[sim] = total
         if attribute:
             live_off[tail] = n_live
-            # Propagate seed bitmasks along live edges to a fixed point.
+            # Propagate seed bitmasks along live edges to a fixed point: one pass in BFS order
+            # (every node after its BFS parent), then a worklist for the nodes that gained
+            # bits from a live edge coming back from a later position.
+            for i in range(k):
+                mask[seeds[i]] |= one << np.uint64(i)
             w_head = 0
             w_tail = 0
-            for i in range(k):
-                s = seeds[i]
-                mask[s] |= one << np.uint64(i)
-                if inq[s] == 0:
-                    inq[s] = 1
-                    work[w_tail] = s
-                    w_tail = (w_tail + 1) % (na + 1)
+            for p in range(tail):
+                m = mask[queue[p]]
+                for e in range(live_off[p], live_off[p + 1]):
+                    v = live_buf[e]
+                    nm = mask[v] | m
+                    if nm != mask[v]:
+                        mask[v] = nm
+                        if pos_of[v] <= p and inq[v] == 0:
+                            inq[v] = 1
+                            work[w_tail] = v
+                            w_tail = (w_tail + 1) % (na + 1)
             while w_head != w_tail:
                 u = work[w_head]
                 w_head = (w_head + 1) % (na + 1)
@@ -322,43 +433,77 @@ def _simulate_chunk(
             active[queue[i]] = 0
         for i in range(n_touched):
             parent[touched[i]] = -2
-    if sink < 0.0:  # never: keeps the prefetching loads alive
-        reached_out[sim_begin] = -1
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One direction of the graph as the kernels read it.
+
+    Row ``u`` is ``rec[ptr[u]:ptr[u + 1]]``, sorted by decreasing probability; each edge is one
+    8-byte record ``(neighbour, p)`` (``rec_p`` is the float32 view of ``rec``, so ``p`` is
+    ``rec_p[j, 1]``). ``inv_log[j] = 1 / log(1 - p)`` serves geometric skipping; ``scan[u]`` is
+    1 where a Bernoulli test per edge is the cheaper way to sample the row. ``ptr`` is int32
+    when the edges fit, to halve its cache footprint.
+    """
+
+    ptr: RowPtr
+    rec: NDArray[np.int32]
+    rec_p: NDArray[np.float32]
+    inv_log: NDArray[np.float32]
+    scan: NDArray[np.uint8]
 
 
 @dataclass(frozen=True)
 class KernelGraph:
-    """The graph as the kernels read it.
-
-    Nodes are relabelled by decreasing in-degree (``perm[new] = old``, ``inv[old] = new``) so
-    the accounts most often reached sit together in memory. Each edge is one 12-byte record
-    ``(target, p, 1 / log(1 - p))`` (``rec_i`` / ``rec_f`` are int32 / float32 views of the same
-    buffer), rows sorted by decreasing ``p``; ``in_*`` is the reversed graph in the same
-    layout, with per-row cumulative weights ``in_cum`` for LT.
-    """
+    """The graph as the kernels read it: nodes relabelled by decreasing in-degree
+    (``perm[new] = old``, ``inv[old] = new``) so the accounts most often reached sit together
+    in memory; ``out`` and ``into`` are the out- and in-edge rows, and ``in_cum`` the per-row
+    cumulative incoming weights for LT."""
 
     perm: NDArray[np.int64]
     inv: NDArray[np.int64]
-    indptr: NDArray[np.int64]
-    rec_i: NDArray[np.int32]
-    rec_f: NDArray[np.float32]
-    in_ptr: NDArray[np.int64]
-    in_src: NDArray[np.int32]
-    in_rec_i: NDArray[np.int32]
-    in_rec_f: NDArray[np.float32]
+    out: Rows
+    into: Rows
     in_cum: NDArray[np.float64]
 
 
-def _records(
-    targets: NDArray[np.int64], prob: NDArray[np.float32]
-) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-    rec = np.empty((targets.shape[0], 3), dtype=np.int32)
-    rec_f = rec.view(np.float32)
-    rec[:, 0] = targets
-    rec_f[:, 1] = prob
+def _scan_rows(ptr: NDArray[np.int64], prob: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """1 for rows where a test per edge costs less than geometric skipping.
+
+    Skipping takes one step per live edge plus one, and about twice as many when the row's
+    probabilities differ (thinning); a step costs ``_SKIP_STEP_COST`` per-edge tests.
+    """
+    deg = np.diff(ptr)
+    rows = np.flatnonzero(deg)
+    first, last = ptr[rows], ptr[rows + 1] - 1
+    live = np.add.reduceat(prob.astype(np.float64), first) if rows.size else np.zeros(0)
+    steps = 1.0 + live * np.where(prob[first] != prob[last], 2.0, 1.0)
+    scan = np.ones(deg.shape[0], dtype=np.uint8)
+    scan[rows] = deg[rows] <= _SKIP_STEP_COST * steps
+    return scan
+
+
+def _rows(
+    key: NDArray[np.int64], other: NDArray[np.int64], prob: NDArray[np.float32], n: int
+) -> Rows:
+    """Rows of ``other`` grouped by ``key``, each sorted by decreasing probability."""
+    order = np.lexsort((-prob, key))
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=n), out=ptr[1:])
+    p = prob[order]
+    rec = np.empty((p.shape[0], 2), dtype=np.int32)
+    rec_p = rec.view(np.float32)
+    rec[:, 0] = other[order]
+    rec_p[:, 1] = p
     with np.errstate(divide="ignore"):
-        rec_f[:, 2] = 1.0 / np.log1p(-prob.astype(np.float64))
-    return rec, rec_f
+        inv_log = (1.0 / np.log1p(-p.astype(np.float64))).astype(np.float32)
+    return Rows(
+        ptr=ptr.astype(np.int32) if p.shape[0] < 2**31 else ptr,
+        rec=rec,
+        rec_p=rec_p,
+        inv_log=inv_log,
+        scan=_scan_rows(ptr, p),
+    )
 
 
 def kernel_graph(graph: InfluenceGraph) -> KernelGraph:
@@ -381,33 +526,20 @@ def kernel_graph(graph: InfluenceGraph) -> KernelGraph:
     inv[perm] = np.arange(n)
     src = inv[graph.sources]
     dst = inv[graph.indices]
-    prob = graph.prob
-    out_order = np.lexsort((-prob, src))
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-    rec_i, rec_f = _records(dst[out_order], prob[out_order])
-    in_order = np.lexsort((-prob, dst))
-    in_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(dst, minlength=n), out=in_ptr[1:])
-    in_rec_i, in_rec_f = _records(src[in_order], prob[in_order])
+    into = _rows(dst, src, graph.prob, n)
     kg = KernelGraph(
         perm=perm,
         inv=inv,
-        indptr=indptr,
-        rec_i=rec_i,
-        rec_f=rec_f,
-        in_ptr=in_ptr,
-        in_src=np.ascontiguousarray(src[in_order].astype(np.int32)),
-        in_rec_i=in_rec_i,
-        in_rec_f=in_rec_f,
-        in_cum=_row_cumsum(in_ptr, prob[in_order].astype(np.float64)),
+        out=_rows(src, dst, graph.prob, n),
+        into=into,
+        in_cum=_row_cumsum(into.ptr, into.rec_p[:, 1].astype(np.float64)),
     )
     graph.__dict__["_kernel_graph"] = kg
     return kg
 
 
 @njit(cache=True)
-def _row_cumsum(ptr: NDArray[np.int64], values: NDArray[np.float64]) -> NDArray[np.float64]:
+def _row_cumsum(ptr: RowPtr, values: NDArray[np.float64]) -> NDArray[np.float64]:
     out = np.empty_like(values)
     for r in range(ptr.shape[0] - 1):
         total = 0.0
@@ -478,12 +610,14 @@ def run_simulations(
     def work(i: int) -> None:
         begin, end = parts[i]
         _simulate_chunk(
-            kg.indptr,
-            kg.rec_i,
-            kg.rec_f,
+            kg.out.ptr,
+            kg.out.rec,
+            kg.out.rec_p,
+            kg.out.inv_log,
+            kg.out.scan,
             lt,
-            kg.in_ptr,
-            kg.in_src,
+            kg.into.ptr,
+            kg.into.rec,
             kg.in_cum,
             seeds,
             begin,
@@ -523,12 +657,24 @@ def run_simulations(
 # ---------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _append(buf: NDArray[np.int32], size: int, v: int) -> NDArray[np.int32]:
+    """``buf`` with ``v`` written at ``size``, grown (doubled) when full."""
+    if size >= buf.shape[0]:
+        grown = np.empty(2 * buf.shape[0], dtype=np.int32)
+        grown[:size] = buf[:size]
+        buf = grown
+    buf[size] = v
+    return buf
+
+
 @njit(cache=True, nogil=True)
 def _rr_chunk(
-    in_ptr: NDArray[np.int64],
-    in_src: NDArray[np.int32],
-    in_rec_i: NDArray[np.int32],
-    in_rec_f: NDArray[np.float32],
+    in_ptr: RowPtr,
+    in_rec: NDArray[np.int32],
+    in_rec_p: NDArray[np.float32],
+    in_inv_log: NDArray[np.float32],
+    in_scan: NDArray[np.uint8],
     in_cum: NDArray[np.float64],
     lt: bool,
     root_cum: NDArray[np.float64],
@@ -541,11 +687,12 @@ def _rr_chunk(
     ptr = np.zeros(count + 1, dtype=np.int64)
     buf = np.empty(max(16, 4 * count), dtype=np.int32)
     visited = np.zeros(n, dtype=np.uint8)
+    live = np.empty(_max_row(in_ptr), dtype=np.int64)
     state = np.zeros(1, dtype=np.uint64)
     weighted = root_cum.shape[0] == n
     size = 0
     for t in range(count):
-        _seed_state(state, base_seed, 2, begin + t)
+        state[0] = _key(base_seed, STREAM_RR, begin + t)
         r = _rand(state)
         if weighted:
             lo = 0
@@ -561,11 +708,7 @@ def _rr_chunk(
         else:
             root = min(int(r * n), n - 1)
         start = size
-        if size + 1 > buf.shape[0]:
-            grown = np.empty(2 * buf.shape[0], dtype=np.int32)
-            grown[:size] = buf[:size]
-            buf = grown
-        buf[size] = root
+        buf = _append(buf, size, root)
         size += 1
         visited[root] = 1
         head = start
@@ -573,30 +716,22 @@ def _rr_chunk(
             v = buf[head]
             head += 1
             if lt:
-                u = _sample_parent(v, in_ptr, in_src, in_cum, state)
+                u = _sample_parent(v, in_ptr, in_rec, in_cum, state)
                 if u >= 0 and visited[u] == 0:
-                    if size + 1 > buf.shape[0]:
-                        grown = np.empty(2 * buf.shape[0], dtype=np.int32)
-                        grown[:size] = buf[:size]
-                        buf = grown
                     visited[u] = 1
-                    buf[size] = u
+                    buf = _append(buf, size, u)
                     size += 1
                 continue
             a = in_ptr[v]
             b = in_ptr[v + 1]
-            j = _next_live(in_rec_f, a, b, state)
-            while j < b:
-                u = in_rec_i[j, 0]
+            if a == b:
+                continue
+            for c in range(_live_edges(in_rec_p, in_inv_log, in_scan[v] == 1, a, b, state, live)):
+                u = in_rec[live[c], 0]
                 if visited[u] == 0:
-                    if size + 1 > buf.shape[0]:
-                        grown = np.empty(2 * buf.shape[0], dtype=np.int32)
-                        grown[:size] = buf[:size]
-                        buf = grown
                     visited[u] = 1
-                    buf[size] = u
+                    buf = _append(buf, size, u)
                     size += 1
-                j = _next_live(in_rec_f, j + 1, b, state)
         for i in range(start, size):
             visited[buf[i]] = 0
         ptr[t + 1] = size
@@ -624,10 +759,11 @@ def generate_rr_sets(
 
     def work(part: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
         return _rr_chunk(
-            kg.in_ptr,
-            kg.in_src,
-            kg.in_rec_i,
-            kg.in_rec_f,
+            kg.into.ptr,
+            kg.into.rec,
+            kg.into.rec_p,
+            kg.into.inv_log,
+            kg.into.scan,
             kg.in_cum,
             lt,
             root_cum,

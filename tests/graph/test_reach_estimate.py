@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from graph.reach import simulate
 from graph.reach.estimate import estimate_reach
 from graph.reach.exact import exact_reach, exact_spread
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform
@@ -55,6 +56,35 @@ def test_monte_carlo_matches_exact(model: str, graph_seed: int) -> None:
         hops[: len(exact.by_hop)] -= exact.by_hop
         assert np.abs(hops).max() < tol
         assert np.abs(np.array(mc.overlap) - np.array(exact.overlap)).max() < tol
+
+
+@pytest.mark.parametrize(("method", "step_cost"), [("scan", 1e9), ("skip", 0.0)])
+def test_both_row_sampling_methods_are_exact(
+    method: str, step_cost: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IC rows are sampled by a test per edge or by geometric skipping (chosen per row by
+    cost); force each one everywhere and compare with exact values."""
+    monkeypatch.setattr(simulate, "_SKIP_STEP_COST", step_cost)
+    for graph_seed in (0, 1):
+        graph = tiny_graph(graph_seed)
+        rows = simulate.kernel_graph(graph).out
+        assert (rows.scan[np.diff(rows.ptr) > 0] == (method == "scan")).all()
+        for seeds in SEED_SETS:
+            exact = exact_reach(graph, seeds)
+            mc = estimate_reach(graph, seeds, simulations=SIMS, seed=3)
+            assert abs(mc.reach.mean - exact.reach) < 4 * mc.reach.std_error + 1e-6
+            assert mc.per_seed is not None
+            for i, contribution in enumerate(mc.per_seed):
+                a = contribution.alone
+                assert abs(a.mean - exact.alone[i]) < 4 * a.std_error + 1e-6
+    # A long row with unequal probabilities (thinning): reach of the hub = 1 + sum(p), and its
+    # variance sum(p (1 - p)) holds only if the edges are independent.
+    p = np.linspace(0.001, 0.2, 300)
+    star = InfluenceGraph.from_edges(np.zeros(300, int), np.arange(1, 301), 301, prob=p)
+    reached = estimate_reach(star, [0], simulations=SIMS, seed=5).reach
+    assert abs(reached.mean - (1 + p.sum())) < 4 * reached.std_error
+    variance = reached.std_error**2 * SIMS
+    assert variance == pytest.approx(float(np.sum(p * (1 - p))), rel=0.06)
 
 
 @pytest.mark.parametrize("model", ["ic", "lt"])
@@ -115,6 +145,21 @@ def test_deterministic_cases() -> None:
     assert none.reach.mean == 2 and none.by_hop == [2]
     lt = estimate_reach(uniform(chain, 1.0), ["b"], model="lt", simulations=10, seed=0)
     assert lt.reach.mean == 3
+
+
+def test_attribution_through_an_edge_to_an_earlier_user() -> None:
+    # a -> x -> z and b -> y -> x (all certain): x is reached at hop 1 from a, and b's path
+    # to it (hop 2) arrives after x was labelled, so b's label must still reach z.
+    graph = uniform(
+        InfluenceGraph.from_edges([0, 1, 3, 2], [2, 3, 2, 4], 5, ids=["a", "b", "x", "y", "z"]),
+        1.0,
+    )
+    est = estimate_reach(graph, ["a", "b"], simulations=4, seed=0)
+    assert est.per_seed is not None and est.shared is not None
+    assert [s.alone.mean for s in est.per_seed] == [3, 4]  # {a, x, z}, {b, y, x, z}
+    assert [s.marginal.mean for s in est.per_seed] == [1, 2]  # {a}, {b, y}
+    assert est.shared.mean == 2 and est.reach.mean == 5
+    assert est.overlap == [[3, 2], [2, 4]]
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from graph.reach import simulate
+from graph.reach.estimate import estimate_reach
 from graph.reach.exact import exact_spread
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized
 from graph.reach.plan import plan_campaign, top_followers
+from graph.reach.simulate import generate_rr_sets
 
 
 def planning_graph() -> InfluenceGraph:
@@ -69,6 +72,23 @@ def test_count_plan_finds_brute_force_optimum(model: str) -> None:
     assert plan.ratio == pytest.approx(plan.estimate.reach.mean / plan.baseline_estimate.reach.mean)
 
 
+@pytest.mark.parametrize("step_cost", [1e9, 0.0])
+def test_rr_sets_estimate_the_exact_spread(
+    step_cost: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RIS: n * P(an RR set meets S) = spread(S), with in-rows sampled by a test per edge
+    (step_cost 1e9) or by geometric skipping (0)."""
+    monkeypatch.setattr(simulate, "_SKIP_STEP_COST", step_cost)
+    graph = planning_graph()
+    count = 40_000
+    ptr, nodes = generate_rr_sets(graph, lt=False, begin=0, end=count, base_seed=1)
+    for seeds in ([0], [0, 2], [1, 5, 8]):
+        covered = np.add.reduceat(np.isin(nodes, seeds), ptr[:-1]) > 0
+        estimate = graph.num_nodes * covered.mean()
+        std_error = graph.num_nodes * covered.std() / math.sqrt(count)
+        assert abs(estimate - exact_spread(graph, [seeds])[0]) < 4 * std_error
+
+
 def test_budget_plan_within_guarantee() -> None:
     graph = planning_graph()
     costs = {f"n{i}": c for i, c in enumerate([5.0, 4.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])}
@@ -107,6 +127,20 @@ def test_qualified_plan_targets_affinity() -> None:
     qualified = plan.estimate.qualified
     assert qualified.mean == pytest.approx(opt, abs=4 * qualified.std_error + 1e-9)
     assert plan.ratio > 1.5
+
+
+def test_plan_equal_to_baseline_reports_the_baseline_estimate() -> None:
+    # Two disjoint stars and a small one: the two hubs are the optimum and the top-followers set.
+    src, dst = [0, 0, 0, 1, 1, 1, 2], [3, 4, 5, 6, 7, 8, 9]
+    ids = [f"n{i}" for i in range(10)]
+    graph = InfluenceGraph.from_edges(src, dst, 10, prob=[0.5] * 7, ids=ids)
+    plan = plan_campaign(graph, k=2, seed=4, simulations=500, pool_size=10)
+    assert sorted(s.seed for s in plan.chosen) == plan.baseline == ["n0", "n1"]
+    direct = estimate_reach(
+        graph, plan.baseline, simulations=500, seed=plan.seed, attribution=False
+    )
+    assert plan.baseline_estimate == direct
+    assert plan.ratio == 1.0
 
 
 def test_plan_is_reproducible() -> None:

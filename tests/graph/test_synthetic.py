@@ -61,6 +61,7 @@ def read_bytes(directory: Path) -> dict[str, bytes]:
         ("categories_per_community", 99),
         ("homophily", 1.5),
         ("kol_fraction", 0.9),
+        ("kol_niche_share", -0.1),
         ("interactions_per_user", 0.5),
         ("funnel", (0.5, 0.5)),
         ("funnel", (0.5, 1.2, 0.5)),
@@ -195,6 +196,43 @@ def test_kols_have_heavy_tailed_followers() -> None:
     top = np.argsort(-followers)[: w.config.num_kols]
     assert set(top.tolist()) <= set(w.kol_users.tolist())
     assert followers.max() >= 50 * max(1.0, float(np.median(followers)))
+
+
+def _cross_community_overlap(world: World) -> tuple[float, float]:
+    """Mean shared-follower share ``|A & B| / min(|A|, |B|)`` over pairs of KOLs from different
+    communities (with >= 20 followers each): (same-niche pairs, different-niche pairs)."""
+    audiences = [set(world.follow_src[world.follow_dst == k].tolist()) for k in world.kol_users]
+    home = world.user_community[world.kol_users]
+    same, different = [], []
+    for i in range(len(audiences)):
+        for j in range(i + 1, len(audiences)):
+            smaller = min(len(audiences[i]), len(audiences[j]))
+            if home[i] == home[j] or smaller < 20:
+                continue
+            share = len(audiences[i] & audiences[j]) / smaller
+            (same if world.kol_niche[i] == world.kol_niche[j] else different).append(share)
+    assert len(same) >= 10 and len(different) >= 100
+    return float(np.mean(same)), float(np.mean(different))
+
+
+def test_kol_niches_share_audiences_across_communities() -> None:
+    base = {"num_users": 4000, "num_items": 200, "kol_fraction": 0.01, "seed": 3}
+    worlds = {
+        share: generate_world(WorldConfig(**base, kol_niche_share=share))  # type: ignore[arg-type]
+        for share in (0.0, 0.5, 1.0)
+    }
+    for w in worlds.values():
+        # A KOL's niche is one of its community's preferred categories.
+        home = w.user_community[w.kol_users]
+        assert all(c in w.community_categories[k] for k, c in zip(home, w.kol_niche, strict=True))
+    (same0, diff0), (same5, diff5), (same1, diff1) = (
+        _cross_community_overlap(worlds[s]) for s in (0.0, 0.5, 1.0)
+    )
+    # Community follows alone: same-niche KOLs of different communities are as unrelated as
+    # any pair; niche follows make them share audiences, more so the larger the share.
+    assert same0 < diff0 + 0.03
+    assert same5 > 3 * diff5 and same1 > same5 + 0.03
+    assert max(diff0, diff5, diff1) < 0.06
 
 
 def test_social_influence_is_measurable_and_consistent() -> None:
