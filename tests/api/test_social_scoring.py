@@ -376,7 +376,7 @@ def test_segment_members_equal_the_profiles(seed: int) -> None:
         [Interaction("u000", "i1", "purchase", ts=now), Interaction("n1", "i2", "purchase", ts=now)]
     )
     live.delete_user("u001")
-    served = [u for u in live.snapshot.user_ids + ["n1", "n2"] if live.has_user(u)]
+    served = [u for u in [*live.snapshot.user_ids, "n1", "n2"] if live.has_user(u)]
     profiles = {u: service.profile(u) for u in served}
     seen = set()
     for activity in (None, *ACTIVITY_SEGMENTS):
