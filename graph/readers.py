@@ -3,7 +3,8 @@
 Input directory format
 ----------------------
 A directory with up to four tables, each as ``<name>.csv`` (UTF-8, header row, comma
-separated, a leading byte-order mark is allowed) or ``<name>.parquet`` (not both):
+separated, a leading byte-order mark is allowed) or ``<name>.parquet`` (not both; columns of
+text, binary (read as UTF-8), numbers, booleans, dates or timestamps):
 
 ``users``
     ``user_id`` (required), ``region`` (optional text), ``signup_ts`` (optional timestamp).
@@ -24,7 +25,9 @@ Timestamps are integer (or fractional, floored) epoch seconds or ISO-8601 (naive
 they are stored as integer seconds UTC, and a missing one as ``graph.schema.UNKNOWN_TS``.
 Negative timestamps and timestamps more than a year after the load are rejected.
 Ids are strings: integers are read as their decimal string, surrounding whitespace is stripped
-from every value, and an empty value is missing. Columns not listed above are ignored (the load
+from every value, and an empty value is missing; otherwise an id is kept exactly as given (no
+case folding or Unicode normalisation) and may be at most 256 characters long
+(``graph.validate.MAX_ID_CHARS``). Columns not listed above are ignored (the load
 summary names them). A table file without one of its required columns is a file-level error
 (:class:`InputFormatError`, raised before anything is loaded). A row is identified by its file
 name and line number (CSV: physical line, the header being line 1; Parquet: 1-based row number).
@@ -45,7 +48,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Table name -> (required columns, optional columns), in load order.
 TABLE_COLUMNS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -88,6 +94,8 @@ def _clean(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         text = "true" if value else "false"
+    elif isinstance(value, bytes):  # Parquet binary: UTF-8 text; bad bytes left to validation
+        text = value.decode("utf-8", "surrogateescape").strip()
     elif isinstance(value, datetime | date):
         text = value.isoformat()
     else:
@@ -142,6 +150,36 @@ def _parquet_rows(path: Path, header: list[str], table: str) -> Iterator[RawRow]
                 yield RawRow(line, {n: _clean(columns[n][i]) for n in wanted})
 
 
+def _check_parquet_types(file: Path, schema: pa.Schema, columns: Iterable[str]) -> None:
+    """Raise :class:`InputFormatError` for a used column whose values are not scalars (lists,
+    structs, maps...), which would otherwise be read as their Python text."""
+    import pyarrow.types as pt
+
+    scalar = (
+        pt.is_string,
+        pt.is_large_string,
+        pt.is_string_view,
+        pt.is_binary,
+        pt.is_large_binary,
+        pt.is_binary_view,
+        pt.is_integer,
+        pt.is_floating,
+        pt.is_decimal,
+        pt.is_boolean,
+        pt.is_date,
+        pt.is_timestamp,
+        pt.is_null,
+    )
+    for name in columns:
+        kind = schema.field(name).type
+        value_kind = kind.value_type if pt.is_dictionary(kind) else kind
+        if not any(check(value_kind) for check in scalar):
+            raise InputFormatError(
+                f"{file}: column {name!r} has Parquet type {kind}; expected text, a number, "
+                "a boolean, a date or a timestamp"
+            )
+
+
 def read_table_file(path: str | os.PathLike[str], table: str) -> TableSource:
     """Open one CSV or Parquet table file; rows are read lazily when iterated.
 
@@ -156,10 +194,12 @@ def read_table_file(path: str | os.PathLike[str], table: str) -> TableSource:
         import pyarrow.parquet as pq
 
         try:
-            header = list(pq.read_schema(file).names)
+            schema = pq.read_schema(file)
+            header = list(schema.names)
         except Exception as exc:  # pyarrow raises several types for unreadable files
             raise InputFormatError(f"{file}: not a readable Parquet file ({exc})") from exc
         names, ignored = _split_header(file, table, header)
+        _check_parquet_types(file, schema, [n for n in names if n not in ignored])
         return TableSource(table, file.name, _parquet_rows(file, names, table), ignored)
     with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         header = next(csv.reader(handle), [])

@@ -1,11 +1,12 @@
 """Row validation: raw rows in, schema objects and rejections out.
 
-Every row is checked; a bad row becomes a :class:`Rejection` (file, line, field, value,
-reason) and never aborts the load. Checks: invalid UTF-8 (any field), malformed rows, missing
-ids, unknown kinds, non-numeric/negative/non-finite prices and values, ratings outside
-[0, 5], bad timestamps (unparseable, negative, more than :data:`MAX_FUTURE_S` after ``now``),
-self-friendship, references to users/items that are neither accepted earlier in this load nor
-already in the store, and duplicates within the load (same key as an earlier row).
+Every row is checked; a bad row becomes a :class:`Rejection` (file, line, field, value, reason)
+and never aborts the load. Checks: invalid UTF-8 (any field), malformed rows, missing ids, ids
+longer than :data:`MAX_ID_CHARS`, unknown kinds, non-numeric/negative/non-finite prices and
+values, ratings outside [0, 5], bad timestamps (unparseable, negative, more than
+:data:`MAX_FUTURE_S` after ``now``), self-friendship, references to users/items that are
+neither accepted earlier in this load nor already in the store, and duplicates within the load
+(same key as an earlier row).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from graph.store import GraphStore
 MAX_FUTURE_S: Final[int] = 366 * 86_400
 #: Rejected values are shown truncated to this many characters.
 MAX_SHOWN: Final[int] = 80
+#: Longest id (user, item, friend) in characters: what the API accepts in a path or body, and
+#: far below Neo4j's index key size even in 4-byte UTF-8.
+MAX_ID_CHARS: Final[int] = 256
 MAX_RATING: Final[float] = 5.0
 _TRUE: Final[frozenset[str]] = frozenset({"true", "1", "yes"})
 _FALSE: Final[frozenset[str]] = frozenset({"false", "0", "no"})
@@ -84,6 +88,15 @@ def _required(row: RawRow, name: str) -> str:
         raise _Reject(name, None, f"missing {name}")
     if _SEP in value:
         raise _Reject(name, value, f"{name} contains the control character U+001F")
+    return value
+
+
+def _id(row: RawRow, name: str) -> str:
+    value = _required(row, name)
+    if len(value) > MAX_ID_CHARS:
+        raise _Reject(
+            name, value, f"{name} is {len(value)} characters long, more than {MAX_ID_CHARS}"
+        )
     return value
 
 
@@ -204,7 +217,7 @@ class Validator:
             self._users |= self._store.existing_user_ids(wanted)
 
     def _known_user(self, row: RawRow, name: str) -> str:
-        uid = _required(row, name)
+        uid = _id(row, name)
         if uid not in self._users:
             raise _Reject(name, uid, f"unknown user {uid!r} (not in users nor in the store)")
         return uid
@@ -212,12 +225,12 @@ class Validator:
     # -- per-table parsing -----------------------------------------------------------------
 
     def _user(self, row: RawRow) -> User:
-        uid = _required(row, "user_id")
+        uid = _id(row, "user_id")
         signup = self._timestamp(row, "signup_ts")
         return User(uid, row.values.get("region"), signup)
 
     def _item(self, row: RawRow) -> Item:
-        iid = _required(row, "item_id")
+        iid = _id(row, "item_id")
         price = _number(row, "price")
         stock_text = row.values.get("in_stock")
         in_stock = True
@@ -247,7 +260,7 @@ class Validator:
                 "kind", kind, f"unknown interaction kind (expected {'|'.join(INTERACTION_KINDS)})"
             )
         uid = self._known_user(row, "user_id")
-        iid = _required(row, "item_id")
+        iid = _id(row, "item_id")
         if iid not in self._items:
             raise _Reject("item_id", iid, f"unknown item {iid!r} (not in items nor in the store)")
         value = _number(row, "value")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,22 @@ class ServerProcess:
     returncode: int | None = None
 
 
-def _wait_for_health(base: str, proc: subprocess.Popen[str], timeout_s: float) -> None:
+def _drain(proc: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
+    """Read the server's output as it comes, so a chatty server never blocks on a full pipe."""
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: lines.extend(stdout), daemon=True)
+    reader.start()
+    return reader
+
+
+def _wait_for_health(
+    base: str, proc: subprocess.Popen[str], timeout_s: float, output: Callable[[], str]
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out, _ = proc.communicate()
-            pytest.fail(f"server exited with {proc.returncode}:\n{out}")
+            pytest.fail(f"server exited with {proc.returncode}:\n{output()}")
         try:
             if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
                 return
@@ -55,14 +66,23 @@ def python_server(
         text=True,
     )
     server = ServerProcess(f"http://127.0.0.1:{port}")
+    lines: list[str] = []
+    reader = _drain(proc, lines)
+
+    def output() -> str:
+        reader.join(timeout=5)
+        return "".join(lines)
+
     try:
-        _wait_for_health(server.base, proc, timeout_s)
+        _wait_for_health(server.base, proc, timeout_s, output)
         yield server
     finally:
         proc.terminate()
         try:
-            output, _ = proc.communicate(timeout=15)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            output, _ = proc.communicate()
-        server.output, server.returncode = output, proc.returncode
+            proc.wait()
+        server.output, server.returncode = output(), proc.returncode
+        if proc.stdout is not None:
+            proc.stdout.close()
