@@ -16,6 +16,7 @@ from typing import Final
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from api import observability
 from api.routes import (
     admin,
     campaigns,
@@ -27,6 +28,7 @@ from api.routes import (
     recommendations,
     users,
 )
+from api.schemas.recommendations import ErrorResponse
 from api.services.reach import UnknownEntityError
 from api.services.recommender import UnknownUserError
 from api.settings import Settings, get_settings
@@ -45,6 +47,27 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     events.router,
     admin.router,
 )
+
+#: Errors every route under ``API_PREFIX`` can answer, documented in each one's schema.
+COMMON_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
+    status.HTTP_400_BAD_REQUEST: {
+        "model": ErrorResponse,
+        "description": "A value the service cannot use, or a body that cannot be parsed.",
+    },
+    status.HTTP_401_UNAUTHORIZED: {
+        "model": ErrorResponse,
+        "description": "X-API-Key missing (writes; reads with SOCIALREC_READ_REQUIRES_KEY).",
+    },
+    status.HTTP_403_FORBIDDEN: {"model": ErrorResponse, "description": "Wrong X-API-Key."},
+    status.HTTP_413_CONTENT_TOO_LARGE: {
+        "description": "Request body larger than SOCIALREC_MAX_BODY_BYTES."
+    },
+    status.HTTP_503_SERVICE_UNAVAILABLE: {
+        "model": ErrorResponse,
+        "description": "Model not loaded, graph store unavailable (with Retry-After), or "
+        "writes disabled because the server has no API key.",
+    },
+}
 
 _log = logging.getLogger(__name__)
 
@@ -76,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.write_lock = threading.Lock()  # serialises live writes and reloads
     app.include_router(health.router)
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=COMMON_RESPONSES)
+    observability.install(app)  # GET /metrics, request metrics and access logs
     app.add_exception_handler(UnknownUserError, _unknown_user)
     app.add_exception_handler(UnknownEntityError, _unknown_user)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
@@ -103,7 +127,8 @@ async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    _log.exception("unhandled error on %s %s", request.method, request.url.path)
+    route = observability.route_template(request)  # the template: no ids in logs
+    _log.exception("unhandled error on %s %s", request.method, route)
     return JSONResponse(
         {"detail": "internal server error; see the server log"},
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,

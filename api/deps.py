@@ -1,5 +1,10 @@
 """Request dependencies. Routes take these ``Annotated`` aliases; tests replace the
-functions through ``app.dependency_overrides``."""
+functions through ``app.dependency_overrides``.
+
+The dependencies are ``async def`` on purpose: they only read ``app.state`` (nothing blocks),
+and FastAPI runs every plain ``def`` dependency in its own threadpool round trip (about 70 us
+of CPU and twice that in latency each; a recommendation request resolved six of them).
+"""
 
 from __future__ import annotations
 
@@ -16,42 +21,50 @@ from gnn.checkpoint import Checkpoint
 from graph.snapshot import Snapshot
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
 def get_state(request: Request) -> AppState:
-    """The state loaded by the lifespan; 503 if it is not loaded."""
+    """The state loaded by the lifespan; 503 if it is not loaded. Routes that must read it
+    under the write lock call this directly; others depend on :func:`current_state`."""
     state: AppState | None = getattr(request.app.state, "serving", None)
     if state is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the model is not loaded")
     return state
 
 
-def get_snapshot(state: Annotated[AppState, Depends(get_state)]) -> Snapshot:
+async def current_state(request: Request) -> AppState:
+    """:func:`get_state` as a dependency."""
+    return get_state(request)
+
+
+StateDep = Annotated[AppState, Depends(current_state)]
+
+
+async def get_snapshot(state: StateDep) -> Snapshot:
     return state.snapshot
 
 
-def get_checkpoint(state: Annotated[AppState, Depends(get_state)]) -> Checkpoint:
+async def get_checkpoint(state: StateDep) -> Checkpoint:
     return state.checkpoint
 
 
-def get_recommender(state: Annotated[AppState, Depends(get_state)]) -> RecommenderService:
+async def get_recommender(state: StateDep) -> RecommenderService:
     return state.recommender
 
 
-def get_reach(state: Annotated[AppState, Depends(get_state)]) -> ReachService:
+async def get_reach(state: StateDep) -> ReachService:
     return state.reach
 
 
-def get_profiles(state: Annotated[AppState, Depends(get_state)]) -> ProfileService:
+async def get_profiles(state: StateDep) -> ProfileService:
     return state.profiles
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StateDep = Annotated[AppState, Depends(get_state)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
 RecommenderDep = Annotated[RecommenderService, Depends(get_recommender)]

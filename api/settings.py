@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr | None = None
     neo4j_database: str = "neo4j"
+    neo4j_connection_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds to open a Bolt connection before giving up."
+    )
+    neo4j_max_retry_s: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds the driver keeps retrying a failed transaction (backoff 1, 2, 4 s "
+        "...): an API write to a server that just went down answers 503 after ~3 s at 2.",
+    )
 
     # Serving.
     host: str = "127.0.0.1"
@@ -44,6 +53,9 @@ class Settings(BaseSettings):
     serving_threads: int = Field(1, ge=1, description="torch/BLAS threads inside the server.")
     max_body_bytes: int = Field(
         1_048_576, ge=1, description="Largest request body accepted; larger ones get 413."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Server log level; INFO logs one JSON line per request."
     )
 
     # Social serving (recommendations, feed, events, profiles; see api/services/social.py).

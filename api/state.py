@@ -17,6 +17,7 @@ from api.services.social import SocialRecommender
 from api.settings import Settings
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from graph.snapshot import Snapshot, read_snapshot
+from graph.store import StoreUnavailableError
 from socialrec.stores import open_store
 
 _log = logging.getLogger(__name__)
@@ -108,8 +109,12 @@ def open_writers(settings: Settings) -> tuple[StoreGateway, ImpressionLog]:
     opened falls back to memory. Both are logged as warnings.
     """
     store = StoreGateway(lambda: open_store(settings.store, settings))
-    if not store.available():
-        _log.warning("graph store %r unavailable: serving read-only until back", settings.store)
+    try:
+        store.call(lambda opened: None)  # open it now, waiting as long as opening takes
+    except StoreUnavailableError as exc:
+        _log.warning(
+            "graph store %r unavailable (%s): serving read-only until back", settings.store, exc
+        )
     path = settings.resolved_impressions_path
     try:
         impressions = ImpressionLog(path)

@@ -225,6 +225,15 @@ class Neo4jStore:
             interactions=count(cypher.COUNT_INTERACTIONS),
         )
 
+    def ping(self) -> None:
+        """Check the server answers: a liveness round trip on a pooled connection (dead
+        pooled connections are dropped, a new one is opened within ``connection_timeout``).
+        No transaction, so no retries: a server that is down fails at once."""
+        try:
+            self._driver.verify_connectivity()
+        except (*_CONNECTION_ERRORS, AuthError) as exc:
+            raise self._unavailable(exc) from exc
+
     def _pages(self, query: str, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -167,6 +167,12 @@ class SQLiteStore:
             interactions=count("interactions"),
         )
 
+    def ping(self) -> None:
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"the SQLite store at {self.path} failed: {exc}") from exc
+
     def _pages(
         self, columns: str, table: str, key: str, batch_size: int
     ) -> Iterator[list[tuple[Any, ...]]]:

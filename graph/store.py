@@ -61,6 +61,14 @@ class GraphStore(Protocol):
 
     def counts(self) -> StoreCounts: ...
 
+    def ping(self) -> None:
+        """One cheap round trip to the backing database (a health probe).
+
+        Raises:
+            StoreUnavailableError: if the database does not answer.
+        """
+        ...
+
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
         """Yield all users in pages, ordered by ``user_id``."""
         ...

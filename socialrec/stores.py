@@ -29,5 +29,7 @@ def open_store(kind: str, settings: Settings) -> GraphStore:
             settings.neo4j_user,
             settings.neo4j_password.get_secret_value(),
             settings.neo4j_database,
+            max_retry_time=settings.neo4j_max_retry_s,
+            connection_timeout=settings.neo4j_connection_timeout_s,
         )
     raise ValueError(f"store kind must be one of {', '.join(STORE_KINDS)}, got {kind!r}")

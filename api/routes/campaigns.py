@@ -7,6 +7,7 @@ from typing import Final
 from fastapi import APIRouter, Depends
 
 from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.observability import MetricsDep
 from api.routes.reach import (
     NOT_FOUND,
     at_most,
@@ -29,7 +30,11 @@ DEFAULT_SIMULATIONS: Final[int] = 1000
     summary="Plan a campaign: influencers maximising (qualified) reach for k or a budget",
 )
 def plan_campaign(
-    request: PlanRequest, reach: ReachDep, profiles: ProfilesDep, settings: SettingsDep
+    request: PlanRequest,
+    reach: ReachDep,
+    profiles: ProfilesDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> PlanResponse:
     """IMM for ``k`` (guarantee ``1 - 1/e - epsilon``), CELF best-of for a budget
     (``1/2 (1 - 1/e)``); the objective is qualified reach when ``item_id`` or ``segment`` is
@@ -69,4 +74,5 @@ def plan_campaign(
         ("body", "simulations"),
         ("body",),
     )
+    metrics.count_simulations("plan", sims)
     return PlanResponse.of(plan, request, sims, None if members is None else len(members))

@@ -1,22 +1,42 @@
-"""``GET /health``: liveness plus what is being served."""
+"""``GET /health``: liveness, what is being served and whether the graph store answers."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter
 
-from api.deps import StateDep
-from api.schemas.health import Counts, HealthResponse, SnapshotInfo
+from api.deps import SettingsDep, StateDep
+from api.schemas.health import Counts, Dependency, HealthResponse, SnapshotInfo
 
 router = APIRouter(tags=["health"])
 
+#: What an unauthenticated caller learns about a failing store (the cause, with the server's
+#: address, goes to the log).
+PUBLIC_DOWN_DETAIL: Final[str] = "not answering; the cause is in the server log"
+
 
 @router.get("/health", response_model=HealthResponse, summary="Service status")
-def health(state: StateDep) -> HealthResponse:
-    """Model version, snapshot identity and graph counts (503 while nothing is loaded)."""
+def health(state: StateDep, settings: SettingsDep) -> HealthResponse:
+    """Model version, snapshot identity, graph counts and the graph store's status (503 while
+    nothing is loaded). A store that is down makes the status ``degraded``, still 200: reads
+    go on from the snapshot. The store is probed at most every couple of seconds."""
+    if state.store is None:
+        store = Dependency(
+            name="graph_store", kind=settings.store, status="down", detail="not configured"
+        )
+    else:
+        up = state.store.health().available
+        store = Dependency(
+            name="graph_store",
+            kind=settings.store,
+            status="ok" if up else "down",
+            detail=None if up else PUBLIC_DOWN_DETAIL,
+        )
     meta = state.snapshot.meta
     snapshot = state.snapshot
     return HealthResponse(
-        status="ok",
+        status="ok" if store.status == "ok" else "degraded",
         model_version=state.checkpoint.model_version,
         model_name=state.checkpoint.model_name,
         snapshot=SnapshotInfo(
@@ -31,4 +51,5 @@ def health(state: StateDep) -> HealthResponse:
             interactions=len(snapshot.inter_user),
             social_edges=len(snapshot.social_src),
         ),
+        dependencies=[store],
     )

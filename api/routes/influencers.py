@@ -7,6 +7,7 @@ from typing import Annotated, Final, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.observability import MetricsDep
 from api.routes.reach import (
     NOT_FOUND,
     at_most,
@@ -23,6 +24,8 @@ router = APIRouter(prefix="/influencers", tags=["influencers"], dependencies=[De
 
 DEFAULT_K: Final[int] = 20
 DEFAULT_SIMULATIONS: Final[int] = 200
+#: The bound of ``Probability.window_s`` (ten years), checked here as a query bound (422).
+MAX_WINDOW_S: Final[int] = 10 * 365 * 24 * 3600
 
 
 @router.get(
@@ -35,6 +38,7 @@ def get_influencers(
     reach: ReachDep,
     profiles: ProfilesDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     k: Annotated[
         int | None,
         Query(
@@ -55,7 +59,9 @@ def get_influencers(
         Literal["uniform", "weighted_cascade", "learned"], Query(description="Edge probabilities.")
     ] = "weighted_cascade",
     p: Annotated[float, Query(ge=0.0, le=1.0, description="probability=uniform.")] = 0.05,
-    window_s: Annotated[int, Query(gt=0, description="probability=learned.")] = 7 * 24 * 3600,
+    window_s: Annotated[
+        int, Query(gt=0, le=MAX_WINDOW_S, description="probability=learned.")
+    ] = 7 * 24 * 3600,
     simulations: Annotated[
         int | None, Query(ge=2, description="Worlds per account [default: 200].")
     ] = None,
@@ -91,6 +97,7 @@ def get_influencers(
         ("query", "simulations"),
         ("query",),
     )
+    metrics.count_simulations("influencers", sims)
     return InfluencersResponse(
         item_id=item_id,
         model=model,

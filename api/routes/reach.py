@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, status
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.observability import MetricsDep
 from api.schemas.reach import (
     CALIBRATION,
     EstimateOut,
@@ -96,7 +97,11 @@ def run_checked(
     summary="Reach of a seed set (Monte-Carlo, with CI, by hop, per seed, overlaps)",
 )
 def post_reach(
-    request: ReachRequest, reach: ReachDep, profiles: ProfilesDep, settings: SettingsDep
+    request: ReachRequest,
+    reach: ReachDep,
+    profiles: ProfilesDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> ReachResponse:
     """Expected distinct users reached by ``seeds`` (seeds included), per-seed alone and
     marginal reach, pairwise overlaps and, with ``item_id`` and/or ``segment``, qualified
@@ -120,6 +125,7 @@ def post_reach(
         ("body", "simulations"),
         ("body",),
     )
+    metrics.count_simulations("estimate", est.simulations)
     assert est.per_seed is not None and est.overlap is not None and est.shared is not None
     return ReachResponse(
         seeds=est.seeds,

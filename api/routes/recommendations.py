@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import RecommenderDep, SettingsDep, StateDep
+from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import (
     ErrorResponse,
     Reason,
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depe
 DEFAULT_K: Final[int] = 10
 
 
-def bounded_k(
+async def bounded_k(
     settings: SettingsDep,
     k: Annotated[
         int | None,
@@ -50,7 +51,7 @@ def bounded_k(
     return k
 
 
-def item_filter(
+async def item_filter(
     category: Annotated[str | None, Query(max_length=256, description="Category.")] = None,
     min_price: Annotated[float | None, Query(ge=0, description="Least price (inclusive).")] = None,
     max_price: Annotated[float | None, Query(ge=0, description="Most price (inclusive).")] = None,
@@ -85,7 +86,7 @@ def to_schema(item: RankedItem) -> RecommendedItem:
 
 
 @router.get(
-    "/{user_id}/recommendations",
+    "/{user_id:id}/recommendations",
     response_model=RecommendationsResponse,
     response_model_exclude_none=True,
     responses={

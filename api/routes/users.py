@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, status
 
 from api.deps import StateDep, get_state
+from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import ErrorResponse
 from api.schemas.users import (
     CategoryShareOut,
@@ -25,7 +26,7 @@ UserId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
 @router.get(
-    "/{user_id}/profile",
+    "/{user_id:id}/profile",
     response_model=ProfileResponse,
     responses={status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}},
     dependencies=[Depends(read_access)],
@@ -57,7 +58,7 @@ def get_profile(user_id: UserId, state: StateDep) -> ProfileResponse:
 
 
 @router.delete(
-    "/{user_id}",
+    "/{user_id:id}",
     response_model=DeleteUserResponse,
     responses={
         status.HTTP_401_UNAUTHORIZED: {"model": ErrorResponse},

@@ -5,6 +5,9 @@
   writes are then disabled rather than open, and the message says to set SOCIALREC_API_KEY.
 * Read endpoints depend on :func:`read_access`, which checks the key only when
   ``settings.read_requires_key`` is true.
+
+Both are ``async def``: they block on nothing, and a plain ``def`` dependency costs a threadpool
+round trip per request (see :mod:`api.deps`).
 """
 
 from __future__ import annotations
@@ -47,12 +50,12 @@ def check_api_key(settings: Settings, given: str | None) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"wrong {API_KEY_HEADER}")
 
 
-def require_api_key(settings: SettingsDep, x_api_key: ApiKeyHeader = None) -> None:
+async def require_api_key(settings: SettingsDep, x_api_key: ApiKeyHeader = None) -> None:
     """Dependency of write and admin endpoints."""
     check_api_key(settings, x_api_key)
 
 
-def read_access(settings: SettingsDep, x_api_key: ApiKeyHeader = None) -> None:
+async def read_access(settings: SettingsDep, x_api_key: ApiKeyHeader = None) -> None:
     """Dependency of read endpoints: checks the key only if ``read_requires_key`` is set."""
     if settings.read_requires_key:
         check_api_key(settings, x_api_key)

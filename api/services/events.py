@@ -4,6 +4,7 @@
   shared across threads (SQLite connections are bound to the thread that opened them) and
   writes are serialised. The store is opened lazily and re-opened after a failure, so the API
   serves from its snapshot while the store is down and writes answer 503 until it is back.
+  :meth:`StoreGateway.health` is the cached probe behind ``/health``.
 * :class:`ImpressionLog` keeps feed impressions (what a user was shown, when) in a small
   SQLite file for frequency capping; the graph store has no impression table.
 * :func:`validate_events` checks a batch like the loader does (:class:`graph.validate.Validator`:
@@ -13,10 +14,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, TypeVar
@@ -27,21 +32,55 @@ from graph.store import GraphStore, StoreUnavailableError
 from graph.validate import Validator, parse_timestamp, shown
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 IMPRESSION: Final[str] = "impression"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """What the gateway last saw of the store: ``detail`` says why it is down."""
+
+    available: bool
+    detail: str | None
+    #: ``time.monotonic()`` of the observation.
+    checked_at: float
 
 
 class StoreGateway:
     """All store calls of the API, on one worker thread.
 
+    Every call also records whether the store answered; :meth:`health` returns that record,
+    probing the store (:meth:`graph.store.GraphStore.ping`) when it is older than
+    ``probe_ttl_s``.
+
     Args:
         opener: Opens the store (e.g. ``lambda: open_store(kind, settings)``); may raise
             :class:`StoreUnavailableError` or ``ValueError`` (misconfiguration).
+        probe_ttl_s: Seconds a health observation is reused.
+        probe_timeout_s: Seconds :meth:`health` waits for a probe; a store thread that does not
+            answer in time (e.g. a write retrying against a dead server) counts as down.
     """
 
-    def __init__(self, opener: Callable[[], GraphStore]) -> None:
+    def __init__(
+        self,
+        opener: Callable[[], GraphStore],
+        *,
+        probe_ttl_s: float = 2.0,
+        probe_timeout_s: float = 1.0,
+    ) -> None:
+        if probe_ttl_s < 0 or probe_timeout_s <= 0:
+            raise ValueError(
+                f"probe_ttl_s must be >= 0 and probe_timeout_s > 0, got {probe_ttl_s} "
+                f"and {probe_timeout_s}"
+            )
         self._opener = opener
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socialrec-store")
         self._store: GraphStore | None = None
+        self._probe_ttl_s = probe_ttl_s
+        self._probe_timeout_s = probe_timeout_s
+        self._health = StoreHealth(False, "not checked yet", -math.inf)
+        self._probe: Future[None] | None = None
+        self._probe_lock = threading.Lock()
 
     def _open(self) -> GraphStore:
         if self._store is None:
@@ -57,6 +96,32 @@ class StoreGateway:
                 self._store.close()
             self._store = None
 
+    def _record(self, error: StoreUnavailableError | None) -> None:
+        was = self._health.available
+        self._health = StoreHealth(
+            error is None, None if error is None else str(error), time.monotonic()
+        )
+        if error is not None and was:
+            _log.warning("graph store unavailable: %s", error)
+        elif error is None and not was:
+            _log.info("graph store available")
+
+    def _run(self, fn: Callable[[GraphStore], T]) -> T:
+        """``fn(store)`` on the store thread; a failure drops the handle (re-opened next time)."""
+        try:
+            result = fn(self._open())
+        except StoreUnavailableError as exc:
+            self._reset()
+            self._record(exc)
+            raise
+        except sqlite3.OperationalError as exc:
+            self._reset()
+            error = StoreUnavailableError(f"graph store error: {exc}")
+            self._record(error)
+            raise error from exc
+        self._record(None)
+        return result
+
     def call(self, fn: Callable[[GraphStore], T]) -> T:
         """Run ``fn(store)`` on the store thread and return its result.
 
@@ -64,27 +129,33 @@ class StoreGateway:
             StoreUnavailableError: if the store cannot be opened or fails operationally (the
                 handle is dropped and re-opened on the next call).
         """
+        return self._executor.submit(self._run, fn).result()
 
-        def run() -> T:
-            store = self._open()
-            try:
-                return fn(store)
-            except StoreUnavailableError:
-                self._reset()
-                raise
-            except sqlite3.OperationalError as exc:
-                self._reset()
-                raise StoreUnavailableError(f"graph store error: {exc}") from exc
+    def health(self) -> StoreHealth:
+        """The last observation of the store, probed again when older than ``probe_ttl_s``.
 
-        return self._executor.submit(run).result()
-
-    def available(self) -> bool:
-        """Try to open the store; True if it is open."""
+        One caller at a time probes; concurrent callers get the previous observation at once.
+        """
+        if time.monotonic() - self._health.checked_at < self._probe_ttl_s:
+            return self._health
+        with self._probe_lock:
+            if self._probe is not None and not self._probe.done():
+                return self._health  # another caller is waiting for it
+            probe = self._probe = self._executor.submit(self._ping)
         try:
-            self.call(lambda store: None)
+            probe.result(timeout=self._probe_timeout_s)
         except StoreUnavailableError:
-            return False
-        return True
+            pass  # recorded by the probe
+        except FutureTimeout:
+            self._record(
+                StoreUnavailableError(
+                    f"the graph store did not answer within {self._probe_timeout_s:g} s"
+                )
+            )
+        return self._health
+
+    def _ping(self) -> None:
+        self._run(lambda store: store.ping())
 
     def close(self) -> None:
         """Close the store and stop the worker thread."""

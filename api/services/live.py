@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from api.services.recommender import distinct_pairs
 from graph.schema import INTERACTION_KINDS, Interaction, User
 from graph.snapshot import FRIEND_CODE, Snapshot
 
@@ -51,6 +52,69 @@ class Neighbour:
     kind: str
 
 
+class FriendActivity:
+    """The friends who interacted with each item, built with array operations (serving asks
+    it for every item's friend count on every request, for the reasons of a few items).
+
+    Args:
+        friends: Friend ids, sorted (a friend's position is its code below).
+        items, ts, friend: One entry per interaction: item index, time (``UNKNOWN_TS`` = -1
+            when unknown), friend position.
+        num_items: Catalogue size (length of :attr:`counts`).
+    """
+
+    def __init__(
+        self,
+        friends: Sequence[str],
+        items: NDArray[np.int64],
+        ts: NDArray[np.int64],
+        friend: NDArray[np.int64],
+        num_items: int,
+    ) -> None:
+        items, ts, friend = items.astype(np.int64), ts.astype(np.int64), friend.astype(np.int64)
+        # One row per (item, friend) with its latest time, sorted by item, then most recent
+        # first, then friend position (= id order): the order reasons list friends in.
+        order = np.lexsort((ts, friend, items))
+        items, ts, friend = items[order], ts[order], friend[order]
+        last = np.ones(len(items), dtype=bool)
+        last[:-1] = (items[1:] != items[:-1]) | (friend[1:] != friend[:-1])
+        items, ts, friend = items[last], ts[last], friend[last]
+        order = np.lexsort((friend, -ts, items))
+        self._friends = list(friends)
+        self._items = items[order]
+        self._friend = friend[order]
+        self._ts = ts[order]
+        #: Distinct friends who interacted with each item, ``[num_items]``.
+        self.counts = np.bincount(self._items, minlength=num_items).astype(np.float64)
+
+    @classmethod
+    def build(
+        cls,
+        friends: Sequence[str],
+        items: NDArray[np.int64],
+        ts: NDArray[np.int64],
+        friend: NDArray[np.int64],
+        num_items: int,
+    ) -> FriendActivity:
+        return cls(friends, items.astype(np.int64), ts.astype(np.int64), friend, num_items)
+
+    @classmethod
+    def empty(cls, num_items: int) -> FriendActivity:
+        none = np.zeros(0, np.int64)
+        return cls([], none, none, none, num_items)
+
+    def get(self, item: int) -> list[tuple[int, str]]:
+        """``(latest ts, friend id)`` of each friend who interacted with ``item``, most
+        recent first (unknown times last, then by id); empty if none."""
+        start, stop = np.searchsorted(self._items, [item, item + 1])
+        return [
+            (t, self._friends[f])
+            for t, f in zip(
+                self._ts[start:stop].tolist(), self._friend[start:stop].tolist(), strict=True
+            )
+        ]
+
+
 def _csr(keys: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """(order, indptr): rows of key ``k`` are ``order[indptr[k]:indptr[k + 1]]``."""
     order = np.argsort(keys, kind="stable").astype(np.int64)
@@ -72,10 +136,8 @@ class LiveGraph:
         self._inter_order, self._inter_ptr = _csr(snapshot.inter_user, snapshot.num_users)
         self._out_order, self._out_ptr = _csr(snapshot.social_src, snapshot.num_users)
         self._in_order, self._in_ptr = _csr(snapshot.social_dst, snapshot.num_users)
-        pairs = np.unique(np.stack([snapshot.inter_user, snapshot.inter_item], axis=1), axis=0)
-        self._popularity = np.bincount(
-            pairs[:, 1].astype(np.int64), minlength=snapshot.num_items
-        ).astype(np.float64)
+        _, pair_items = distinct_pairs(snapshot.inter_user, snapshot.inter_item)
+        self._popularity = np.bincount(pair_items, minlength=snapshot.num_items).astype(np.float64)
         self._new_users: dict[str, User] = {}
         self._live: dict[str, list[Interaction]] = {}
         self._deleted: set[str] = set()
@@ -219,10 +281,8 @@ class LiveGraph:
         if deleted:
             gone = np.array([snap.user_index.get(d, -1) for d in deleted], np.int64)
             keep &= ~np.isin(snap.inter_user, gone)
-        pairs = np.unique(np.stack([snap.inter_user[keep], snap.inter_item[keep]], axis=1), axis=0)
-        return np.bincount(pairs[:, 1].astype(np.int64), minlength=snap.num_items).astype(
-            np.float64
-        )
+        _, pair_items = distinct_pairs(snap.inter_user[keep], snap.inter_item[keep])
+        return np.bincount(pair_items, minlength=snap.num_items).astype(np.float64)
 
     # -- social -----------------------------------------------------------------------------
 
@@ -252,19 +312,18 @@ class LiveGraph:
             (n for n in out if n.user_id not in deleted), key=lambda n: (n.user_id, n.kind)
         )
 
-    def friend_activity(self, user_id: str) -> dict[int, list[tuple[int, str]]]:
-        """Item index -> ``(latest ts, friend id)`` of each served user ``user_id`` sees who
-        interacted with it, most recent first (unknown times last, then by id)."""
-        activity: dict[int, dict[str, int]] = {}
-        for friend in {n.user_id for n in self.following(user_id)}:
-            hist = self.history(friend)
-            for item, t in zip(hist.items.tolist(), hist.ts.tolist(), strict=True):
-                per_item = activity.setdefault(item, {})
-                per_item[friend] = max(per_item.get(friend, t), t)
-        return {
-            item: sorted(((t, f) for f, t in who.items()), key=lambda p: (-p[0], p[1]))
-            for item, who in activity.items()
-        }
+    def friend_activity(self, user_id: str) -> FriendActivity:
+        """Which served users ``user_id`` sees interacted with which items (see
+        :class:`FriendActivity`); empty for users not served."""
+        friends = sorted({n.user_id for n in self.following(user_id)})
+        histories = [self.history(friend) for friend in friends]
+        return FriendActivity(
+            friends,
+            np.concatenate([h.items for h in histories] or [np.zeros(0, np.int64)]),
+            np.concatenate([h.ts for h in histories] or [np.zeros(0, np.int64)]),
+            np.repeat(np.arange(len(friends)), [len(h) for h in histories]),
+            self._snap.num_items,
+        )
 
     # -- folded-in vectors --------------------------------------------------------------------
 

@@ -213,12 +213,34 @@ def seen_csr(
         items: item index of each interaction (same length as ``users``).
         num_users: number of users (rows); users without interactions get empty rows.
     """
+    pair_users, pair_items = distinct_pairs(users, items)
+    counts = np.bincount(pair_users, minlength=num_users)
+    indptr = np.zeros(num_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, pair_items
+
+
+def distinct_pairs(
+    users: NDArray[np.integer], items: NDArray[np.integer]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The distinct ``(user, item)`` index pairs, sorted by user, then item.
+
+    One sort of int64 keys ``user * width + item`` and a diff: ``np.unique(..., axis=0)`` on
+    the stacked pairs (and ``np.unique`` on the keys too, in numpy 2.4) take seconds on 3.7M
+    interactions, stalling serving during a reload; this takes ~0.1 s.
+
+    Raises:
+        ValueError: if ``users`` and ``items`` differ in shape.
+    """
     if users.shape != items.shape:
         raise ValueError(
             f"users and items must have equal shapes, got {users.shape} and {items.shape}"
         )
-    pairs = np.unique(np.stack([users, items], axis=1).reshape(-1, 2), axis=0)
-    counts = np.bincount(pairs[:, 0], minlength=num_users)
-    indptr = np.zeros(num_users + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, np.ascontiguousarray(pairs[:, 1], dtype=np.int64)
+    if users.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    width = int(items.max()) + 1
+    keys = np.sort(
+        users.astype(np.int64).ravel() * width + items.astype(np.int64).ravel(), kind="stable"
+    )
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return keys // width, keys % width

@@ -20,7 +20,8 @@ def score_scale(scores: NDArray[np.float64]) -> float:
     """The standard deviation of the finite entries of ``scores`` (1.0 if it is 0 or none
     are finite): the unit in which boosts are expressed, so they do not depend on how large
     a model's inner products happen to be."""
-    finite = scores[np.isfinite(scores)]
+    is_finite = np.isfinite(scores)
+    finite = scores if is_finite.all() else scores[is_finite]
     if finite.size < 2:
         return 1.0
     std = float(finite.std())
@@ -52,9 +53,11 @@ def social_boost(
         )
     if beta < 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
-    if beta == 0:
-        return scores.astype(np.float64, copy=True)
-    return scores + beta * score_scale(scores) * np.log1p(friend_counts)
+    boosted = scores.astype(np.float64, copy=True)
+    touched = np.flatnonzero(friend_counts)  # usually a few hundred of the whole catalogue
+    if beta > 0 and touched.size:
+        boosted[touched] += beta * score_scale(scores) * np.log1p(friend_counts[touched])
+    return boosted
 
 
 def standardize(scores: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from api.services.live import LiveGraph
+from api.services.live import FriendActivity, LiveGraph
 from api.services.recommender import RecommenderService, UnknownUserError
 from api.services.scoring import fold_in, social_boost
 from graph.snapshot import Snapshot
@@ -115,7 +115,7 @@ class UserScores:
     model: NDArray[np.float64]
     final: NDArray[np.float64]
     friend_counts: NDArray[np.float64]
-    activity: dict[int, list[tuple[int, str]]]
+    activity: FriendActivity
 
 
 class SocialRecommender:
@@ -230,10 +230,9 @@ class SocialRecommender:
         self._check(rec)
         known = self.live.has_user(user_id)
         vector, strategy = self.user_vector(rec, user_id) if known else (None, "popular")
-        activity = self.live.friend_activity(user_id) if known else {}
-        counts = np.zeros(self.live.snapshot.num_items, dtype=np.float64)
-        for item, who in activity.items():
-            counts[item] = len(who)
+        num_items = self.live.snapshot.num_items
+        activity = self.live.friend_activity(user_id) if known else FriendActivity.empty(num_items)
+        counts = activity.counts
         if vector is None:
             pop = (
                 self.live.region_popularity(region)
@@ -317,7 +316,8 @@ class SocialRecommender:
     def _similar(
         self, rec: RecommenderService, items: NDArray[np.int64], history: NDArray[np.int64]
     ) -> list[tuple[str, ...]]:
-        """For each of ``items``: the closest history items by cosine (most similar first)."""
+        """For each of ``items``: the closest ``history`` items (sorted distinct indices) by
+        cosine, most similar first (ties: smaller index)."""
         if len(history) == 0 or self.max_similar < 1:
             return [() for _ in items]
         normalize = torch.nn.functional.normalize
@@ -325,16 +325,14 @@ class SocialRecommender:
             left = normalize(rec.item_embeddings[torch.from_numpy(items)], dim=1)
             right = normalize(rec.item_embeddings[torch.from_numpy(history)], dim=1)
             sims = (left @ right.T).numpy()
+        ok = (sims >= self.similar_min_cosine) & (history[None, :] != items[:, None])
+        # A stable sort of each row keeps equal similarities in history (= index) order.
+        order = np.argsort(np.where(ok, -sims, np.inf), axis=1, kind="stable")
+        order = order[:, : self.max_similar]
+        chosen = history[order].tolist()
+        listed = np.take_along_axis(ok, order, axis=1).tolist()
         ids = self.live.snapshot.item_ids
-        out: list[tuple[str, ...]] = []
-        for n, item in enumerate(items.tolist()):
-            row = sims[n]
-            order = np.lexsort((history, -row))
-            out.append(
-                tuple(
-                    ids[history[j]]
-                    for j in order
-                    if row[j] >= self.similar_min_cosine and history[j] != item
-                )[: self.max_similar]
-            )
-        return out
+        return [
+            tuple(ids[j] for j, keep in zip(row, flags, strict=True) if keep)
+            for row, flags in zip(chosen, listed, strict=True)
+        ]

@@ -51,13 +51,26 @@ def serve(
 
 
 def run_server(settings: Settings) -> None:
-    """Serve the API described by ``settings`` until interrupted (one uvicorn worker)."""
+    """Serve the API described by ``settings`` until interrupted (one uvicorn worker).
+
+    Logs are JSON lines on stderr at ``settings.log_level`` (:mod:`api.logging_config`);
+    uvicorn's own access log is off: the app logs each request by route template instead.
+    """
     import uvicorn
 
     from api.app import create_app
+    from api.logging_config import configure_logging
 
+    configure_logging(settings.log_level)
     console.print(f"serving on http://{settings.host}:{settings.port} (docs /docs, Ctrl-C stops)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,932 @@
+"""Growth curves: how each stage's time and peak memory grow with the graph (issue 8).
+
+For synthetic worlds of :mod:`graph.synthetic` at ``--sizes`` users (friendships, follows and
+interactions scale with the users; the catalogue is fixed at ``--items``, default the
+generator's 2,000), every stage runs in its own child process (``python -m benchmarks.growth
+--stage NAME``), so its peak memory is its own: ``ru_maxrss`` of the child from ``os.wait4``,
+which is the largest of the stage's processes (a server it started included).
+
+============  ==========================================================  ====================
+stage         work                                                        cost
+============  ==========================================================  ====================
+generate      ``generate_world`` + ``write_world`` (CSV input directory)  seconds
+load_sqlite   ``load_directory`` into ``SQLiteStore`` (validated)         seconds
+load_bolt     ``load_directory`` into ``Neo4jStore`` on a local ArcadeDB  seconds
+              (tests/bolt_server.py, ``-Xmx1g``), up to ``--bolt-max-users``
+export        ``export_snapshot`` from the SQLite store                   seconds
+train         LightGCN BPR steps, ``TrainConfig`` defaults (dim 64, 3     seconds per epoch
+              layers, batch 4096): the whole epoch when it has at most
+              ``--train-batches`` batches, else that many batches after one
+              warm-up batch, *projected* = negatives of the epoch + s/batch
+              x batches per epoch
+eval          ``gnn.evaluate.evaluate``, full ranking of the test split   seconds
+serve         ``GET /api/v1/users/{id}/recommendations?k=10`` on a real   p99 seconds
+              ``socialrec serve`` (uvicorn, 1 torch thread), sequential
+              client: latency at low load, after a warm-up
+reach         ``estimate_reach``, weighted cascade, the 10 most-followed   seconds
+              users, 1,000 simulations (after a numba warm-up)
+plan          ``plan_campaign`` (IMM), weighted cascade, ``k = 50``       seconds
+============  ==========================================================  ====================
+
+Edges are the rows written to ``interactions.csv`` plus ``friendships.csv`` (friend pairs and
+follows). A stage's growth exponent is the least-squares slope of ``log(cost)`` on
+``log(edges)`` over the sizes where it succeeded; with two sizes it is the slope between them.
+The reference is 1 (cost linear in edges). Memory per million edges is the least-squares slope
+of peak MB on edges (the intercept is the fixed cost: interpreter, torch, the JVM).
+
+Run (one command; Ctrl-C stops every process it started)::
+
+    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.growth --sizes 10000,100000
+
+Data lives under ``--work`` (default ``runs/bench/growth``, one folder per size, removed after
+the size unless ``--keep``). Outputs: the table, ``--out`` (default ``runs/bench/growth.png``,
+log-log), the raw figures next to it (``.json``), and the last line ``RESULT exp_generate=...
+exp_load_sqlite=... exp_load_bolt=... exp_export=... exp_train=... exp_eval=...
+exp_serve_p99=... exp_reach=... exp_plan=... exp_train_batch=... sizes=... edges_max=...``
+(``nan`` where fewer than two sizes succeeded); ``exp_train_batch`` is the exponent of the
+seconds per training batch (each batch propagates the whole graph, so an epoch costs about
+batches x that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+import numpy as np
+
+REPO: Final[Path] = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # tests/ (the ArcadeDB launcher) is not an installed package
+    sys.path.insert(0, str(REPO))
+
+#: Stages in run order, with the stage each one needs and what its cost measures.
+STAGE_NEEDS: Final[dict[str, str | None]] = {
+    "generate": None,
+    "load_sqlite": "generate",
+    "load_bolt": "generate",
+    "export": "load_sqlite",
+    "train": "export",
+    "eval": "train",
+    "serve": "train",
+    "reach": "export",
+    "plan": "export",
+}
+COST_LABELS: Final[dict[str, str]] = {
+    "generate": "s",
+    "load_sqlite": "s",
+    "load_bolt": "s",
+    "export": "s",
+    "train": "s/epoch",
+    "eval": "s",
+    "serve": "p99 ms",
+    "reach": "s",
+    "plan": "s",
+}
+#: Figures fitted besides the stages' costs: name -> (stage, detail key, unit).
+DERIVED: Final[dict[str, tuple[str, str, str]]] = {
+    "train_batch": ("train", "per_batch_s", "s/batch")
+}
+#: RESULT key of each stage's and derived figure's exponent, in order.
+RESULT_KEYS: Final[dict[str, str]] = {s: f"exp_{s}" for s in (*STAGE_NEEDS, *DERIVED)} | {
+    "serve": "exp_serve_p99"
+}
+INPUT, SQLITE, SNAPSHOT, CHECKPOINT = "input", "graph.sqlite3", "snapshot", "model.pt"
+_GRACE_S: Final[float] = 10.0
+
+
+@dataclass(frozen=True)
+class Params:
+    """What every stage of one size needs (passed to child processes as JSON)."""
+
+    users: int
+    items: int = 2000
+    seed: int = 0
+    threads: int = 2
+    train_batches: int = 30
+    requests: int = 500
+    warmup: int = 50
+    simulations: int = 1000
+    reach_seeds: int = 10
+    plan_k: int = 50
+
+
+@dataclass
+class StageRecord:
+    """The outcome of one stage at one size; ``cost`` in seconds (see module docstring)."""
+
+    stage: str
+    status: str  # "ok", "failed", "timeout" or "skipped"
+    cost: float | None = None
+    peak_mb: float | None = None
+    wall_s: float | None = None
+    note: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SizeResult:
+    """Every stage of one world size."""
+
+    users: int
+    edges: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, StageRecord] = field(default_factory=dict)
+
+
+# -- stages (each runs in its own process; callable in-process for tests) ----------------------
+
+
+def _peak_self_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Ticker:
+    """Prints ``stage: table N rows`` every ``every`` rows of a table (progress of long loads)."""
+
+    def __init__(self, stage: str, every: int = 1_000_000) -> None:
+        self.stage, self.every, self.rows = stage, every, dict[str, int]()
+
+    def __call__(self, table: str, done: int) -> None:
+        before = self.rows.get(table, 0)
+        self.rows[table] = before + done
+        if before // self.every != self.rows[table] // self.every:
+            print(f"    {self.stage}: {table} {self.rows[table]:,} rows", flush=True)
+
+
+def stage_generate(root: Path, p: Params) -> dict[str, Any]:
+    """Generate the world and write its input directory; returns the row counts."""
+    from graph.synthetic import WorldConfig, generate_world, write_world
+
+    started = time.perf_counter()
+    world = generate_world(WorldConfig(num_users=p.users, num_items=p.items, seed=p.seed))
+    generated = time.perf_counter() - started
+    files = write_world(world, root / INPUT)
+    seconds = time.perf_counter() - started
+    counts = dict(files.clean_rows)
+    return {
+        "cost": seconds,
+        "generate_s": generated,
+        "write_s": seconds - generated,
+        "counts": counts,
+        "edges": counts["interactions"] + counts["friendships"],
+    }
+
+
+def _load(store: Any, root: Path, report: str, stage: str) -> dict[str, Any]:
+    from graph.load import load_directory
+
+    started = time.perf_counter()
+    summary = load_directory(store, root / INPUT, root / report, progress=_Ticker(stage))
+    seconds = time.perf_counter() - started
+    accepted = sum(t.accepted for t in summary.tables)
+    return {
+        "cost": seconds,
+        "rows": accepted,
+        "rejected": summary.rejected,
+        "rows_per_s": accepted / seconds,
+    }
+
+
+def stage_load_sqlite(root: Path, p: Params) -> dict[str, Any]:
+    """Validate and load the input directory into a fresh SQLite store."""
+    from graph.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(root / SQLITE)
+    try:
+        out = _load(store, root, "report_sqlite", "load_sqlite")
+    finally:
+        store.close()
+    out["db_mb"] = (root / SQLITE).stat().st_size / 2**20
+    return out
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory of a live process (``VmHWM``), or None where unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def stage_load_bolt(root: Path, p: Params) -> dict[str, Any]:
+    """Load the input directory into a Neo4jStore on a fresh local ArcadeDB (Bolt)."""
+    from tests.bolt_server import ArcadeServer
+
+    server = ArcadeServer(root / "arcadedb")
+    server.start()
+    try:
+        store = server.target.open_store(max_retry_time=30.0)
+        try:
+            out = _load(store, root, "report_bolt", "load_bolt")
+        finally:
+            store.close()
+        assert server.process is not None
+        out["server_peak_mb"] = _vm_hwm_mb(server.process.pid)
+    finally:
+        server.stop()
+    out["loader_peak_mb"] = _peak_self_mb()
+    return out
+
+
+def stage_export(root: Path, p: Params) -> dict[str, Any]:
+    """Export the SQLite store to a snapshot directory."""
+    from graph.export import export_snapshot
+    from graph.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(root / SQLITE)
+    try:
+        started = time.perf_counter()
+        snapshot = export_snapshot(store, root / SNAPSHOT, progress=_Ticker("export"))
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    return {
+        "cost": seconds,
+        "interactions": int(snapshot.inter_user.shape[0]),
+        "social_edges": int(snapshot.social_src.shape[0]),
+    }
+
+
+def stage_train(root: Path, p: Params) -> dict[str, Any]:
+    """Time LightGCN's BPR epoch (measured, or projected from ``p.train_batches`` batches) and
+    save the model as a servable checkpoint.
+
+    The steps are those of ``gnn.train``'s epoch loop: a permutation and one uniform negative
+    per training pair for the whole epoch, then per batch forward, BPR + L2 on the layer-0
+    rows, backward and an Adam step.
+    """
+    import torch
+
+    from gnn.checkpoint import save_checkpoint
+    from gnn.data import TrainData
+    from gnn.losses import bpr_loss, l2_reg
+    from gnn.train import (
+        EpochRecord,
+        NegativeSampler,
+        TrainConfig,
+        TrainResult,
+        build_model,
+        to_checkpoint,
+    )
+    from graph.snapshot import read_snapshot
+
+    config = TrainConfig()  # lightgcn, dim 64, 3 layers, batch 4096
+    started = time.perf_counter()
+    data = TrainData.from_snapshot(
+        read_snapshot(root / SNAPSHOT), seed=config.seed, kinds=config.kinds, ratios=config.ratios
+    )
+    split_s = time.perf_counter() - started
+    generator = torch.Generator().manual_seed(config.seed)
+    started = time.perf_counter()
+    model, graphs = build_model(config, data)
+    model.reset_parameters(generator=generator)
+    build_s = time.perf_counter() - started
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
+    offset, batch = model.num_users, config.batch_size
+
+    def step(start: int) -> float:
+        u, i, j = (t[start : start + batch] for t in (users, pos, neg))
+        scores = model(*graphs, u, torch.stack([i, j], dim=1))
+        loss = bpr_loss(scores[:, 0], scores[:, 1])
+        layer0 = model.embedding.weight.index_select(0, torch.cat([u, i + offset, j + offset]))
+        loss = loss + config.reg_weight * l2_reg(*layer0.view(3, u.numel(), -1).unbind(0))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    model.train()
+    n = data.train_user.numel()
+    per_epoch = math.ceil(n / batch)
+    started = time.perf_counter()
+    perm = torch.randperm(n, generator=generator)
+    users, pos = data.train_user[perm], data.train_item[perm]
+    neg = sampler.sample(users, generator)
+    sample_s = time.perf_counter() - started
+    projected = per_epoch > p.train_batches
+    first = 1 if projected else 0
+    if projected:
+        step(0)  # warm-up: first-call allocations are not part of the steady state
+    timed = range(first, min(per_epoch, first + p.train_batches))
+    started = time.perf_counter()
+    losses = [step(b * batch) for b in timed]
+    loop_s = time.perf_counter() - started
+    per_batch = loop_s / len(timed)
+    epoch_s = sample_s + (per_batch * per_epoch if projected else loop_s)
+
+    model.eval()
+    with torch.no_grad():
+        emb = model.get_embedding(*graphs)
+    result = TrainResult(
+        model=model,
+        data=data,
+        config=config,
+        history=[EpochRecord(1, sum(losses) / len(losses), epoch_s)],
+        best_epoch=1,
+        valid_metrics={},
+        test_metrics={},
+        user_embeddings=emb[: data.num_users].clone(),
+        item_embeddings=emb[data.num_users :].clone(),
+    )
+    save_checkpoint(to_checkpoint(result), root / CHECKPOINT)
+    return {
+        "cost": epoch_s,
+        "projected": projected,
+        "per_batch_s": per_batch,
+        "timed_batches": len(timed),
+        "batches_per_epoch": per_epoch,
+        "negatives_s": sample_s,
+        "split_s": split_s,
+        "build_graph_s": build_s,
+        "train_pairs": n,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def stage_eval(root: Path, p: Params) -> dict[str, Any]:
+    """Full-ranking evaluation of the saved embeddings on the test split."""
+    from gnn.checkpoint import load_checkpoint
+    from gnn.evaluate import evaluate
+    from gnn.train import TrainConfig, checkpoint_data
+    from graph.snapshot import read_snapshot
+
+    checkpoint = load_checkpoint(root / CHECKPOINT)
+    data = checkpoint_data(checkpoint, read_snapshot(root / SNAPSHOT))
+    config = TrainConfig.from_dict(checkpoint.train_config)
+    started = time.perf_counter()
+    metrics = evaluate(
+        checkpoint.user_embeddings,
+        checkpoint.item_embeddings,
+        data,
+        "test",
+        config.ks,
+        batch_size=config.eval_batch_size,
+    )
+    return {
+        "cost": time.perf_counter() - started,
+        "test_users": int(np.unique(data.test_user.numpy()).shape[0]),
+        "ndcg@10": metrics["ndcg@10"],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _reap(pid: int, timeout_s: float) -> tuple[int, resource.struct_rusage] | None:
+    """``os.wait4`` the child ``pid`` for up to ``timeout_s``: (wait status, rusage) or None."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+def _signal(pid: int, sig: signal.Signals, group: bool) -> None:
+    """Send ``sig`` to ``pid`` (or to its process group), ignoring one already gone."""
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop(proc: subprocess.Popen[bytes], group: bool) -> tuple[int, resource.struct_rusage]:
+    """SIGTERM ``proc`` (its process group when ``group``), SIGKILL after a grace period; reap."""
+
+    _signal(proc.pid, signal.SIGTERM, group)
+    reaped = _reap(proc.pid, _GRACE_S)
+    if reaped is None:
+        _signal(proc.pid, signal.SIGKILL, group)
+        reaped = _reap(proc.pid, _GRACE_S)
+    if reaped is None:
+        raise RuntimeError(f"process {proc.pid} survived SIGKILL")
+    proc.returncode = os.waitstatus_to_exitcode(reaped[0])
+    return reaped
+
+
+def _clean_env(**values: str) -> dict[str, str]:
+    """The environment without inherited ``SOCIALREC_*`` settings, plus ``values``."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SOCIALREC_")} | values
+
+
+def _sample_users(root: Path, count: int, seed: int) -> list[str]:
+    with (root / INPUT / "users.csv").open(encoding="utf-8", newline="") as handle:
+        ids = [row[0] for row in csv.reader(handle)][1:]
+    chosen = np.random.default_rng(seed).choice(len(ids), size=count, replace=True)
+    return [ids[int(i)] for i in chosen]
+
+
+def stage_serve(root: Path, p: Params) -> dict[str, Any]:
+    """p99 of sequential recommendation requests to a real ``socialrec serve`` process."""
+    import httpx
+
+    port = _free_port()
+    env = _clean_env(
+        SOCIALREC_WORK_DIR=str(root),
+        SOCIALREC_STORE="sqlite",
+        SOCIALREC_SERVING_THREADS="1",
+        SOCIALREC_LOG_LEVEL="WARNING",
+        OMP_NUM_THREADS="1",
+    )
+    command = [sys.executable, "-m", "socialrec.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--threads", "1"]
+    log = root / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    users = _sample_users(root, p.warmup + p.requests, p.seed)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        started = time.perf_counter()
+        with httpx.Client(base_url=base, timeout=30.0) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {proc.returncode}; see {log}")
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            startup_s = time.perf_counter() - started
+            latencies, errors = [], 0
+            for n, user in enumerate(users):
+                t0 = time.perf_counter()
+                response = client.get(f"/api/v1/users/{user}/recommendations", params={"k": 10})
+                if n >= p.warmup:
+                    latencies.append(time.perf_counter() - t0)
+                    errors += response.status_code != 200
+    finally:
+        _, usage = _stop(proc, group=False)
+    lat = np.asarray(latencies)
+    return {
+        "cost": float(np.percentile(lat, 99)),
+        "p50_s": float(np.percentile(lat, 50)),
+        "mean_s": float(lat.mean()),
+        "requests": int(lat.shape[0]),
+        "errors": errors,
+        "startup_s": startup_s,
+        "server_peak_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def _influence_graph(root: Path) -> Any:
+    from graph.reach import InfluenceGraph, weighted_cascade
+    from graph.snapshot import read_snapshot
+
+    return weighted_cascade(InfluenceGraph.from_snapshot(read_snapshot(root / SNAPSHOT)))
+
+
+def stage_reach(root: Path, p: Params) -> dict[str, Any]:
+    """Monte-Carlo reach of the most-followed users (weighted cascade)."""
+    from graph.reach import estimate_reach, top_followers
+
+    graph = _influence_graph(root)
+    seeds = top_followers(graph, p.reach_seeds).tolist()
+    estimate_reach(graph, seeds, simulations=2, seed=p.seed, jobs=p.threads)  # numba warm-up
+    started = time.perf_counter()
+    est = estimate_reach(graph, seeds, simulations=p.simulations, seed=p.seed, jobs=p.threads)
+    return {
+        "cost": time.perf_counter() - started,
+        "reach_mean": est.reach.mean,
+        "graph_edges": int(graph.num_edges),
+    }
+
+
+def stage_plan(root: Path, p: Params) -> dict[str, Any]:
+    """IMM campaign plan for ``p.plan_k`` influencers (weighted cascade)."""
+    from graph.reach import InfluenceGraph, plan_campaign, uniform
+
+    tiny = uniform(InfluenceGraph.from_edges([0, 1, 2], [1, 2, 0], 3), 0.5)
+    plan_campaign(tiny, k=1, simulations=2, seed=p.seed, jobs=p.threads)  # numba warm-up
+    graph = _influence_graph(root)
+    started = time.perf_counter()
+    plan = plan_campaign(graph, k=p.plan_k, seed=p.seed, jobs=p.threads)
+    return {
+        "cost": time.perf_counter() - started,
+        "rr_sets": plan.rr_sets,
+        "ratio_vs_top_followers": plan.ratio,
+        "reach_mean": plan.estimate.reach.mean,
+    }
+
+
+STAGES: Final[dict[str, Callable[[Path, Params], dict[str, Any]]]] = {
+    "generate": stage_generate,
+    "load_sqlite": stage_load_sqlite,
+    "load_bolt": stage_load_bolt,
+    "export": stage_export,
+    "train": stage_train,
+    "eval": stage_eval,
+    "serve": stage_serve,
+    "reach": stage_reach,
+    "plan": stage_plan,
+}
+
+
+def _child(stage: str, root: Path, params: Params) -> None:
+    """Entry point of a stage's child process (threads come from ``OMP_NUM_THREADS``, set by
+    :func:`run_stage`): run it, write ``<root>/<stage>.json``."""
+    out = STAGES[stage](root, params)
+    out["self_peak_mb"] = _peak_self_mb()
+    (root / f"{stage}.json").write_text(json.dumps(out), encoding="utf-8")
+
+
+# -- the parent: one child per stage, with a timeout and cleanup -------------------------------
+
+
+def run_stage(stage: str, root: Path, params: Params, timeout_s: float) -> StageRecord:
+    """Run ``stage`` in a child process (its own process group) and collect its figures."""
+    result = root / f"{stage}.json"
+    result.unlink(missing_ok=True)
+    threads = str(params.threads)
+    env = os.environ | {
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "NUMBA_NUM_THREADS": threads,
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "-m", "benchmarks.growth", "--stage", stage, "--root", str(root)]
+    command += ["--params", json.dumps(asdict(params))]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    reaped = None
+    try:
+        reaped = _reap(proc.pid, timeout_s)
+    finally:
+        timed_out = reaped is None
+        if timed_out:  # also on Ctrl-C: the whole group (child, servers) goes
+            reaped = _stop(proc, group=True)
+    assert reaped is not None
+    status, usage = reaped
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    peak = usage.ru_maxrss / 1024
+    if timed_out:
+        return StageRecord(stage, "timeout", None, peak, wall, f"no result after {timeout_s:.0f} s")
+    if code != 0 or not result.is_file():
+        _signal(proc.pid, signal.SIGKILL, group=True)  # what a crashed stage left running
+        return StageRecord(stage, "failed", None, peak, wall, f"exit status {code}")
+    detail = json.loads(result.read_text(encoding="utf-8"))
+    return StageRecord(stage, "ok", float(detail.pop("cost")), peak, wall, detail=detail)
+
+
+def run_size(
+    params: Params, root: Path, bolt_max_users: int, timeout_s: float, save: Callable[[], None]
+) -> Iterator[StageRecord]:
+    """Run every stage for one size, yielding each record as it completes."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    done: dict[str, StageRecord] = {}
+    for stage, need in STAGE_NEEDS.items():
+        if stage == "load_bolt" and params.users > bolt_max_users:
+            record = StageRecord(
+                stage, "skipped", note=f"users {params.users:,} > --bolt-max-users"
+            )
+        elif need is not None and done[need].status != "ok":
+            record = StageRecord(stage, "skipped", note=f"needs {need} ({done[need].status})")
+        else:
+            print(f"[{params.users:,} users] {stage} ...", flush=True)
+            record = run_stage(stage, root, params, timeout_s)
+        done[stage] = record
+        print(f"[{params.users:,} users] {stage}: {_describe(record)}", flush=True)
+        yield record
+        save()
+
+
+def _describe(record: StageRecord) -> str:
+    if record.status != "ok":
+        return f"{record.status.upper()} {record.note}".rstrip()
+    return f"{_cell(record)} (wall {record.wall_s:.1f} s)"
+
+
+# -- figures: exponents, table, plot, RESULT ---------------------------------------------------
+
+
+def fit_exponent(edges: Sequence[float], costs: Sequence[float]) -> float:
+    """Least-squares slope of ``log(cost)`` on ``log(edges)`` (the growth exponent).
+
+    With two sizes this is the slope between them; ``nan`` with fewer than two distinct sizes.
+
+    Raises:
+        ValueError: if the lengths differ or a value is not positive.
+    """
+    if len(edges) != len(costs):
+        raise ValueError(f"edges and costs must have equal lengths, got {len(edges)}, {len(costs)}")
+    if any(not v > 0 for v in (*edges, *costs)):
+        raise ValueError(f"edges and costs must be > 0, got {list(edges)}, {list(costs)}")
+    if len(set(edges)) < 2:
+        return math.nan
+    return float(np.polyfit(np.log(edges), np.log(costs), 1)[0])
+
+
+def memory_per_million_edges(edges: Sequence[float], mb: Sequence[float]) -> tuple[float, float]:
+    """(slope in MB per million edges, intercept in MB) of peak MB on edges; nan below 2 sizes."""
+    if len(set(edges)) < 2:
+        return math.nan, math.nan
+    slope, intercept = np.polyfit(np.asarray(edges) / 1e6, np.asarray(mb), 1)
+    return float(slope), float(intercept)
+
+
+def _ok(size: SizeResult, stage: str) -> bool:
+    record = size.stages.get(stage)
+    return record is not None and record.status == "ok"
+
+
+def _series(
+    results: Sequence[SizeResult], name: str
+) -> tuple[list[float], list[float], list[float]]:
+    """(edges, cost, peak MB) of a stage or a :data:`DERIVED` figure, sizes where it succeeded."""
+    stage, key = DERIVED[name][:2] if name in DERIVED else (name, None)
+    rows = []
+    for size in results:
+        if size.edges and _ok(size, stage):
+            record = size.stages[stage]
+            cost = record.cost if key is None else record.detail[key]
+            rows.append((float(size.edges), float(cost or math.nan), record.peak_mb or math.nan))
+    return [e for e, _, _ in rows], [c for _, c, _ in rows], [m for _, _, m in rows]
+
+
+def exponents(results: Sequence[SizeResult]) -> dict[str, float]:
+    """Growth exponent of every stage's cost and derived figure (``nan`` below two sizes)."""
+    out = {}
+    for name in (*STAGE_NEEDS, *DERIVED):
+        edges, costs, _ = _series(results, name)
+        out[name] = fit_exponent(edges, costs)
+    return out
+
+
+def memory_slopes(results: Sequence[SizeResult]) -> dict[str, tuple[float, float]]:
+    """Per stage: (MB per million edges, fixed MB) of its peak memory."""
+    out = {}
+    for stage in STAGE_NEEDS:
+        edges, _, peaks = _series(results, stage)
+        out[stage] = memory_per_million_edges(edges, peaks)
+    return out
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.0f} s" if value >= 100 else f"{value:.3g} s"
+
+
+def _cell(record: StageRecord) -> str:
+    if record.status != "ok" or record.cost is None:
+        return record.status
+    if record.stage == "serve":
+        value = f"{record.cost * 1e3:.1f} ms"
+    else:
+        value = _seconds(record.cost) + (" proj" if record.detail.get("projected") else "")
+    return f"{value} / {record.peak_mb:,.0f} MB"
+
+
+def format_table(results: Sequence[SizeResult]) -> str:
+    """Stages x sizes: cost / peak MB per cell, plus the exponent and MB per million edges."""
+    fits, memory = exponents(results), memory_slopes(results)
+    header = ["stage (cost)"] + [f"{r.users:,} users" for r in results] + ["exp", "MB/M edges"]
+    rows = [["edges"] + [f"{r.edges:,}" if r.edges else "-" for r in results] + ["", ""]]
+    for stage in STAGE_NEEDS:
+        cells = [_cell(r.stages[stage]) if stage in r.stages else "-" for r in results]
+        slope = memory[stage][0]
+        mb = "nan" if math.isnan(slope) else f"{slope:,.0f}"
+        rows.append([f"{stage} ({COST_LABELS[stage]})", *cells, f"{fits[stage]:.2f}", mb])
+    for name, (stage, key, label) in DERIVED.items():
+        cells = [_seconds(r.stages[stage].detail[key]) if _ok(r, stage) else "-" for r in results]
+        rows.append([f"{name} ({label})", *cells, f"{fits[name]:.2f}", ""])
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def result_line(results: Sequence[SizeResult]) -> str:
+    """``RESULT exp_<stage>=... exp_train_batch=... sizes=... edges_max=...``."""
+    fits = exponents(results)
+    parts = [f"{key}={fits[name]:.3f}" for name, key in RESULT_KEYS.items()]
+    sizes = ",".join(str(r.users) for r in results)
+    edges_max = max((r.edges or 0 for r in results), default=0)
+    return "RESULT " + " ".join(parts) + f" sizes={sizes} edges_max={edges_max}"
+
+
+def plot(results: Sequence[SizeResult], path: Path, title: str) -> None:
+    """Log-log cost and peak memory against edges, one line per stage (and derived figure)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
+    cost_ax, mem_ax = fig.subplots(1, 2)
+    labels = {s: COST_LABELS[s].replace("p99 ms", "p99 s") for s in STAGE_NEEDS}
+    for name in (*STAGE_NEEDS, *DERIVED):
+        edges, costs, peaks = _series(results, name)
+        if not edges:
+            continue
+        label = DERIVED[name][2] if name in DERIVED else labels[name]
+        style = "--" if name in DERIVED else "-"
+        cost_ax.plot(edges, costs, style, marker="o", label=f"{name} ({label})")
+        if name in STAGE_NEEDS:
+            mem_ax.plot(edges, peaks, marker="o", label=name)
+    for ax, ylabel in ((cost_ax, "seconds"), (mem_ax, "peak RSS (MB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("edges (interactions + social rows)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    cost_ax.set_title("time per stage")
+    mem_ax.set_title("peak memory of the stage's processes")
+    cost_ax.legend(fontsize=8)
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def save_json(results: Sequence[SizeResult], path: Path, meta: dict[str, Any]) -> None:
+    """Raw figures: the run's settings, every record, the exponents and memory slopes."""
+    payload = {
+        "meta": meta,
+        "sizes": [asdict(r) for r in results],
+        "exponents": exponents(results),
+        "memory_mb_per_million_edges": {
+            stage: {"slope": s, "intercept": i} for stage, (s, i) in memory_slopes(results).items()
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+
+
+def load_json(path: Path) -> tuple[list[SizeResult], dict[str, Any]]:
+    """The records and settings of a run saved by :func:`save_json`."""
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    results = [
+        SizeResult(
+            size["users"],
+            size["edges"],
+            size["counts"],
+            {name: StageRecord(**record) for name, record in size["stages"].items()},
+        )
+        for size in payload["sizes"]
+    ]
+    return results, payload["meta"]
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the cleanup of Ctrl-C also runs on ``kill``."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sizes must be comma-separated integers, got {text!r}"
+        ) from None
+    if not sizes or any(n < 100 for n in sizes):
+        raise argparse.ArgumentTypeError(f"--sizes must be integers >= 100, got {text!r}")
+    return sorted(set(sizes))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments; run a stage (child) or the whole benchmark (parent); RESULT last."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--items", type=int, default=Params.items, help="Catalogue size (fixed).")
+    parser.add_argument("--bolt-max-users", type=int, default=100_000)
+    parser.add_argument("--train-batches", type=int, default=Params.train_batches)
+    parser.add_argument("--requests", type=int, default=Params.requests)
+    parser.add_argument("--threads", type=int, default=Params.threads)
+    parser.add_argument("--seed", type=int, default=Params.seed)
+    parser.add_argument("--timeout", type=float, default=3600.0, help="Seconds per stage.")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "growth")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "growth.png")
+    parser.add_argument("--keep", action="store_true", help="Keep each size's data.")
+    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--params", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--report", type=Path, help="Re-print the table, plot and RESULT of a saved JSON only."
+    )
+    args = parser.parse_args(argv)
+    if args.report is not None:
+        report(*load_json(args.report), args.report.with_suffix(".png"))
+        return 0
+    if args.stage is not None:
+        if args.root is None or args.params is None:
+            parser.error("--stage needs --root and --params")
+        _child(args.stage, args.root, Params(**json.loads(args.params)))
+        return 0
+    for name in ("items", "train_batches", "requests", "threads", "timeout"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+
+    meta = {
+        "sizes": args.sizes,
+        "items": args.items,
+        "threads": args.threads,
+        "train_batches": args.train_batches,
+        "requests": args.requests,
+        "bolt_max_users": args.bolt_max_users,
+        "cpus": os.cpu_count(),
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+    }
+    print(f"growth: sizes {args.sizes}, {args.items:,} items, {args.threads} threads")
+    print(f"work: {args.work}", flush=True)
+    skipped = [n for n in args.sizes if n > args.bolt_max_users]
+    if skipped:
+        print(
+            f"load_bolt skipped at {skipped}: above --bolt-max-users {args.bolt_max_users:,} "
+            "(the local ArcadeDB runs with -Xmx1g and loads row batches over Bolt; minutes per "
+            "million rows)"
+        )
+    results: list[SizeResult] = []
+    json_path = args.out.with_suffix(".json")
+
+    def save() -> None:
+        save_json(results, json_path, meta)
+
+    interrupted = False
+    with _sigterm_as_interrupt():
+        try:
+            for users in args.sizes:
+                params = Params(
+                    users=users,
+                    items=args.items,
+                    seed=args.seed,
+                    threads=args.threads,
+                    train_batches=args.train_batches,
+                    requests=args.requests,
+                )
+                size = SizeResult(users)
+                results.append(size)
+                root = args.work / f"u{users}"
+                try:
+                    for record in run_size(params, root, args.bolt_max_users, args.timeout, save):
+                        size.stages[record.stage] = record
+                        if record.stage == "generate" and record.status == "ok":
+                            size.edges = int(record.detail["edges"])
+                            size.counts = dict(record.detail["counts"])
+                finally:
+                    if not args.keep:
+                        shutil.rmtree(root, ignore_errors=True)
+        except KeyboardInterrupt:
+            interrupted = True
+            print("interrupted: stage processes stopped; partial figures follow", flush=True)
+    save()
+    report(results, meta, args.out)
+    return 130 if interrupted else 0
+
+
+def report(results: Sequence[SizeResult], meta: dict[str, Any], out: Path) -> None:
+    """Print the table, save the plot to ``out`` and print the RESULT line last."""
+    print()
+    print(format_table(results))
+    print(
+        "cost: time as labelled; 'proj' = projected from timed batches; peak MB = max RSS of "
+        "the stage's processes; exp = growth exponent of the cost in edges; MB/M edges = "
+        "least-squares slope of peak MB on edges"
+    )
+    plot(results, out, f"socialrec growth, {meta['threads']} threads, {meta['items']:,} items")
+    print(f"figures: {out}, {out.with_suffix('.json')}")
+    print(result_line(results))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
