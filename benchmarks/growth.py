@@ -138,6 +138,8 @@ class StageRecord:
     wall_s: float | None = None
     note: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    #: 1-minute load average of the machine when the stage started and ended (CPU sharing).
+    loadavg: tuple[float, float] | None = None
 
 
 @dataclass
@@ -575,7 +577,7 @@ def run_stage(stage: str, root: Path, params: Params, timeout_s: float) -> Stage
     }
     command = [sys.executable, "-m", "benchmarks.growth", "--stage", stage, "--root", str(root)]
     command += ["--params", json.dumps(asdict(params))]
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     reaped = None
     try:
@@ -589,13 +591,16 @@ def run_stage(stage: str, root: Path, params: Params, timeout_s: float) -> Stage
     proc.returncode = code = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     peak = usage.ru_maxrss / 1024
+    load = (load_before, os.getloadavg()[0])
     if timed_out:
-        return StageRecord(stage, "timeout", None, peak, wall, f"no result after {timeout_s:.0f} s")
+        note = f"no result after {timeout_s:.0f} s"
+        return StageRecord(stage, "timeout", None, peak, wall, note, loadavg=load)
     if code != 0 or not result.is_file():
         _signal(proc.pid, signal.SIGKILL, group=True)  # what a crashed stage left running
-        return StageRecord(stage, "failed", None, peak, wall, f"exit status {code}")
+        return StageRecord(stage, "failed", None, peak, wall, f"exit status {code}", loadavg=load)
     detail = json.loads(result.read_text(encoding="utf-8"))
-    return StageRecord(stage, "ok", float(detail.pop("cost")), peak, wall, detail=detail)
+    cost = float(detail.pop("cost"))
+    return StageRecord(stage, "ok", cost, peak, wall, detail=detail, loadavg=load)
 
 
 def run_size(
@@ -923,6 +928,13 @@ def report(results: Sequence[SizeResult], meta: dict[str, Any], out: Path) -> No
         "the stage's processes; exp = growth exponent of the cost in edges; MB/M edges = "
         "least-squares slope of peak MB on edges"
     )
+    loads = [v for r in results for s in r.stages.values() if s.loadavg for v in s.loadavg]
+    if loads:
+        print(
+            f"machine load (1-min load average at stage starts and ends): {min(loads):.1f} to "
+            f"{max(loads):.1f} on {meta.get('cpus')} CPUs; above the CPU count, other work "
+            "shared the cores and times are inflated"
+        )
     plot(results, out, f"socialrec growth, {meta['threads']} threads, {meta['items']:,} items")
     print(f"figures: {out}, {out.with_suffix('.json')}")
     print(result_line(results))
