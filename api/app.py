@@ -31,6 +31,7 @@ from api.routes import (
 from api.schemas.recommendations import ErrorResponse
 from api.services.reach import UnknownEntityError
 from api.services.recommender import UnknownUserError
+from api.services.sync import ChangeSync
 from api.settings import Settings, get_settings
 from api.state import load_state, open_writers
 from graph.store import StoreUnavailableError
@@ -79,10 +80,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store, impressions = open_writers(resolved)
+        sync = app.state.sync = ChangeSync(
+            store,
+            lambda: app.state.serving,
+            app.state.write_lock,
+            interval_s=resolved.sync_interval_s,
+        )
         try:
             app.state.serving = load_state(resolved, store=store, impressions=impressions)
+            sync.start()  # other replicas' writes (see api/services/sync.py)
             yield
         finally:
+            sync.stop()
             app.state.serving = None
             store.close()
             impressions.close()
@@ -96,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = resolved
     app.state.serving = None
-    app.state.write_lock = threading.Lock()  # serialises live writes and reloads
+    app.state.write_lock = threading.Lock()  # serialises live writes, reloads and the sync
+    app.state.sync = None  # the lifespan's ChangeSync
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=COMMON_RESPONSES)

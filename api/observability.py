@@ -13,6 +13,10 @@ few and no user id reaches a metric or a log). Requests that match no route are 
     1 for the model and snapshot being served (changes on ``POST /api/v1/admin/reload``).
 ``socialrec_reach_simulations_total{endpoint}``
     Monte-Carlo worlds simulated for reach requests (``estimate``, ``plan``, ``influencers``).
+``socialrec_sync_watermark``, ``socialrec_sync_lag``, ``socialrec_sync_seconds_since_success``
+    How far this replica has applied the store's change log (see :mod:`api.services.sync`):
+    the last write applied, writes logged but not applied at the last read, and seconds since
+    a read reached the log's head (absent until the first read).
 ``process_*``
     CPU, memory and file descriptors of the server process.
 
@@ -41,6 +45,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.services.auth import read_access
+from api.services.sync import ChangeSync
 from api.state import AppState
 
 #: The route label of requests no route matched (404s of unknown paths).
@@ -100,14 +105,55 @@ class _ServingCollector:
         yield family
 
 
+class _SyncCollector:
+    """The replica sync gauges, read from the app's :class:`ChangeSync` at every scrape."""
+
+    def __init__(self, sync: Callable[[], ChangeSync | None]) -> None:
+        self._sync = sync
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "socialrec_sync_watermark", "Every logged write up to this number is applied."
+            ),
+            GaugeMetricFamily(
+                "socialrec_sync_lag", "Writes logged but not applied here at the last read."
+            ),
+            GaugeMetricFamily(
+                "socialrec_sync_seconds_since_success",
+                "Seconds since a read of the change log reached its head.",
+            ),
+        )
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        watermark, lag, age = self._families()
+        sync = self._sync()
+        if sync is not None:
+            seen = sync.status()
+            watermark.add_metric((), seen.watermark)
+            if seen.lag is not None:
+                lag.add_metric((), seen.lag)
+            if seen.since_success_s is not None:
+                age.add_metric((), seen.since_success_s)
+        yield from (watermark, lag, age)
+
+
 class Metrics:
     """The Prometheus metrics of one app, in their own registry.
 
     Args:
         serving: Returns the state being served (``None`` before the lifespan has loaded it).
+        sync: Returns the app's change-log sync (``None`` before the lifespan has set it up).
     """
 
-    def __init__(self, serving: Callable[[], AppState | None]) -> None:
+    def __init__(
+        self,
+        serving: Callable[[], AppState | None],
+        sync: Callable[[], ChangeSync | None] = lambda: None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self._latency = Histogram(
             "socialrec_http_request_duration_seconds",
@@ -129,6 +175,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_ServingCollector(serving))
+        self.registry.register(_SyncCollector(sync))
         ProcessCollector(registry=self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -273,7 +320,9 @@ def prometheus_metrics(metrics: MetricsDep) -> Response:
 
 def install(app: FastAPI) -> None:
     """Give ``app`` its metrics (``app.state.metrics``), the middleware and ``GET /metrics``."""
-    app.state.metrics = Metrics(lambda: getattr(app.state, "serving", None))
+    app.state.metrics = Metrics(
+        lambda: getattr(app.state, "serving", None), lambda: getattr(app.state, "sync", None)
+    )
     app.state.route_templates = RouteTemplates(lambda: app.routes)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, templates=app.state.route_templates

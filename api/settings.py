@@ -70,6 +70,16 @@ class Settings(BaseSettings):
         "who interacted). 0 disables it.",
     )
     max_reason_users: int = Field(5, ge=1, le=100, description="Friend ids per reason.")
+    candidates: int = Field(
+        256,
+        ge=0,
+        description="Items per user in the candidate stage of recommendations (their best by "
+        "model score, kept after their first request; exact, see api/services/candidates.py). "
+        "0 scores the whole catalogue on every request.",
+    )
+    candidate_users: int = Field(
+        50_000, ge=1, description="Most users whose candidate stage is kept (~1 KB each)."
+    )
     feed_author_weight: float = Field(
         0.5, ge=0, description="Feed: score added per unit of author closeness (in z units)."
     )
@@ -84,6 +94,12 @@ class Settings(BaseSettings):
     )
     store_retry_after_s: int = Field(
         30, ge=1, description="Retry-After (s) sent with 503 when the store is unavailable."
+    )
+    sync_interval_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between reads of the store's change log, which bring the live "
+        "writes of other API replicas on the same store into this one; 0 turns it off.",
     )
 
     # Reach and campaign planning (bounds of /api/v1/reach, /campaigns/plan, /influencers).

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Final
 
+#: Constraints and indexes, created (if missing) whenever a store is opened.
 CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE CONSTRAINT user_id_unique IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE CONSTRAINT item_id_unique IF NOT EXISTS FOR (i:Item) REQUIRE i.id IS UNIQUE",
+    "CREATE CONSTRAINT change_key_unique IF NOT EXISTS "
+    "FOR (c:Change) REQUIRE (c.seq, c.pos) IS UNIQUE",
+    "CREATE CONSTRAINT change_seq_id_unique IF NOT EXISTS FOR (s:ChangeSeq) REQUIRE s.id IS UNIQUE",
+    "CREATE INDEX change_seq IF NOT EXISTS FOR (c:Change) ON (c.seq)",
+    "CREATE INDEX change_user IF NOT EXISTS FOR (c:Change) ON (c.user_id)",
 )
 
 UPSERT_USERS: Final = """
@@ -63,6 +69,45 @@ EXISTING_ITEMS: Final = "UNWIND $ids AS id MATCH (i:Item {id: id}) RETURN i.id A
 
 FIND_USER: Final = "MATCH (u:User {id: $id}) RETURN u.id AS id"
 DELETE_USER: Final = "MATCH (u:User {id: $id}) DETACH DELETE u"
+
+# The change log (see graph.store): one (:Change {seq, pos, op, user_id, ...}) node per row and
+# the sequence in the single (:ChangeSeq {id: 'changes'}) node. Incrementing it write-locks that
+# node until the transaction commits, so sequence numbers become visible in increasing order
+# (servers with optimistic concurrency instead fail the loser on the (seq, pos) uniqueness
+# constraint; the store runs it again: Neo4jStore._logged_write).
+NEXT_CHANGE_SEQ: Final = """
+MERGE (s:ChangeSeq {id: 'changes'})
+SET s.seq = coalesce(s.seq, 0) + 1
+RETURN s.seq AS seq
+"""
+
+LOG_CHANGES: Final = """
+UNWIND $rows AS r
+CREATE (:Change {seq: $seq, pos: r.pos, op: r.op, user_id: r.user_id, item_id: r.item_id,
+                 kind: r.kind, ts: r.ts, value: r.value, region: r.region,
+                 signup_ts: r.signup_ts})
+"""
+
+PURGE_USER_CHANGES: Final = "MATCH (c:Change {user_id: $id}) DELETE c"
+
+CHANGE_HEAD: Final = """
+OPTIONAL MATCH (s:ChangeSeq {id: 'changes'})
+RETURN coalesce(s.seq, 0) AS seq
+"""
+
+CHANGE_SEQS: Final = """
+MATCH (c:Change) WHERE c.seq > $after AND c.seq <= $upto
+WITH DISTINCT c.seq AS seq
+RETURN seq ORDER BY seq LIMIT $n
+"""
+
+CHANGES_BETWEEN: Final = """
+MATCH (c:Change) WHERE c.seq > $after AND c.seq <= $upto
+RETURN c.seq AS seq, c.pos AS pos, c.op AS op, c.user_id AS user_id, c.item_id AS item_id,
+       c.kind AS kind, c.ts AS ts, c.value AS value, c.region AS region,
+       c.signup_ts AS signup_ts
+ORDER BY seq, pos
+"""
 
 COUNT_USERS: Final = "MATCH (u:User) RETURN count(u) AS n"
 COUNT_ITEMS: Final = "MATCH (i:Item) RETURN count(i) AS n"

@@ -6,6 +6,8 @@ Graph model::
     (:User)-[:FRIEND]->(:User)        mutual, stored once from the smaller id to the larger
     (:User)-[:FOLLOWS]->(:User)       directed
     (:User)-[:INTERACTED {kind, ts, value}]->(:Item)
+    (:Change {seq, pos, op, user_id, ...})  the change log (graph.store), sequence in
+    (:ChangeSeq {id: 'changes', seq})
 
 Interactions use ONE relationship type with a ``kind`` property rather than one type per kind:
 an interaction's identity is (user, item, kind, ts), so ``MERGE`` on ``{kind, ts}`` keeps the
@@ -23,17 +25,35 @@ protocol defines, so an export equals the SQLite store's export of the same data
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, LiteralString, cast
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction
-from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import (
+    AuthError,
+    ConfigurationError,
+    ConstraintError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from graph import cypher
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
-from graph.store import StoreCounts, StoreUnavailableError
+from graph.store import (
+    ChangePage,
+    StoreCounts,
+    StoreUnavailableError,
+    change_rows,
+    changes_from_rows,
+    check_page_request,
+    deletion_row,
+)
 
 _CONNECTION_ERRORS = (ServiceUnavailable, SessionExpired, ConnectionError, OSError)
+#: Attempts of a change-logging write that lost a race for its sequence number.
+_LOGGED_WRITE_ATTEMPTS = 20
 
 
 class Neo4jStore:
@@ -167,13 +187,7 @@ class Neo4jStore:
         return len(rows)
 
     def upsert_interactions(self, rows: Sequence[Interaction]) -> int:
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for r in rows:
-            groups.setdefault(r.user_id, []).append(
-                {"item_id": r.item_id, "kind": r.kind, "ts": r.ts, "value": r.value}
-            )
-        batch = [{"user_id": user, "rows": group} for user, group in groups.items()]
-        self._write(cypher.UPSERT_INTERACTIONS, batch, param="groups")
+        self._write(cypher.UPSERT_INTERACTIONS, _interaction_groups(rows), param="groups")
         return len(rows)
 
     def upsert_interaction_single(self, row: Interaction) -> None:
@@ -207,12 +221,61 @@ class Neo4jStore:
 
     def delete_user(self, user_id: str) -> bool:
         def work(tx: ManagedTransaction) -> bool:
-            if tx.run(_q(cypher.FIND_USER), id=user_id).single() is None:
-                return False
-            tx.run(_q(cypher.DELETE_USER), id=user_id).consume()
-            return True
+            found = tx.run(_q(cypher.FIND_USER), id=user_id).single() is not None
+            if found:
+                tx.run(_q(cypher.DELETE_USER), id=user_id).consume()
+            tx.run(_q(cypher.PURGE_USER_CHANGES), id=user_id).consume()
+            _log_changes(tx, [deletion_row(user_id)])
+            return found
 
-        return bool(self._session_call("write", work))
+        return bool(self._logged_write(work))
+
+    def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
+        rows = change_rows(users, interactions)
+        if not rows:
+            return 0
+        user_rows = [{"id": u.user_id, "region": u.region, "signup_ts": u.signup_ts} for u in users]
+        groups = _interaction_groups(interactions)
+
+        def work(tx: ManagedTransaction) -> int:
+            if user_rows:
+                tx.run(_q(cypher.UPSERT_USERS), rows=user_rows).consume()
+            if groups:
+                tx.run(_q(cypher.UPSERT_INTERACTIONS), groups=groups).consume()
+            return _log_changes(tx, rows)  # last: the sequence node stays locked until commit
+
+        return int(self._logged_write(work))
+
+    def _logged_write(self, work: Any) -> Any:
+        """Run a write that logs a change, again if it lost a race for its sequence number.
+
+        Neo4j serialises the increment on the sequence node's write lock. Servers with
+        optimistic concurrency (ArcadeDB) let two transactions read the same number; the
+        second to commit then violates the uniqueness of ``(:Change {seq, pos})`` (or, for
+        the very first write, of the sequence node itself) and is rolled back whole, so it is
+        safe to run again.
+        """
+        for attempt in range(1, _LOGGED_WRITE_ATTEMPTS):
+            try:
+                return self._session_call("write", work)
+            except ConstraintError:
+                time.sleep(random.uniform(0, 0.02 * attempt))  # spread the contenders
+        return self._session_call("write", work)  # the last attempt raises what it meets
+
+    def changes_since(self, after: int, limit: int = 100) -> ChangePage:
+        check_page_request(after, limit)
+
+        def work(tx: ManagedTransaction) -> ChangePage:
+            head = int(tx.run(_q(cypher.CHANGE_HEAD)).single(strict=True)["seq"])
+            seqs = [
+                int(r["seq"])
+                for r in tx.run(_q(cypher.CHANGE_SEQS), after=after, upto=head, n=limit)
+            ]
+            upto = seqs[-1] if len(seqs) == limit else head
+            rows = [r.data() for r in tx.run(_q(cypher.CHANGES_BETWEEN), after=after, upto=upto)]
+            return ChangePage(tuple(changes_from_rows(rows)), upto, head)
+
+        return cast(ChangePage, self._session_call("read", work))
 
     def counts(self) -> StoreCounts:
         def count(query: str) -> int:
@@ -292,6 +355,23 @@ class Neo4jStore:
     def close(self) -> None:
         """Close the driver (idempotent)."""
         self._driver.close()
+
+
+def _interaction_groups(rows: Sequence[Interaction]) -> list[dict[str, Any]]:
+    """Interactions grouped by user, the shape ``cypher.UPSERT_INTERACTIONS`` takes."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r.user_id, []).append(
+            {"item_id": r.item_id, "kind": r.kind, "ts": r.ts, "value": r.value}
+        )
+    return [{"user_id": user, "rows": group} for user, group in groups.items()]
+
+
+def _log_changes(tx: ManagedTransaction, rows: list[dict[str, Any]]) -> int:
+    """Append one write's rows to the change log under the next sequence number."""
+    seq = int(tx.run(_q(cypher.NEXT_CHANGE_SEQ)).single(strict=True)["seq"])
+    tx.run(_q(cypher.LOG_CHANGES), seq=seq, rows=rows).consume()
+    return seq
 
 
 def _q(text: str) -> LiteralString:

@@ -4,6 +4,11 @@ Every table has a primary key and every write is an ``INSERT ... ON CONFLICT DO 
 upsert sent with ``executemany`` in one transaction per batch, so re-sending rows changes
 nothing. Reads page through the primary-key index with keyset pagination (``WHERE key > last
 ORDER BY key LIMIT n``), so exporting millions of rows never holds more than one page.
+
+The change log (see :mod:`graph.store`) is the ``changes`` table keyed by ``(seq, pos)``; the
+sequence is the one row of ``change_seq``, incremented inside each logging transaction. SQLite
+lets one writer at a time commit, so sequence numbers become visible in increasing order to
+every process sharing the file (WAL mode lets them read meanwhile).
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
-from graph.store import StoreCounts, StoreUnavailableError
+from graph.store import (
+    CHANGE_FIELDS,
+    ChangePage,
+    StoreCounts,
+    StoreUnavailableError,
+    change_rows,
+    changes_from_rows,
+    check_page_request,
+    deletion_row,
+)
 
 #: Ids per ``IN (...)`` query: below SQLite's historic 999 bound-parameter limit.
 _ID_CHUNK: Final[int] = 900
@@ -48,6 +62,24 @@ _SCHEMA: Final[tuple[str, ...]] = (
         value REAL NOT NULL,
         PRIMARY KEY (user_id, item_id, kind, ts)
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS change_seq (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS changes (
+        seq INTEGER NOT NULL,
+        pos INTEGER NOT NULL,
+        op TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        item_id TEXT,
+        kind TEXT,
+        ts INTEGER,
+        value REAL,
+        region TEXT,
+        signup_ts INTEGER,
+        PRIMARY KEY (seq, pos)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id)",
 )
 
 _UPSERT_USER: Final[str] = (
@@ -66,6 +98,23 @@ _UPSERT_FRIENDSHIP: Final[str] = (
 _UPSERT_INTERACTION: Final[str] = (
     "INSERT INTO interactions (user_id, item_id, kind, ts, value) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (user_id, item_id, kind, ts) DO UPDATE SET value = excluded.value"
+)
+
+_NEXT_SEQ: Final[str] = (
+    "INSERT INTO change_seq (id, seq) VALUES (1, 1) "
+    "ON CONFLICT (id) DO UPDATE SET seq = seq + 1 RETURNING seq"
+)
+_HEAD: Final[str] = "SELECT COALESCE(MAX(seq), 0) FROM change_seq"
+_LOG_CHANGE: Final[str] = (
+    f"INSERT INTO changes (seq, pos, {', '.join(CHANGE_FIELDS)}) "
+    f"VALUES (:seq, :pos, {', '.join(':' + f for f in CHANGE_FIELDS)})"
+)
+_CHANGE_SEQS: Final[str] = (
+    "SELECT DISTINCT seq FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+_CHANGES: Final[str] = (
+    f"SELECT seq, pos, {', '.join(CHANGE_FIELDS)} FROM changes "
+    "WHERE seq > ? AND seq <= ? ORDER BY seq, pos"
 )
 
 
@@ -154,7 +203,39 @@ class SQLiteStore:
             conn.execute("DELETE FROM friendships WHERE friend_id = ?", (user_id,))
             conn.execute("DELETE FROM interactions WHERE user_id = ?", (user_id,))
             deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount
+            conn.execute("DELETE FROM changes WHERE user_id = ?", (user_id,))
+            self._log(conn, [deletion_row(user_id)])
         return deleted > 0
+
+    def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
+        rows = change_rows(users, interactions)
+        if not rows:
+            return 0
+        with self._transaction() as conn:
+            conn.executemany(_UPSERT_USER, [(u.user_id, u.region, u.signup_ts) for u in users])
+            conn.executemany(
+                _UPSERT_INTERACTION,
+                [(r.user_id, r.item_id, r.kind, r.ts, r.value) for r in interactions],
+            )
+            return self._log(conn, rows)
+
+    @staticmethod
+    def _log(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> int:
+        """Append one write's rows under the next sequence number (inside a transaction)."""
+        ((seq,),) = conn.execute(_NEXT_SEQ).fetchall()  # fetch all: the statement completes
+        conn.executemany(_LOG_CHANGE, [row | {"seq": seq} for row in rows])
+        return int(seq)
+
+    def changes_since(self, after: int, limit: int = 100) -> ChangePage:
+        check_page_request(after, limit)
+        with self._transaction() as conn:  # one consistent read of the head and the rows
+            head = int(conn.execute(_HEAD).fetchone()[0])
+            seqs = [s for (s,) in conn.execute(_CHANGE_SEQS, (after, head, limit))]
+            upto = seqs[-1] if len(seqs) == limit else head
+            cursor = conn.execute(_CHANGES, (after, upto))
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor]
+        return ChangePage(tuple(changes_from_rows(rows)), upto, head)
 
     def counts(self) -> StoreCounts:
         def count(table: str) -> int:

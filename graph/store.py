@@ -3,13 +3,19 @@
 Writes are idempotent batched upserts (MERGE semantics): re-sending a row changes nothing.
 Reads for export page through each entity ordered by its id, so any store yields the same
 snapshot from the same data.
+
+Live writes (the API's events and deletions) also go to a **change log** in the same
+transaction: each write gets the next number of one sequence shared by every process on the
+store, so API replicas read the writes made since their watermark
+(:meth:`GraphStore.changes_since`) and converge. Deleting a user also purges their earlier
+entries from the log and logs the deletion (the user id only), so replicas forget them too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from graph.schema import Friendship, Interaction, Item, User
 
@@ -26,6 +32,121 @@ class StoreCounts:
 
 class StoreUnavailableError(RuntimeError):
     """The backing database cannot be reached (or refused the credentials)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One logged live write: registered ``users`` and ``interactions`` (in the order written),
+    or the deletion of ``deleted_user``. ``seq`` orders writes across every process."""
+
+    seq: int
+    users: tuple[User, ...] = ()
+    interactions: tuple[Interaction, ...] = ()
+    deleted_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """Writes read from the change log after some sequence number ``after``."""
+
+    #: Writes with ``after < seq <= upto``, in sequence order.
+    changes: tuple[Change, ...]
+    #: Every write up to this number has been returned (the next page starts after it).
+    upto: int
+    #: The last number the sequence gave out when the page was read (0: nothing logged yet).
+    head: int
+
+
+#: Columns of a change-log row besides its key ``(seq, pos)``, in storage order.
+CHANGE_FIELDS: Final[tuple[str, ...]] = (
+    "op",
+    "user_id",
+    "item_id",
+    "kind",
+    "ts",
+    "value",
+    "region",
+    "signup_ts",
+)
+
+
+def change_rows(users: Sequence[User], interactions: Sequence[Interaction]) -> list[dict[str, Any]]:
+    """The change-log rows of one write (``pos`` numbered from 0; ``seq`` is added by the
+    store): users first, then interactions, as written."""
+    rows: list[dict[str, Any]] = [
+        dict.fromkeys(CHANGE_FIELDS)
+        | {"op": "user", "user_id": u.user_id, "region": u.region, "signup_ts": u.signup_ts}
+        for u in users
+    ]
+    rows += [
+        dict.fromkeys(CHANGE_FIELDS)
+        | {
+            "op": "interaction",
+            "user_id": r.user_id,
+            "item_id": r.item_id,
+            "kind": r.kind,
+            "ts": r.ts,
+            "value": r.value,
+        }
+        for r in interactions
+    ]
+    return [row | {"pos": pos} for pos, row in enumerate(rows)]
+
+
+def deletion_row(user_id: str) -> dict[str, Any]:
+    """The change-log row that deletes ``user_id``."""
+    return dict.fromkeys(CHANGE_FIELDS) | {"op": "delete", "user_id": user_id, "pos": 0}
+
+
+def check_page_request(after: int, limit: int) -> None:
+    """Validate the arguments of :meth:`GraphStore.changes_since`.
+
+    Raises:
+        ValueError: if ``after < 0`` or ``limit < 1``.
+    """
+    if after < 0:
+        raise ValueError(f"after must be a sequence number >= 0, got {after}")
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+
+
+def changes_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
+    """Group change-log rows sorted by ``(seq, pos)`` into writes.
+
+    Raises:
+        ValueError: naming the row, if its ``op`` is not a change-log operation.
+    """
+    grouped: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(int(row["seq"]), []).append(row)
+    changes: list[Change] = []
+    for seq, group in grouped.items():
+        users: list[User] = []
+        interactions: list[Interaction] = []
+        deleted: str | None = None
+        for row in group:
+            op = row["op"]
+            if op == "user":
+                users.append(User(row["user_id"], row["region"], int(row["signup_ts"])))
+            elif op == "interaction":
+                interactions.append(
+                    Interaction(
+                        row["user_id"],
+                        row["item_id"],
+                        row["kind"],
+                        float(row["value"]),
+                        int(row["ts"]),
+                    )
+                )
+            elif op == "delete":
+                deleted = row["user_id"]
+            else:
+                raise ValueError(
+                    f"change log row (seq {seq}, pos {row['pos']}) has op {op!r}; "
+                    "expected user, interaction or delete"
+                )
+        changes.append(Change(seq, tuple(users), tuple(interactions), deleted))
+    return changes
 
 
 @runtime_checkable
@@ -56,7 +177,27 @@ class GraphStore(Protocol):
         ...
 
     def delete_user(self, user_id: str) -> bool:
-        """Remove a user with all their friendships and interactions; False if absent."""
+        """Remove a user with all their friendships and interactions; False if absent.
+
+        In the same transaction, the user's entries in the change log are purged and the
+        deletion is logged (also when the user was absent: replicas may still serve them).
+        """
+        ...
+
+    def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
+        """Upsert ``users``, then ``interactions``, and log them as one write, in one
+        transaction. Returns the write's sequence number; an empty write logs nothing and
+        returns 0."""
+        ...
+
+    def changes_since(self, after: int, limit: int = 100) -> ChangePage:
+        """The next up to ``limit`` logged writes with a sequence number above ``after``, read
+        in one transaction. A ``head`` below ``after`` means the log was started afresh (a new
+        database): read it again from 0.
+
+        Raises:
+            ValueError: if ``after < 0`` or ``limit < 1``.
+        """
         ...
 
     def counts(self) -> StoreCounts: ...

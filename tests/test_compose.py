@@ -1,5 +1,5 @@
-"""The docker-compose file and Dockerfile describe the Neo4j deployment correctly (parsed, not run:
-no Docker engine on CI)."""
+"""The docker-compose file and Dockerfile describe the Neo4j deployment, scaled out to N API
+replicas behind nginx, correctly (parsed, not run: no Docker engine on CI)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_services_and_volumes(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"neo4j", "pipeline", "api"}
+    assert set(compose["services"]) == {"neo4j", "pipeline", "api", "lb"}
     assert compose["services"]["neo4j"]["image"] == "neo4j:5"
     assert {"neo4j-data", "models"} <= set(compose["volumes"])
     assert "neo4j-data:/data" in compose["services"]["neo4j"]["volumes"]
@@ -32,8 +32,36 @@ def test_services_and_volumes(compose: dict[str, Any]) -> None:
 def test_ports_bound_to_loopback(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["neo4j"]["ports"] == ["127.0.0.1:7474:7474", "127.0.0.1:7687:7687"]
-    assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["lb"]["ports"] == ["127.0.0.1:8000:8000"]
     assert "ports" not in services["pipeline"]
+
+
+def test_api_scales_behind_the_load_balancer(compose: dict[str, Any]) -> None:
+    """``--scale api=N``: no fixed host port or name on api; lb publishes :8000 and balances
+    over every replica Docker's DNS returns for ``api``, re-resolved while running."""
+    services = compose["services"]
+    api, lb = services["api"], services["lb"]
+    assert "ports" not in api and "container_name" not in api
+    assert api["expose"] == ["8000"]
+    assert api["command"][-2:] == ["--port", "8000"]
+    assert api["volumes"] == ["models:/models:ro"]  # every replica reads the one trained model
+    assert "/health" in " ".join(api["healthcheck"]["test"])
+    assert api["environment"]["SOCIALREC_SYNC_INTERVAL_S"] == "${SOCIALREC_SYNC_INTERVAL_S:-2}"
+    image, version = lb["image"].split(":")
+    assert image == "nginx"
+    assert tuple(int(n) for n in version.split("-")[0].split(".")) >= (1, 27, 3)  # OSS resolve
+    assert lb["depends_on"] == {"api": {"condition": "service_healthy"}}
+    (config,) = lb["configs"]
+    assert config["target"] == "/etc/nginx/conf.d/default.conf"
+    nginx = compose["configs"][config["source"]]["content"]
+    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=\d+s", nginx, re.MULTILINE)
+    upstream = re.search(r"upstream (\w+) \{([^}]*)\}", nginx)
+    assert upstream is not None
+    assert re.search(r"^\s*server api:8000 resolve;$", upstream.group(2), re.MULTILINE)
+    assert re.search(r"^\s*zone \w+ \d+k;$", upstream.group(2), re.MULTILINE)
+    assert f"proxy_pass http://{upstream.group(1)};" in nginx
+    assert re.search(r"^\s*listen 8000;$", nginx, re.MULTILINE)
+    assert "$" not in nginx  # compose would interpolate it
 
 
 def test_neo4j_healthcheck_uses_cypher_shell(compose: dict[str, Any]) -> None:
@@ -50,6 +78,7 @@ def test_start_order(compose: dict[str, Any]) -> None:
         "neo4j": {"condition": "service_healthy"},
         "pipeline": {"condition": "service_completed_successfully"},
     }
+    assert services["lb"]["depends_on"] == {"api": {"condition": "service_healthy"}}
     script = " ".join(services["pipeline"]["command"])
     steps = [s.strip() for s in script.split("&&")]
     assert steps == [

@@ -11,8 +11,8 @@ from api.schemas.events import EventErrorOut, EventsRequest, EventsResponse
 from api.schemas.recommendations import ErrorResponse
 from api.services.auth import require_api_key
 from api.services.events import ValidatedBatch, as_raw, validate_events, write_batch
+from api.services.sync import apply_write
 from api.state import AppState
-from graph.schema import User
 from graph.store import GraphStore, StoreUnavailableError
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(require_api_key)])
@@ -32,7 +32,8 @@ def post_events(body: EventsRequest, request: Request, settings: SettingsDep) ->
     """Validate the batch like the loader (one error per bad entry; good ones accepted),
     write the accepted users and interactions to the store (impressions to the impression
     log) before answering, then apply them to serving at once: interacted items leave the
-    user's recommendations, the user's vector is folded in, new users become servable.
+    user's recommendations, the user's vector is folded in, new users become servable. Other
+    replicas on the same store apply them within ``SOCIALREC_SYNC_INTERVAL_S``.
 
     The answer is 200 whenever the batch was processed, also if every entry was rejected
     (see ``errors``); 503 with Retry-After while the store is unavailable (nothing applied).
@@ -59,7 +60,7 @@ def post_events(body: EventsRequest, request: Request, settings: SettingsDep) ->
         if state.impressions is not None and batch.impressions:
             state.impressions.record(batch.impressions)
             state.impressions.prune(now - round(settings.feed_cap_hours * 3600))
-        apply_batch(state, batch)
+        apply_write(state, batch.users, batch.interactions)
     return EventsResponse(
         accepted_users=len(batch.users),
         accepted_interactions=len(batch.interactions),
@@ -71,19 +72,3 @@ def post_events(body: EventsRequest, request: Request, settings: SettingsDep) ->
             for e in batch.errors
         ],
     )
-
-
-def apply_batch(state: AppState, batch: ValidatedBatch) -> None:
-    """Make accepted rows visible to serving: register users, add the interactions whose
-    items the snapshot has (others wait for the next export) and fold in their users."""
-    live = state.live
-    live.add_users(batch.users)
-    index = state.snapshot.item_index
-    servable = [r for r in batch.interactions if r.item_id in index]
-    live.add_users(User(r.user_id) for r in servable if not live.has_user(r.user_id))
-    live.add_interactions(servable)
-    per_user: dict[str, list[int]] = {}
-    for row in servable:
-        per_user.setdefault(row.user_id, []).append(index[row.item_id])
-    for user_id, items in per_user.items():
-        state.social.fold_in_user(state.recommender, user_id, items)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import SettingsDep, StateDep
-from api.schemas.health import Counts, Dependency, HealthResponse, SnapshotInfo
+from api.schemas.health import Counts, Dependency, HealthResponse, SnapshotInfo, SyncInfo
+from api.services.sync import ChangeSync
 
 router = APIRouter(tags=["health"])
 
@@ -17,10 +18,11 @@ PUBLIC_DOWN_DETAIL: Final[str] = "not answering; the cause is in the server log"
 
 
 @router.get("/health", response_model=HealthResponse, summary="Service status")
-def health(state: StateDep, settings: SettingsDep) -> HealthResponse:
-    """Model version, snapshot identity, graph counts and the graph store's status (503 while
-    nothing is loaded). A store that is down makes the status ``degraded``, still 200: reads
-    go on from the snapshot. The store is probed at most every couple of seconds."""
+def health(state: StateDep, settings: SettingsDep, request: Request) -> HealthResponse:
+    """Model version, snapshot identity, graph counts, the graph store's status (503 while
+    nothing is loaded) and how far this replica has applied the store's change log. A store
+    that is down makes the status ``degraded``, still 200: reads go on from the snapshot. The
+    store is probed at most every couple of seconds."""
     if state.store is None:
         store = Dependency(
             name="graph_store", kind=settings.store, status="down", detail="not configured"
@@ -52,4 +54,19 @@ def health(state: StateDep, settings: SettingsDep) -> HealthResponse:
             social_edges=len(snapshot.social_src),
         ),
         dependencies=[store],
+        sync=_sync_info(request.app.state.sync),
+    )
+
+
+def _sync_info(sync: ChangeSync | None) -> SyncInfo | None:
+    if sync is None:
+        return None
+    seen = sync.status()
+    return SyncInfo(
+        enabled=seen.enabled,
+        interval_s=seen.interval_s,
+        watermark=seen.watermark,
+        head=seen.head,
+        lag=seen.lag,
+        seconds_since_sync=None if seen.since_success_s is None else round(seen.since_success_s, 3),
     )

@@ -17,6 +17,7 @@ from api.schemas.users import (
 )
 from api.services.auth import read_access, require_api_key
 from api.services.recommender import UnknownUserError
+from api.services.sync import apply_delete
 from api.state import AppState
 from graph.store import StoreUnavailableError
 
@@ -72,13 +73,12 @@ def get_profile(user_id: UserId, state: StateDep) -> ProfileResponse:
 def delete_user(user_id: UserId, request: Request) -> DeleteUserResponse:
     """Remove the user from serving at once (no recommendations for them, never named in
     anyone's reasons, impressions forgotten), then from the store, so the next export lacks
-    them. 404 if neither knows the user; 503 with Retry-After if the store is unavailable:
-    serving has already forgotten the user, retry to finish the store deletion."""
+    them; other replicas on the same store forget them within ``SOCIALREC_SYNC_INTERVAL_S``.
+    404 if neither knows the user; 503 with Retry-After if the store is unavailable: serving
+    has already forgotten the user, retry to finish the store deletion."""
     with request.app.state.write_lock:
         state: AppState = get_state(request)
-        served = state.live.delete_user(user_id)
-        if state.impressions is not None:
-            state.impressions.delete_user(user_id)
+        served = apply_delete(state, user_id)
         if state.store is None:
             raise StoreUnavailableError("no graph store is configured for this server")
         stored = state.store.call(lambda store: store.delete_user(user_id))

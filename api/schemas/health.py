@@ -30,6 +30,19 @@ class Dependency(BaseModel):
     detail: str | None = Field(None, description="Why it is down.")
 
 
+class SyncInfo(BaseModel):
+    """How far this replica has applied the store's change log (live writes of every replica)."""
+
+    enabled: bool = Field(description="false: SOCIALREC_SYNC_INTERVAL_S is 0.")
+    interval_s: float
+    watermark: int = Field(description="Every logged write up to this number is applied here.")
+    head: int | None = Field(None, description="The log's last number at the last read.")
+    lag: int | None = Field(None, description="Writes logged but not applied here at that read.")
+    seconds_since_sync: float | None = Field(
+        None, description="Seconds since the last read that reached the head."
+    )
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"] = Field(
         description="degraded: reads are served from the loaded snapshot, but a dependency is "
@@ -40,3 +53,4 @@ class HealthResponse(BaseModel):
     snapshot: SnapshotInfo
     counts: Counts
     dependencies: list[Dependency]
+    sync: SyncInfo | None = Field(None, description="Replica sync; null before it is set up.")

@@ -358,9 +358,8 @@ def _impression(
     return Impression(user, item, post, ts)
 
 
-def write_batch(store: GraphStore, batch: ValidatedBatch) -> None:
-    """Write the accepted users and interactions (users first), each in one transaction."""
-    if batch.users:
-        store.upsert_users(batch.users)
-    if batch.interactions:
-        store.upsert_interactions(batch.interactions)
+def write_batch(store: GraphStore, batch: ValidatedBatch) -> int:
+    """Write the accepted users and interactions (users first) in one transaction that also
+    logs them for the other replicas (:meth:`graph.store.GraphStore.write_events`); returns
+    the write's sequence number (0: nothing to write)."""
+    return store.write_events(batch.users, batch.interactions)

@@ -203,12 +203,20 @@ class LiveGraph:
 
     # -- interactions -----------------------------------------------------------------------
 
-    def add_interactions(self, rows: Sequence[Interaction]) -> None:
+    def add_interactions(self, rows: Sequence[Interaction]) -> list[Interaction]:
         """Add accepted interactions (users must be served, items in the snapshot).
+
+        An interaction the graph already holds (same user, item, kind and time: the store's
+        key) is skipped, so applying a write again changes nothing.
+
+        Returns:
+            The rows added, in order.
 
         Raises:
             ValueError: naming the row, if its user is not served or its item is unknown.
         """
+        added: list[Interaction] = []
+        held: dict[str, set[tuple[int, int, int]]] = {}
         with self._lock:
             for row in rows:
                 if not self.has_user(row.user_id):
@@ -216,9 +224,20 @@ class LiveGraph:
                 item = self._snap.item_index.get(row.item_id)
                 if item is None:
                     raise ValueError(f"rows: item_id {row.item_id!r} is not in the snapshot")
-                if item not in set(self.seen(row.user_id).tolist()):
+                if row.user_id not in held:
+                    hist = self.history(row.user_id)
+                    held[row.user_id] = set(
+                        zip(hist.items.tolist(), hist.kinds.tolist(), hist.ts.tolist(), strict=True)
+                    )
+                key = (item, INTERACTION_KINDS.index(row.kind), row.ts)
+                if key in held[row.user_id]:
+                    continue
+                if not any(seen == item for seen, _, _ in held[row.user_id]):
                     self._popularity[item] += 1.0
+                held[row.user_id].add(key)
                 self._live.setdefault(row.user_id, []).append(row)
+                added.append(row)
+        return added
 
     def history(self, user_id: str) -> History:
         """Every interaction of ``user_id``, snapshot rows first; empty if not served."""
@@ -315,14 +334,32 @@ class LiveGraph:
     def friend_activity(self, user_id: str) -> FriendActivity:
         """Which served users ``user_id`` sees interacted with which items (see
         :class:`FriendActivity`); empty for users not served."""
-        friends = sorted({n.user_id for n in self.following(user_id)})
-        histories = [self.history(friend) for friend in friends]
+        snap = self._snap
+        u = snap.user_index.get(user_id)
+        if u is None or self.is_deleted(user_id):
+            return FriendActivity.empty(snap.num_items)
+        # Snapshot ids are sorted, so index order is the id order friends are listed in.
+        seen = np.unique(snap.social_dst[self._out_order[self._out_ptr[u] : self._out_ptr[u + 1]]])
+        friends = [snap.user_ids[v] for v in seen.tolist()]
+        with self._lock:
+            if self._deleted:
+                kept = [n for n, f in enumerate(friends) if f not in self._deleted]
+                seen, friends = seen[kept], [friends[n] for n in kept]
+            live = [(n, row) for n, f in enumerate(friends) for row in self._live.get(f, ())]
+        # The friends' snapshot rows: one contiguous run of the CSR order per friend.
+        starts, counts = self._inter_ptr[seen], self._inter_ptr[seen + 1] - self._inter_ptr[seen]
+        offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        rows = self._inter_order[offsets + np.arange(int(counts.sum()))]
+
+        def with_live(base: NDArray[np.generic], extra: list[int]) -> NDArray[np.int64]:
+            return np.concatenate([base.astype(np.int64), np.array(extra, dtype=np.int64)])
+
         return FriendActivity(
             friends,
-            np.concatenate([h.items for h in histories] or [np.zeros(0, np.int64)]),
-            np.concatenate([h.ts for h in histories] or [np.zeros(0, np.int64)]),
-            np.repeat(np.arange(len(friends)), [len(h) for h in histories]),
-            self._snap.num_items,
+            with_live(snap.inter_item[rows], [snap.item_index[r.item_id] for _, r in live]),
+            with_live(snap.inter_ts[rows], [r.ts for _, r in live]),
+            with_live(np.repeat(np.arange(len(friends)), counts), [n for n, _ in live]),
+            snap.num_items,
         )
 
     # -- folded-in vectors --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,7 +13,8 @@ import pytest
 from graph.export import export_snapshot
 from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User
 from graph.snapshot import build_snapshot
-from graph.store import GraphStore, StoreCounts
+from graph.sqlite_store import SQLiteStore
+from graph.store import Change, ChangePage, GraphStore, StoreCounts
 
 _Row = TypeVar("_Row")
 
@@ -123,6 +125,120 @@ def test_delete_user_removes_edges_on_both_sides(store: GraphStore) -> None:
     assert flat(store.iter_friendships()) == [Friendship("u10", "u3", "friend")]
     assert all(r.user_id != "u1" for r in flat(store.iter_interactions()))
     assert store.existing_user_ids(["u1"]) == set()
+
+
+def test_write_events_upserts_and_logs_one_write(store: GraphStore) -> None:
+    fill(store)
+    new_user = User("n1", "eu", 5)
+    rows = (Interaction("n1", "i1", "click", 1.0, 200), Interaction("u1", "i2", "view", 2.0, 300))
+    seq = store.write_events([new_user], rows)
+    assert seq >= 1
+    assert store.counts() == StoreCounts(users=5, items=3, friendships=4, interactions=8)
+    assert new_user in flat(store.iter_users())
+    assert set(rows) <= set(flat(store.iter_interactions()))
+    assert store.changes_since(0) == ChangePage((Change(seq, (new_user,), rows),), seq, seq)
+    assert store.changes_since(seq) == ChangePage((), seq, seq)
+
+
+def test_rewriting_a_write_logs_it_again_but_stores_it_once(store: GraphStore) -> None:
+    fill(store)
+    row = Interaction("u2", "i1", "cart", 1.0, 9)
+    first = store.write_events([], [row])
+    second = store.write_events([], [row])
+    assert second > first
+    assert store.counts().interactions == len(INTERACTIONS) + 1
+    assert [c.seq for c in store.changes_since(0).changes] == [first, second]
+
+
+def test_an_empty_write_logs_nothing(store: GraphStore) -> None:
+    assert store.write_events([], []) == 0
+    assert store.changes_since(0) == ChangePage((), 0, 0)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 100])
+def test_changes_since_pages_through_writes_in_order(store: GraphStore, limit: int) -> None:
+    fill(store)
+    written = [
+        Change(store.write_events([User(f"n{n}", None, n)], []), (User(f"n{n}", None, n),))
+        for n in range(5)
+    ]
+    assert [c.seq for c in written] == sorted({c.seq for c in written})
+    read: list[Change] = []
+    after = 0
+    while True:
+        page = store.changes_since(after, limit)
+        assert len(page.changes) <= limit
+        assert page.head == written[-1].seq
+        assert all(after < c.seq <= page.upto for c in page.changes)
+        read += page.changes
+        if after == page.upto:
+            break
+        after = page.upto
+    assert read == written
+
+
+def test_a_log_started_afresh_reads_as_head_below_the_watermark(store: GraphStore) -> None:
+    fill(store)
+    seq = store.write_events([], [Interaction("u3", "i3", "view", 1.0, 1)])
+    page = store.changes_since(seq + 10)
+    assert page == ChangePage((), seq, seq)
+    assert page.head < seq + 10
+
+
+def test_delete_user_purges_their_changes_and_logs_the_deletion(store: GraphStore) -> None:
+    fill(store)
+    mine = Interaction("u1", "i3", "view", 1.0, 11)
+    theirs = Interaction("u2", "i2", "view", 1.0, 12)
+    both = store.write_events([User("u1", "eu", 1)], [mine, theirs])
+    store.write_events([], [mine])
+    assert store.delete_user("u1") is True
+    assert store.delete_user("ghost") is False  # absent: still logged, replicas may serve them
+    page = store.changes_since(0)
+    first, *deletions = page.changes
+    assert first == Change(both, (), (theirs,))  # nothing of u1 is left; the u1-only write is gone
+    assert [c.deleted_user for c in deletions] == ["u1", "ghost"]
+    assert all(c == Change(c.seq, deleted_user=c.deleted_user) for c in deletions)  # ids only
+    assert both < deletions[0].seq < deletions[1].seq == page.upto == page.head
+
+
+def _another_handle(store: GraphStore, request: pytest.FixtureRequest) -> GraphStore:
+    """A second connection to the same store (what another API process holds)."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path)
+    handle: GraphStore = request.getfixturevalue("bolt_target").open_store()
+    return handle
+
+
+def test_concurrent_writers_share_one_sequence(
+    store: GraphStore, request: pytest.FixtureRequest
+) -> None:
+    fill(store)
+    writers, writes = 3, 10
+
+    def write(writer: int) -> list[Change]:
+        handle = _another_handle(store, request)
+        try:
+            done = []
+            for n in range(writes):
+                row = Interaction(f"u{writer + 1}", "i1", "view", 1.0, 1000 * writer + n)
+                done.append(Change(handle.write_events([], [row]), (), (row,)))
+            return done
+        finally:
+            handle.close()
+
+    with ThreadPoolExecutor(writers) as pool:
+        written = [c for done in pool.map(write, range(writers)) for c in done]
+    assert len({c.seq for c in written}) == writers * writes  # no number given out twice
+    page = store.changes_since(0, limit=1000)
+    assert list(page.changes) == sorted(written, key=lambda c: c.seq)
+    assert page.head == max(c.seq for c in written)
+
+
+def test_changes_since_rejects_bad_arguments(store: GraphStore) -> None:
+    with pytest.raises(ValueError, match="after must be"):
+        store.changes_since(-1)
+    with pytest.raises(ValueError, match="limit must be"):
+        store.changes_since(0, limit=0)
 
 
 def test_export_equals_snapshot_built_from_the_rows(store: GraphStore, tmp_path: Path) -> None:

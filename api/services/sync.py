@@ -1,0 +1,225 @@
+"""Replicas converge: every API process applies the live writes logged in the shared store.
+
+A live write (``POST /events`` users and interactions, ``DELETE /users/{id}``) goes to the
+store's change log in the same transaction as the write itself, numbered by one sequence
+shared by every process on that store (:meth:`graph.store.GraphStore.write_events`,
+:meth:`~graph.store.GraphStore.delete_user`). The process that took the request applies it to
+its own live graph at once; every process (that one included) runs a :class:`ChangeSync`,
+which every ``SOCIALREC_SYNC_INTERVAL_S`` seconds reads the writes logged after its watermark
+and applies them in sequence order with :func:`apply_write` / :func:`apply_delete`, the same
+functions the routes use. Applying is idempotent (interactions the live graph already holds
+are skipped, deleting twice is deleting once), so re-reading its own writes, or replaying the
+whole log after a restart, counts nothing twice. Replicas are eventually consistent: another
+replica sees a write within about one interval.
+
+A page of changes is read and applied in one hold of the app's write lock, like a write route,
+so no local write or reload falls between the read and the apply: a user deleted here cannot
+come back from a page read before the deletion, and pages read after it no longer hold the
+user's rows (the deletion purged them from the log).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Final
+
+from api.services.events import StoreGateway
+from api.state import AppState
+from graph.schema import Interaction, User
+from graph.store import Change, ChangePage, GraphStore, StoreUnavailableError
+
+_log = logging.getLogger(__name__)
+
+#: Writes read (and applied under the write lock) at a time.
+PAGE_SIZE: Final[int] = 20
+
+
+def apply_write(
+    state: AppState, users: Sequence[User], interactions: Sequence[Interaction]
+) -> None:
+    """Make written rows visible to serving: register ``users``, add the interactions the live
+    graph does not hold yet whose items the snapshot has (others wait for the next export),
+    registering their users if needed, and fold in the users whose history grew."""
+    live = state.live
+    live.add_users(users)
+    index = state.snapshot.item_index
+    servable = [r for r in interactions if r.item_id in index]
+    live.add_users(User(r.user_id) for r in servable if not live.has_user(r.user_id))
+    per_user: dict[str, list[int]] = {}
+    for row in live.add_interactions(servable):
+        per_user.setdefault(row.user_id, []).append(index[row.item_id])
+    for user_id, items in per_user.items():
+        state.social.fold_in_user(state.recommender, user_id, items)
+
+
+def apply_delete(state: AppState, user_id: str) -> bool:
+    """Forget ``user_id`` in serving and in the impression log; False if they were not served."""
+    served = state.live.delete_user(user_id)
+    if state.impressions is not None:
+        state.impressions.delete_user(user_id)
+    return served
+
+
+def apply_change(state: AppState, change: Change) -> None:
+    """Apply one logged write to ``state``."""
+    if change.deleted_user is not None:
+        apply_delete(state, change.deleted_user)
+    else:
+        apply_write(state, change.users, change.interactions)
+
+
+def _read(after: int, limit: int, store: GraphStore) -> ChangePage:
+    return store.changes_since(after, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """Where a replica stands in the change log (sequence numbers only, no personal data)."""
+
+    enabled: bool
+    interval_s: float
+    #: Every logged write up to this number has been applied here.
+    watermark: int
+    #: The log's last number at the last read (``None``: not read yet).
+    head: int | None
+    #: Seconds since the last read that reached the head (``None``: never).
+    since_success_s: float | None
+
+    @property
+    def lag(self) -> int | None:
+        """Writes logged but not applied here, as of the last read."""
+        return None if self.head is None else max(self.head - self.watermark, 0)
+
+
+class ChangeSync:
+    """Applies the store's change log to the served state, in a background thread.
+
+    Args:
+        gateway: The API's store gateway (reads run on its store thread).
+        serving: Returns the state being served (``None`` while nothing is loaded).
+        lock: The app's write lock (serialises live writes, reloads and this).
+        interval_s: Seconds between reads; ``0`` disables the thread (:meth:`run_once` still
+            works).
+        page_size: Writes read and applied per lock hold.
+    """
+
+    def __init__(
+        self,
+        gateway: StoreGateway,
+        serving: Callable[[], AppState | None],
+        lock: threading.Lock,
+        *,
+        interval_s: float,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if interval_s < 0:
+            raise ValueError(f"interval_s must be >= 0 (0 disables), got {interval_s}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        self._gateway = gateway
+        self._serving = serving
+        self._lock = lock
+        self._interval_s = interval_s
+        self._page_size = page_size
+        self._watermark = 0
+        self._head: int | None = None
+        self._success_at: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def status(self) -> SyncStatus:
+        success = self._success_at
+        return SyncStatus(
+            enabled=self._thread is not None,
+            interval_s=self._interval_s,
+            watermark=self._watermark,
+            head=self._head,
+            since_success_s=None if success is None else time.monotonic() - success,
+        )
+
+    def run_once(self) -> int:
+        """Read and apply every write logged after the watermark; returns how many were applied.
+
+        Raises:
+            StoreUnavailableError: if the store cannot be read (the watermark keeps what was
+                applied before).
+        """
+        applied = 0
+        while not self._stop.is_set():  # stop() ends a long replay between pages
+            with self._lock:
+                state = self._serving()
+                if state is None:
+                    return applied
+                after = self._watermark
+                page: ChangePage = self._gateway.call(partial(_read, after, self._page_size))
+                self._head = page.head
+                if page.head < after:
+                    _log.warning(
+                        "the change log restarts below the watermark (%d < %d): a new store; "
+                        "replaying it from the start",
+                        page.head,
+                        after,
+                    )
+                    self._watermark = 0
+                    continue
+                for change in page.changes:
+                    self._apply(state, change)
+                self._watermark = page.upto
+            applied += len(page.changes)
+            if page.upto == page.head:
+                self._success_at = time.monotonic()
+                return applied
+            time.sleep(0)  # let a write waiting for the lock take it between pages
+        return applied
+
+    @staticmethod
+    def _apply(state: AppState, change: Change) -> None:
+        """Apply one change; one that fails is logged (by number and error type: messages may
+        hold ids) and skipped, so it cannot stop this replica from taking later ones."""
+        try:
+            apply_change(state, change)
+        except Exception as exc:
+            _log.error("change %d not applied (%s); skipped", change.seq, type(exc).__name__)
+
+    def start(self) -> None:
+        """Start the background thread (nothing when the interval is 0)."""
+        if self._interval_s == 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="socialrec-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread, waiting for the page in progress to be applied."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._tick()
+            self._stop.wait(self._interval_s)
+
+    def _tick(self) -> None:
+        """One round, skipped while the store is down (the gateway logs that and ``/health``
+        shows it); errors are logged by type only (their messages may hold ids)."""
+        if not self._gateway.health().available:
+            return
+        try:
+            applied = self.run_once()
+        except StoreUnavailableError:
+            return  # recorded by the gateway; the next round retries
+        except Exception as exc:  # the thread must outlive any one failure
+            _log.error(
+                "change sync failed after change %d (%s); retrying in %g s",
+                self._watermark,
+                type(exc).__name__,
+                self._interval_s,
+            )
+            return
+        if applied:
+            _log.info("change sync applied %d writes (watermark %d)", applied, self._watermark)
