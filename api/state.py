@@ -82,7 +82,11 @@ def load_state(
         ) from exc
     live = LiveGraph(snapshot)
     social = SocialRecommender(
-        live, social_boost=settings.social_boost, max_reason_users=settings.max_reason_users
+        live,
+        social_boost=settings.social_boost,
+        max_reason_users=settings.max_reason_users,
+        candidates=settings.candidates,
+        candidate_users=settings.candidate_users,
     )
     if carry is not None:
         for user_id, items in carry_over(carry.live, live).items():

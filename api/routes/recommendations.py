@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import RecommenderDep, SettingsDep, StateDep
+from api.responses import json_response
 from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import (
     ErrorResponse,
@@ -95,7 +96,7 @@ def to_schema(item: RankedItem) -> RecommendedItem:
     },
     summary="Top-k items for a user, with reasons",
 )
-def get_recommendations(
+async def get_recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=256)],
     k: Annotated[int, Depends(bounded_k)],
     recommender: RecommenderDep,
@@ -111,12 +112,17 @@ def get_recommendations(
     region: Annotated[
         str | None, Query(max_length=256, description="Region for popular items.")
     ] = None,
-) -> RecommendationsResponse:
+) -> Response:
     """The ``k`` best items for ``user_id``, best first, each with the reasons the graph gives.
 
     Strategy: ``personalized`` for users with interactions, ``social_cold_start`` for users
     with friends but no interactions, ``popular`` otherwise. A user unknown to the served
     model is a 404 unless ``fallback=popular`` (the feed path never 404s).
+
+    Runs on the event loop: the work is ~1 ms of numpy/torch, and a threadpool round trip
+    plus the GIL hand-offs between pool threads cost more than that under load (measured in
+    ``benchmarks/serving_load.py``). The response is validated once when built and written
+    with pydantic's serialiser (FastAPI would validate and encode it again).
     """
     result = state.social.recommend(
         recommender,
@@ -127,8 +133,9 @@ def get_recommendations(
         fallback_popular=fallback == "popular",
         region=region,
     )
-    return RecommendationsResponse(
+    body = RecommendationsResponse(
         user_id=user_id,
         strategy=result.strategy,
         items=[to_schema(item) for item in result.items],
     )
+    return json_response(body)

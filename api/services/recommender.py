@@ -96,6 +96,7 @@ class RecommenderService:
             )
         self._user_emb = user_embeddings.detach().to(torch.float32).contiguous()
         self._item_emb = item_embeddings.detach().to(torch.float32).contiguous()
+        self._item_unit = torch.nn.functional.normalize(self._item_emb, dim=1)
         self._user_ids = list(user_ids)
         self._item_ids = list(item_ids)
         self._user_index = {uid: i for i, uid in enumerate(self._user_ids)}
@@ -155,6 +156,11 @@ class RecommenderService:
     def item_embeddings(self) -> torch.Tensor:
         """``[num_items, dim]`` float32 (do not modify)."""
         return self._item_emb
+
+    @property
+    def item_directions(self) -> torch.Tensor:
+        """:attr:`item_embeddings` scaled to unit length (cosine similarity by inner product)."""
+        return self._item_unit
 
     def user_position(self, user_id: str) -> int | None:
         """The row of ``user_id`` in :attr:`user_embeddings`, or ``None`` if unknown."""
