@@ -14,18 +14,22 @@ Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/reach.py [--nodes 200000] [
    in one run; each side's best time is reported.
 3. Planning ``k = 50`` with IMM on the uniform graph (time of the whole ``plan_campaign``
    call, including the Monte-Carlo estimates of the plan and of the top-out-degree baseline).
-4. Synthetic social-commerce world (``graph.synthetic``, default knobs: KOL niches with
-   ``kol_niche_share = 0.5``, so KOLs of one niche share followers across communities):
-   ground-truth IC probabilities, plan ``k`` KOLs vs the top-followers set, for reach and for
-   qualified reach towards the most-purchased category. Plain reach leaves almost nothing to
-   optimise in this world (ratio ~1.00), however much audiences overlap: the ground-truth
-   probabilities are small (each user's incoming probabilities sum to ``social_influence``,
-   mean edge p ~0.035), so a follower shared by two KOLs is reached by both with probability
-   ``p1 * p2``; even identical audiences would share only ~p/2 of their reach. Reach is
-   then nearly additive and follows the follower count, and the top-followers set is (near)
-   optimal. The diagnostics line measures this (``synthetic_shared_share`` = share of the
-   top-followers set's reach reached by 2+ of them, next to the share of duplicate entries in
-   their follower lists). Qualified reach, where taste matters, is where planning pays.
+4. Synthetic social-commerce world (``graph.synthetic`` with ``SYNTHETIC_WORLD``: KOL follows
+   mostly by interest, ``kol_niche_share = 0.9``, with loyal fans, ``kol_fan_loyalty = 1``,
+   and 8 follows per user, so KOLs of one niche share a large part of their audiences).
+   Plan ``k = 10`` KOLs against the top-followers set for
+   ``reach`` and ``qualified`` reach (affinity towards the most-purchased category) when a
+   campaign post is seen by each follower of a KOL with probability ``--post-reach`` (default
+   0.2, an assumption: the high end of an influencer post's organic reach) and spreads on with
+   the world's ground-truth probabilities; and for ``adoption``, plain reach with the
+   ground-truth probabilities alone (purchase influence, mean edge p ~0.03). Diagnostics:
+   the share of the top set's distinct followers who follow 2+ of them, the follower Jaccard
+   of same-niche and other pairs in the top set, and the share of its reach reached by 2+ of
+   them. Under ``adoption`` reach is nearly additive whatever the follower overlap (a user's
+   incoming probabilities sum to at most ``social_influence``, so a follower of two KOLs is
+   reached by both with probability ``p1 * p2``) and the top-followers set is optimal. With
+   post reach, a third of the top set's reach is shared, but the outsiders' audiences are
+   smaller (Zipf fame) and overlap the chosen set too, so planning gains a few percent.
 
 The last line is ``RESULT key=value ...``.
 """
@@ -113,11 +117,31 @@ def ours_spread(
     return est.reach.mean, est.reach.std_error, seconds
 
 
-def synthetic_plan(num_users: int, k: int, simulations: int, jobs: int) -> dict[str, Any]:
-    """Plan ``k`` KOLs on a synthetic world with its ground-truth IC probabilities, for reach
-    and for qualified reach towards one category (affinity = the user's share of engagements in
-    that category, from the world's log)."""
-    world = generate_world(WorldConfig(num_users=num_users, num_items=2000, seed=7))
+#: The synthetic world of part 4: default knobs except follows by interest with loyal fans (a
+#: fan's KOL follows concentrate on one niche) and 8 follows per user, so same-niche KOLs
+#: share a large part of their audiences.
+SYNTHETIC_WORLD: dict[str, Any] = {
+    "num_items": 2000,
+    "seed": 7,
+    "avg_follows": 8.0,
+    "kol_niche_share": 0.9,
+    "kol_fan_loyalty": 1.0,
+}
+
+
+def _jaccard(a: NDArray[np.int32], b: NDArray[np.int32]) -> float:
+    return np.intersect1d(a, b).shape[0] / max(np.union1d(a, b).shape[0], 1)
+
+
+def synthetic_plan(
+    num_users: int, k: int, simulations: int, jobs: int, post_reach: float
+) -> dict[str, Any]:
+    """Plan ``k`` KOLs on a synthetic world, against the top-followers set: plain reach and
+    qualified reach (affinity = the user's share of engagements in the most-purchased
+    category, from the world's log) with a campaign post seen by each follower of a KOL with
+    probability ``post_reach`` and spreading on by the world's ground-truth probabilities;
+    and plain reach under the ground-truth probabilities alone ("adoption")."""
+    world = generate_world(WorldConfig(num_users=num_users, **SYNTHETIC_WORLD))
     snapshot = build_snapshot(
         world.iter_users(),
         world.iter_items(),
@@ -125,39 +149,46 @@ def synthetic_plan(num_users: int, k: int, simulations: int, jobs: int) -> dict[
         [],
         source="synthetic",
     )
-    graph = InfluenceGraph.from_snapshot(snapshot)
-    # Edge u -> v (v attends to u) is live with the receiver's ground-truth probability.
+    topo = InfluenceGraph.from_snapshot(snapshot)
     index = np.array([int(uid[1:]) for uid in snapshot.user_ids])
-    graph = graph.with_probabilities(world.influence_prob[index][graph.indices])
+    # Edge u -> v (v attends to u) is live with the receiver's ground-truth probability.
+    truth = world.influence_prob[index][topo.indices]
+    is_kol = np.zeros(world.num_users, dtype=bool)
+    is_kol[world.kol_users] = True
+    adoption = topo.with_probabilities(truth)
+    campaign = topo.with_probabilities(np.where(is_kol[index][topo.sources], post_reach, truth))
     category = world.item_category[world.inter_item]
     target = int(np.bincount(category[world.purchase_mask]).argmax())
     engaged = np.bincount(world.inter_user, minlength=world.num_users).astype(float)
     in_target = np.bincount(world.inter_user[category == target], minlength=world.num_users)
     affinity = (in_target / np.maximum(engaged, 1.0))[index]
-    out: dict[str, Any] = {"users": num_users, "edges": graph.num_edges, "k": k}
-    # Why plain reach leaves little to optimise here: audiences barely overlap *in reach*
-    # (a user followed by two KOLs is reached by both with probability p1 * p2, tiny for these
-    # subcritical probabilities), and reach alone follows the follower count.
-    pool = top_followers(graph, 3 * k)
-    diag = estimate_reach(graph, pool.tolist(), simulations=simulations, seed=5, jobs=jobs)
-    assert diag.per_seed is not None
-    alone = np.array([s.alone.mean for s in diag.per_seed])
-    top_set = estimate_reach(graph, pool[:k].tolist(), simulations=simulations, seed=5, jobs=jobs)
-    assert top_set.shared is not None and top_set.per_seed is not None
-    followed = [graph.indices[graph.indptr[v] : graph.indptr[v + 1]] for v in pool[:k]]
-    distinct = np.unique(np.concatenate(followed)).shape[0]
+    out: dict[str, Any] = {"users": num_users, "edges": topo.num_edges, "k": k}
+    # Audience overlap of the top-followers set: in follower lists, and in reach.
+    top = top_followers(topo, k)
+    followed = [topo.indices[topo.indptr[v] : topo.indptr[v + 1]] for v in top]
+    _, times = np.unique(np.concatenate(followed), return_counts=True)
     niche = dict(zip(world.kol_users.tolist(), world.kol_niche.tolist(), strict=True))
-    top_niches = [niche.get(int(index[v]), -1) for v in pool[:k]]
+    top_niches = [niche.get(int(index[v]), -1) for v in top]
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    same = [_jaccard(followed[i], followed[j]) for i, j in pairs if top_niches[i] == top_niches[j]]
+    other = [_jaccard(followed[i], followed[j]) for i, j in pairs if top_niches[i] != top_niches[j]]
+    top_set = estimate_reach(campaign, top.tolist(), simulations=simulations, seed=5, jobs=jobs)
+    assert top_set.shared is not None and top_set.per_seed is not None
     out["diagnostics"] = {
-        "kol_niche_share": world.config.kol_niche_share,
         "distinct_niches": len(set(top_niches) - {-1}),
-        "mean_edge_p": float(np.mean(graph.prob)) if graph.prob is not None else float("nan"),
-        "follower_dup_share": 1.0 - distinct / sum(f.shape[0] for f in followed),
+        "multi_follower_share": float(np.mean(times >= 2)),
+        "same_niche_pairs": len(same),
+        "same_niche_jaccard": float(np.mean(same)) if same else float("nan"),
+        "other_niche_jaccard": float(np.mean(other)) if other else float("nan"),
         "shared_share": top_set.shared.mean / top_set.reach.mean,
         "sum_alone_over_reach": sum(s.alone.mean for s in top_set.per_seed) / top_set.reach.mean,
-        "top_alone_in_top_followers": len(set(np.argsort(-alone)[:k].tolist()) & set(range(k))),
+        "mean_truth_p": float(np.mean(truth)),
     }
-    for name, aff in (("reach", None), ("qualified", affinity)):
+    for name, graph, aff in (
+        ("reach", campaign, None),
+        ("qualified", campaign, affinity),
+        ("adoption", adoption, None),
+    ):
         t0 = time.perf_counter()
         plan = plan_campaign(
             graph, k=k, simulations=simulations, seed=11, jobs=jobs, pool_size=200, affinity=aff
@@ -184,6 +215,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--synthetic-users", type=int, default=20_000)
+    parser.add_argument(
+        "--post-reach",
+        type=float,
+        default=0.2,
+        help="share of a KOL's followers who see one campaign post (synthetic world)",
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -235,22 +272,24 @@ def main() -> None:
         f"{plan.baseline_estimate.reach.mean:.1f} +- {plan.baseline_estimate.reach.std_error:.1f}"
         f" (ratio {plan.ratio:.3f}) in {plan_s:.2f} s"
     )
-    synthetic = synthetic_plan(args.synthetic_users, 10, args.simulations, args.jobs)
+    synthetic = synthetic_plan(
+        args.synthetic_users, 10, args.simulations, args.jobs, args.post_reach
+    )
     d = synthetic["diagnostics"]
     print(
-        f"synthetic world, top-{synthetic['k']} followers set (kol_niche_share "
-        f"{d['kol_niche_share']}, {d['distinct_niches']} distinct niches): mean edge p "
-        f"{d['mean_edge_p']:.4f}; {d['follower_dup_share']:.1%} of their follower lists are "
-        f"duplicates, yet only {d['shared_share']:.1%} of the reach is shared (sum of reach "
-        f"alone / reach = {d['sum_alone_over_reach']:.3f}); the {synthetic['k']} best by "
-        f"reach alone among the top {3 * synthetic['k']} include "
-        f"{d['top_alone_in_top_followers']} of the top-{synthetic['k']} followers"
+        f"synthetic world ({synthetic['users']} users, {synthetic['edges']} influence edges, "
+        f"{SYNTHETIC_WORLD}), top-{synthetic['k']} followers set: {d['distinct_niches']} "
+        f"distinct niches; {d['multi_follower_share']:.1%} of their distinct followers follow 2+"
+        f" of them; follower Jaccard {d['same_niche_jaccard']:.3f} for the "
+        f"{d['same_niche_pairs']} same-niche pairs, {d['other_niche_jaccard']:.3f} for the "
+        f"others; with post reach {args.post_reach}, {d['shared_share']:.1%} of their reach is "
+        f"reached by 2+ of them (sum of reach alone / reach = {d['sum_alone_over_reach']:.3f});"
+        f" mean ground-truth edge p {d['mean_truth_p']:.4f}"
     )
-    for name in ("reach", "qualified"):
+    for name in ("reach", "qualified", "adoption"):
         r = synthetic[name]
         print(
-            f"synthetic world ({synthetic['users']} users, {synthetic['edges']} influence "
-            f"edges, k={synthetic['k']}, {name}): plan {r['plan'].mean:.2f} +- "
+            f"synthetic plan k={synthetic['k']} ({name}): plan {r['plan'].mean:.2f} +- "
             f"{r['plan'].std_error:.2f} vs top-followers {r['baseline'].mean:.2f} +- "
             f"{r['baseline'].std_error:.2f} (ratio {r['ratio']:.3f}, {r['method']}, "
             f"{r['overlap_with_top']} of {synthetic['k']} shared) in {r['seconds']:.2f} s"
@@ -262,6 +301,9 @@ def main() -> None:
         f"agree_z_max={z_max:.2f} plan_k50_s={plan_s:.2f} plan_vs_topdegree={plan.ratio:.3f} "
         f"plan_vs_topfollowers_synthetic={synthetic['reach']['ratio']:.3f} "
         f"plan_vs_topfollowers_synthetic_qualified={synthetic['qualified']['ratio']:.3f} "
+        f"plan_vs_topfollowers_synthetic_adoption={synthetic['adoption']['ratio']:.3f} "
+        f"synthetic_multi_follower_share={d['multi_follower_share']:.3f} "
+        f"synthetic_same_niche_jaccard={d['same_niche_jaccard']:.3f} "
         f"synthetic_shared_share={d['shared_share']:.3f}"
     )
 

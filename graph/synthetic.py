@@ -28,7 +28,11 @@ Mechanics
    the follower picks a category its own community prefers (by those weights) and follows a
    KOL of that niche from any community, chosen by fame (the community rule stays when no KOL
    has that niche). Fans of a niche thus follow several of its KOLs, across communities, so
-   KOLs of one niche share much of their audience.
+   KOLs of one niche share much of their audience. **Fan loyalty:** with probability
+   ``kol_fan_loyalty`` a niche follow goes to the follower's favourite category (one per user,
+   drawn the same way) instead of a fresh pick, so a fan's KOL follows concentrate on one
+   niche and same-niche KOL audiences overlap more (0, the default, adds no random draw, so
+   worlds are unchanged).
    Self-follows, repeats and follows of an existing friend are dropped.
 5. **Organic engagements.** User activity is lognormal (``activity_sigma``) around
    ``interactions_per_user`` engagements (at least one each), at uniform times in
@@ -141,6 +145,8 @@ class WorldConfig:
         follow_exponent: Zipf exponent of KOL fame (>= 0; larger = more concentrated).
         kol_niche_share: Share of KOL follows that go by interest to a KOL of a niche the
             follower's community prefers rather than by community, [0, 1].
+        kol_fan_loyalty: Probability that such a follow goes to the follower's favourite
+            category rather than a fresh pick, [0, 1] (default 0: independent picks).
         interactions_per_user: Mean organic engagements per user (>= 1); each writes a view and
             possibly click, cart and purchase rows, so the row count is larger.
         activity_sigma: Log-scale spread of user activity (>= 0; 0 = equal activity).
@@ -174,6 +180,7 @@ class WorldConfig:
     kol_follow_share: float = 0.5
     follow_exponent: float = 1.0
     kol_niche_share: float = 0.5
+    kol_fan_loyalty: float = 0.0
     interactions_per_user: float = 20.0
     activity_sigma: float = 0.8
     taste_focus: float = 0.85
@@ -235,6 +242,7 @@ class WorldConfig:
         check("kol_follow_share", unit(self.kol_follow_share), "in [0, 1]")
         check("follow_exponent", finite(self.follow_exponent) and self.follow_exponent >= 0, ">= 0")
         check("kol_niche_share", unit(self.kol_niche_share), "in [0, 1]")
+        check("kol_fan_loyalty", unit(self.kol_fan_loyalty), "in [0, 1]")
         check(
             "interactions_per_user",
             finite(self.interactions_per_user) and self.interactions_per_user >= 1,
@@ -627,6 +635,11 @@ def _follows(
         niche_before = np.cumsum(niche_fame) - niche_fame
         at = np.flatnonzero(to_kol)
         liked = preferred[own[at], _row_choice(rng, np.cumsum(weights, axis=1)[own[at]])]
+        if cfg.kol_fan_loyalty > 0:
+            cum_weights = np.cumsum(weights, axis=1)
+            favourite = preferred[community, _row_choice(rng, cum_weights[community])]
+            loyal = rng.random(at.shape[0]) < cfg.kol_fan_loyalty
+            liked = np.where(loyal, favourite[follower[at]], liked)
         by_niche = (rng.random(at.shape[0]) < cfg.kol_niche_share) & (niche_fame[liked] > 0)
         x = niche_before[liked] + rng.random(at.shape[0]) * niche_fame[liked]
         pick = np.minimum(np.searchsorted(cum, x, side="right"), kols.shape[0] - 1)

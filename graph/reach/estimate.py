@@ -31,7 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graph.reach.influence_graph import LT_TOLERANCE, InfluenceGraph
-from graph.reach.simulate import run_simulations
+from graph.reach.parallel import process_pool
+from graph.reach.simulate import Runner, run_simulations
 
 Model = Literal["ic", "lt"]
 MODELS: Final[tuple[str, ...]] = ("ic", "lt")
@@ -183,6 +184,7 @@ def estimate_reach(
     attribution: bool = True,
     max_simulations: int = 100_000,
     jobs: int | None = None,
+    processes: int | Runner | None = None,
 ) -> ReachEstimate:
     """Estimate the reach of ``seeds`` by Monte-Carlo simulation of live-edge worlds.
 
@@ -197,13 +199,17 @@ def estimate_reach(
         attribution: Compute per-seed alone / marginal reach and overlaps (<= 64 seeds).
         max_simulations: Upper bound on ``simulations``.
         jobs: Worker threads (default: available CPUs); results do not depend on it.
+        processes: Run elsewhere instead: a count of worker processes (started for this
+            call), or a started :class:`~graph.reach.simulate.Runner` for ``graph`` (e.g. a
+            :class:`~graph.reach.parallel.ProcessPool`); results do not depend on it either.
 
     Returns:
         A :class:`ReachEstimate`; counts include the seeds.
 
     Raises:
         ValueError: on unknown or duplicate seeds, an empty seed set, a bad model, missing or
-            invalid probabilities, bad affinity, or ``simulations`` out of bounds.
+            invalid probabilities, bad affinity, ``simulations`` out of bounds, or a pool
+            started for another graph.
 
     Examples:
         >>> from graph.reach.influence_graph import uniform
@@ -224,16 +230,18 @@ def estimate_reach(
         )
     check_affinity(graph, affinity)
     base = make_seed(seed)
-    raw = run_simulations(
-        graph,
-        nodes,
-        lt=lt,
-        simulations=int(simulations),
-        base_seed=base,
-        attribute=attribution,
-        affinity=None if affinity is None else np.asarray(affinity, dtype=np.float64),
-        jobs=jobs,
-    )
+    with process_pool(graph, processes) as pool:
+        raw = run_simulations(
+            graph,
+            nodes,
+            lt=lt,
+            simulations=int(simulations),
+            base_seed=base,
+            attribute=attribution,
+            affinity=None if affinity is None else np.asarray(affinity, dtype=np.float64),
+            jobs=jobs,
+            runner=pool,
+        )
     labels = [graph.label(int(v)) for v in nodes]
     per_seed = overlap = shared = None
     if raw.alone is not None and raw.marginal is not None and raw.overlap_sum is not None:

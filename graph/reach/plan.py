@@ -49,7 +49,14 @@ from graph.reach.estimate import (
     resolve_seeds,
 )
 from graph.reach.influence_graph import InfluenceGraph
-from graph.reach.simulate import generate_rr_sets, greedy_cover, run_simulations
+from graph.reach.parallel import process_pool
+from graph.reach.simulate import (
+    Runner,
+    generate_rr_sets,
+    greedy_cover,
+    resolve_runner,
+    run_simulations,
+)
 
 #: Most seeds a plan may choose.
 MAX_PLAN_SEEDS: Final[int] = 1000
@@ -144,10 +151,10 @@ class _RRPool:
         base: int,
         offset: int,
         weights: NDArray[np.float64] | None,
-        jobs: int | None,
+        runner: Runner,
     ) -> None:
         self.graph, self.lt, self.base, self.offset = graph, lt, base, offset
-        self.weights, self.jobs = weights, jobs
+        self.weights, self.runner = weights, runner
         self.ptr = np.zeros(1, dtype=np.int64)
         self.nodes = np.zeros(0, dtype=np.int32)
 
@@ -165,7 +172,7 @@ class _RRPool:
             end=self.offset + total,
             base_seed=self.base,
             root_weights=self.weights,
-            jobs=self.jobs,
+            runner=self.runner,
         )
         self.ptr = np.concatenate([self.ptr, ptr[1:] + self.nodes.shape[0]])
         self.nodes = np.concatenate([self.nodes, nodes])
@@ -202,7 +209,7 @@ def _imm_sample_count(
     epsilon: float,
     ell: float,
     max_rr_sets: int,
-    jobs: int | None,
+    runner: Runner,
 ) -> tuple[int, int]:
     """IMM's sampling phase: a lower bound on OPT, hence the number of RR sets needed.
 
@@ -212,7 +219,7 @@ def _imm_sample_count(
     n = graph.num_nodes
     lam_p, lam_star, _ = imm_rr_counts(scale, n, candidates.shape[0], k, epsilon, ell)
     eps_p = math.sqrt(2.0) * epsilon
-    pool = _RRPool(graph, lt, base, 0, weights, jobs)
+    pool = _RRPool(graph, lt, base, 0, weights, runner)
     ones = np.ones(candidates.shape[0])
     lower = scale / n
     for i in range(1, max(2, int(math.log2(n)))):
@@ -246,6 +253,7 @@ def plan_campaign(
     max_rr_sets: int = 5_000_000,
     time_limit_s: float | None = None,
     jobs: int | None = None,
+    processes: int | Runner | None = None,
 ) -> CampaignPlan:
     """Choose influencers maximising reach (or qualified reach when ``affinity`` is given).
 
@@ -268,6 +276,11 @@ def plan_campaign(
             of the final selection is projected from the sampling rate, and the call fails
             (before doing it) when the total would exceed the limit.
         jobs: Worker threads.
+        processes: Run RR sets and simulations elsewhere instead: a count of worker
+            processes (started for this call), or a started
+            :class:`~graph.reach.simulate.Runner` for ``graph`` (e.g. a
+            :class:`~graph.reach.parallel.ProcessPool`). The plan does not depend on ``jobs``
+            or ``processes``.
 
     Returns:
         The plan with the chosen seeds, their estimate and the baseline's.
@@ -333,111 +346,114 @@ def plan_campaign(
     scale = float(graph.num_nodes) if weights is None else float(weights.sum())
     if scale <= 0:
         raise ValueError("affinity sums to 0: no user has positive affinity")
-    if time_limit_s is not None:  # load the compiled kernels first: only sampling is timed
-        warm = _RRPool(graph, lt, base, 0, weights, jobs)
-        warm.grow(1)
-        warm.cover(cand[:1], cand_costs[:1], 1.0, 1, False)
-    started = time.perf_counter()
-    theta, sampled = _imm_sample_count(
-        graph, lt, base, weights, scale, cand, k_eff, epsilon, ell, max_rr_sets, jobs
-    )
-    if time_limit_s is not None:
-        elapsed = time.perf_counter() - started
-        projected = elapsed + elapsed / max(sampled, 1) * theta
-        if projected > time_limit_s:
-            raise WorkLimitError(
-                f"planning needs {theta} RR sets, about {projected:.1f} s, above the time limit "
-                f"of {time_limit_s:g} s; lower k or the candidate pool, or raise epsilon"
-            )
-    final = _RRPool(graph, lt, base, _RR_STREAM_OFFSET, weights, jobs)
-    final.grow(theta)
-    if budget is None:
-        chosen, gains = final.cover(cand, cand_costs, float(k_eff), k_eff, False)
-        method, guarantee = "imm", 1.0 - 1.0 / math.e - epsilon
-        baseline = cand[:k_eff]
-    else:
-        uc = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, False)
-        cb = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, True)
-        if int(cb[1].sum()) > int(uc[1].sum()):
-            (chosen, gains), method = cb, "celf-cost-benefit"
+    with process_pool(graph, processes) as pool:
+        runner = resolve_runner(graph, jobs, pool)
+        if time_limit_s is not None:  # load the compiled kernels first: only sampling is timed
+            warm = _RRPool(graph, lt, base, 0, weights, runner)
+            warm.grow(runner.workers)  # one set per worker, so every worker loads them
+            warm.cover(cand[:1], cand_costs[:1], 1.0, 1, False)
+        started = time.perf_counter()
+        theta, sampled = _imm_sample_count(
+            graph, lt, base, weights, scale, cand, k_eff, epsilon, ell, max_rr_sets, runner
+        )
+        if time_limit_s is not None:
+            elapsed = time.perf_counter() - started
+            projected = elapsed + elapsed / max(sampled, 1) * theta
+            if projected > time_limit_s:
+                raise WorkLimitError(
+                    f"planning needs {theta} RR sets, about {projected:.1f} s, above the time "
+                    f"limit of {time_limit_s:g} s; lower k or the candidate pool, or raise epsilon"
+                )
+        final = _RRPool(graph, lt, base, _RR_STREAM_OFFSET, weights, runner)
+        final.grow(theta)
+        if budget is None:
+            chosen, gains = final.cover(cand, cand_costs, float(k_eff), k_eff, False)
+            method, guarantee = "imm", 1.0 - 1.0 / math.e - epsilon
+            baseline = cand[:k_eff]
         else:
-            (chosen, gains), method = uc, "celf-unit-cost"
-        guarantee = 0.5 * (1.0 - 1.0 / math.e)
-        picked, spent = [], 0.0
-        for i, c in enumerate(cand_costs):
-            if spent + c <= budget + 1e-12:
-                picked.append(i)
-                spent += c
-        baseline = cand[picked]
-    # Safeguard: compare the greedy set with the top-followers baseline on independent
-    # Monte-Carlo worlds (paired: both sets see the same worlds, a different stream from the
-    # reported estimates) and keep the baseline when it does better on average.
-    positions = {int(v): i for i, v in enumerate(cand)}
-    base_pos = np.array([positions[int(v)] for v in baseline], dtype=np.int32)
-    unit = scale / final.size
-    if set(base_pos.tolist()) != set(chosen.tolist()):
-        check_seed = (base ^ 0x5DEECE66D) & 0xFFFFFFFFFFFFFFFF
-        values = [
-            run_simulations(
-                graph,
-                nodes,
-                lt=lt,
-                simulations=simulations,
-                base_seed=check_seed,
-                attribute=False,
-                affinity=weights,
-                jobs=jobs,
-            )
-            for nodes in (cand[chosen], cand[base_pos])
-        ]
-        per_world = [v.reached if v.qualified is None else v.qualified for v in values]
-        if float(np.mean(per_world[1] - per_world[0])) > 0:
-            check = final.cover(
-                cand[base_pos],
-                cand_costs[base_pos],
-                float(cand_costs[base_pos].sum()),
-                len(base_pos),
-                False,
-            )
-            chosen, gains = base_pos[check[0]], check[1]
-            method += "+baseline"
-    seeds = cand[chosen]
-    kwargs: dict[str, Any] = dict(
-        model=model,
-        simulations=simulations,
-        seed=base,
-        affinity=affinity,
-        attribution=False,
-        jobs=jobs,
-    )
-    est = estimate_reach(graph, seeds.tolist(), **kwargs)
-    if set(seeds.tolist()) == set(baseline.tolist()):  # same set, same worlds: same estimate
-        base_est = replace(est, seeds=[graph.label(int(v)) for v in baseline])
-    else:
-        base_est = estimate_reach(graph, baseline.tolist(), **kwargs)
-    value = est.qualified if affinity is not None else est.reach
-    base_value = base_est.qualified if affinity is not None else base_est.reach
-    assert value is not None and base_value is not None
-    return CampaignPlan(
-        objective="reach" if affinity is None else "qualified",
-        method=method,
-        chosen=[
-            PlannedSeed(
-                seed=graph.label(int(cand[c])),
-                gain=float(g) * unit,
-                cost=None if budget is None else float(cand_costs[c]),
-            )
-            for c, g in zip(chosen, gains, strict=True)
-        ],
-        estimate=est,
-        baseline=[graph.label(int(v)) for v in baseline],
-        baseline_estimate=base_est,
-        ratio=value.mean / base_value.mean if base_value.mean > 0 else math.inf,
-        rr_sets=final.size,
-        guarantee=guarantee,
-        total_cost=None if budget is None else float(cand_costs[chosen].sum()),
-        seed=base,
-    )
+            uc = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, False)
+            cb = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, True)
+            if int(cb[1].sum()) > int(uc[1].sum()):
+                (chosen, gains), method = cb, "celf-cost-benefit"
+            else:
+                (chosen, gains), method = uc, "celf-unit-cost"
+            guarantee = 0.5 * (1.0 - 1.0 / math.e)
+            picked, spent = [], 0.0
+            for i, c in enumerate(cand_costs):
+                if spent + c <= budget + 1e-12:
+                    picked.append(i)
+                    spent += c
+            baseline = cand[picked]
+        # Safeguard: compare the greedy set with the top-followers baseline on independent
+        # Monte-Carlo worlds (paired: both sets see the same worlds, a different stream from the
+        # reported estimates) and keep the baseline when it does better on average.
+        positions = {int(v): i for i, v in enumerate(cand)}
+        base_pos = np.array([positions[int(v)] for v in baseline], dtype=np.int32)
+        unit = scale / final.size
+        if set(base_pos.tolist()) != set(chosen.tolist()):
+            check_seed = (base ^ 0x5DEECE66D) & 0xFFFFFFFFFFFFFFFF
+            values = [
+                run_simulations(
+                    graph,
+                    nodes,
+                    lt=lt,
+                    simulations=simulations,
+                    base_seed=check_seed,
+                    attribute=False,
+                    affinity=weights,
+                    runner=runner,
+                )
+                for nodes in (cand[chosen], cand[base_pos])
+            ]
+            per_world = [v.reached if v.qualified is None else v.qualified for v in values]
+            if float(np.mean(per_world[1] - per_world[0])) > 0:
+                check = final.cover(
+                    cand[base_pos],
+                    cand_costs[base_pos],
+                    float(cand_costs[base_pos].sum()),
+                    len(base_pos),
+                    False,
+                )
+                chosen, gains = base_pos[check[0]], check[1]
+                method += "+baseline"
+        seeds = cand[chosen]
+        kwargs: dict[str, Any] = dict(
+            model=model,
+            simulations=simulations,
+            seed=base,
+            affinity=affinity,
+            attribution=False,
+            jobs=jobs,
+            processes=pool,
+        )
+        est = estimate_reach(graph, seeds.tolist(), **kwargs)
+        if set(seeds.tolist()) == set(baseline.tolist()):  # same set, same worlds: same estimate
+            base_est = replace(est, seeds=[graph.label(int(v)) for v in baseline])
+        else:
+            base_est = estimate_reach(graph, baseline.tolist(), **kwargs)
+        value = est.qualified if affinity is not None else est.reach
+        base_value = base_est.qualified if affinity is not None else base_est.reach
+        assert value is not None and base_value is not None
+        return CampaignPlan(
+            objective="reach" if affinity is None else "qualified",
+            method=method,
+            chosen=[
+                PlannedSeed(
+                    seed=graph.label(int(cand[c])),
+                    gain=float(g) * unit,
+                    cost=None if budget is None else float(cand_costs[c]),
+                )
+                for c, g in zip(chosen, gains, strict=True)
+            ],
+            estimate=est,
+            baseline=[graph.label(int(v)) for v in baseline],
+            baseline_estimate=base_est,
+            ratio=value.mean / base_value.mean if base_value.mean > 0 else math.inf,
+            rr_sets=final.size,
+            guarantee=guarantee,
+            total_cost=None if budget is None else float(cand_costs[chosen].sum()),
+            seed=base,
+        )
 
 
 def estimate_objective(plan: CampaignPlan) -> Estimate:

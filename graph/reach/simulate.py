@@ -3,9 +3,11 @@
 Every random draw comes from a splitmix64 stream keyed by ``(base_seed, stream, index)``:
 IC simulation ``i`` gets a key per world, and each node's out-edges in that world a stream
 ``mix(key ^ node)``; LT likewise for each node's incoming choice; RR set ``i`` one stream. So
-results do not depend on how work is split across threads, and simulation ``i`` samples the
-same live-edge world whatever the seed set (common random numbers: estimates for two seed
-sets with the same ``seed`` are paired, world by world).
+results do not depend on how work is split into chunks (:class:`SimulationChunk`,
+:class:`RRChunk`) or where the chunks run (threads, :class:`ThreadRunner`; processes,
+:mod:`graph.reach.parallel`), and simulation ``i`` samples the same live-edge world
+whatever the seed set (common random numbers: estimates for two seed sets with the same
+``seed`` are paired, world by world).
 
 Each simulation samples a *live-edge world* lazily (Kempe, Kleinberg & Tardos, KDD 2003):
 IC keeps edge ``u -> v`` with probability ``p(u, v)``; LT lets each node pick at most one
@@ -13,11 +15,13 @@ incoming edge, ``u -> v`` with probability ``w(u, v)``. The cascade is the set r
 the seeds in that world, found by BFS (hop = BFS level = activation round). The live
 out-edges of a reached node are drawn in one of two exact ways, whichever is cheaper for its
 row (decided once per graph from the row's length and expected live edges, see
-:func:`_scan_rows`): a Bernoulli test per edge with two 32-bit uniforms per 64-bit draw
-(short rows), or geometric skipping over the row sorted by decreasing probability, with
-thinning for unequal probabilities (long rows with small probabilities), whose cost is
-proportional to the live edges. The BFS prefetches the row bounds and first edges of nodes a
-few queue places ahead, so their cache misses overlap with work.
+:func:`_row_modes`): a Bernoulli test per edge with two 32-bit uniforms per 64-bit draw
+(short rows; when all the row's edges share one probability, as with uniform p, it is kept
+per row and the row itself is read only at its live edges), or geometric skipping over the
+row sorted by decreasing probability, with thinning for unequal probabilities (long rows with
+small probabilities), whose cost is proportional to the live edges. The BFS prefetches the
+row bounds and modes and the first edges of nodes a few queue places ahead, so their cache
+misses overlap with work.
 
 The kernels are internal; use :func:`graph.reach.estimate.estimate_reach` and
 :mod:`graph.reach.plan`.
@@ -28,10 +32,10 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 from llvmlite import ir
@@ -56,6 +60,10 @@ _INV32 = 1.0 / 4294967296.0
 _LOOKAHEAD = 8
 #: Cost of one geometric-skip step (a draw and a logarithm), in per-edge Bernoulli tests.
 _SKIP_STEP_COST = 12.0
+#: :attr:`Rows.row_p` of rows sampled by a test per edge with the edges' own probabilities,
+#: and of rows sampled by geometric skipping (``>= 0``: a test per edge, all with that one p).
+_SCAN_EDGE_P = -1.0
+_SKIP = -2.0
 
 #: Streams keep simulation and RR-set randomness independent for one user seed.
 STREAM_SIMULATION = 1
@@ -64,6 +72,8 @@ STREAM_LT = 3
 
 #: Row pointers: int32 when the edge count fits, else int64.
 RowPtr = NDArray[np.int32] | NDArray[np.int64]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def _prefetch_intrinsic(typingctx: Any, arr: Any, index: Any) -> Any:
@@ -160,7 +170,7 @@ def _next_live(
 def _live_edges(
     rec_p: NDArray[np.float32],
     inv_log: NDArray[np.float32],
-    scan: bool,
+    mode: float,
     a: int,
     b: int,
     state: NDArray[np.uint64],
@@ -169,27 +179,51 @@ def _live_edges(
     """Sample which edges of row ``a:b`` are live (each independently with its probability);
     writes their positions to ``out`` and returns how many.
 
-    ``scan``: one Bernoulli test per edge, two per 64-bit draw (``u < p`` with ``u`` a 32-bit
-    uniform, exact to ``2^-33``); otherwise geometric skipping (:func:`_next_live`).
+    ``mode`` is the row's :attr:`Rows.row_p`: for ``mode > _SKIP``, one Bernoulli test per
+    edge, two per 64-bit draw (``u < p`` with ``u`` a 32-bit uniform, exact to ``2^-33``),
+    with ``p = mode`` for every edge when ``mode >= 0`` (the row is not read: only the live
+    edges' targets will be); otherwise geometric skipping (:func:`_next_live`).
     """
     count = 0
-    if scan:
+    if mode > _SKIP:
+        same = mode >= 0.0
         s = state[0]  # the stream in a local: no store and reload per draw
         j = a
         while j + 1 < b:
             z = _mix(s)  # = _next(state)
             s += _GOLDEN
+            p0 = mode if same else rec_p[j, 1]
+            p1 = mode if same else rec_p[j + 1, 1]
             out[count] = j
-            count += (np.float64(np.int64(z >> _S32)) + 0.5) * _INV32 < rec_p[j, 1]
+            count += int((np.float64(np.int64(z >> _S32)) + 0.5) * _INV32 < p0)
             out[count] = j + 1
-            count += (np.float64(np.int64(z & _LOW32)) + 0.5) * _INV32 < rec_p[j + 1, 1]
+            count += int((np.float64(np.int64(z & _LOW32)) + 0.5) * _INV32 < p1)
             j += 2
         if j < b:
             z = _mix(s)
             s += _GOLDEN
+            p0 = mode if same else rec_p[j, 1]
             out[count] = j
-            count += (np.float64(np.int64(z >> _S32)) + 0.5) * _INV32 < rec_p[j, 1]
+            count += int((np.float64(np.int64(z >> _S32)) + 0.5) * _INV32 < p0)
         state[0] = s
+        return count
+    q = rec_p[a, 1]
+    if q == rec_p[b - 1, 1]:  # one probability: _next_live without thinning or per-step reads
+        if q <= 0.0:
+            return 0
+        scale = inv_log[a]
+        j = a
+        while j < b:
+            if q < 1.0:
+                r = _rand(state)
+                if r <= 1.0 - q:
+                    skip = math.floor(math.log(r) * scale)
+                    if skip >= b - j:
+                        break
+                    j += int(skip)
+            out[count] = j
+            count += 1
+            j += 1
         return count
     j = _next_live(rec_p, inv_log, a, b, state)
     while j < b:
@@ -239,7 +273,7 @@ def _simulate_chunk(
     rec: NDArray[np.int32],
     rec_p: NDArray[np.float32],
     inv_log: NDArray[np.float32],
-    scan: NDArray[np.uint8],
+    row_p: NDArray[np.float32],
     lt: bool,
     in_ptr: RowPtr,
     in_rec: NDArray[np.int32],
@@ -284,6 +318,7 @@ def _simulate_chunk(
     hused = np.empty(cap if attribute else 0, dtype=np.int64)
     one = np.uint64(1)
     for sim in range(sim_begin, sim_end):
+        row = sim - sim_begin  # outputs hold this chunk's simulations only
         world = _key(base_seed, STREAM_LT if lt else STREAM_SIMULATION, sim)
         tail = 0
         for i in range(k):
@@ -312,6 +347,7 @@ def _simulate_chunk(
             # places ahead in the queue, and the first edges of the one _LOOKAHEAD ahead.
             if head + 2 * _LOOKAHEAD < tail:
                 _prefetch(indptr, queue[head + 2 * _LOOKAHEAD])
+                _prefetch(row_p, queue[head + 2 * _LOOKAHEAD])
             if head + _LOOKAHEAD < tail:
                 _prefetch(rec, indptr[queue[head + _LOOKAHEAD]])
             if attribute:
@@ -337,7 +373,7 @@ def _simulate_chunk(
                         count += 1
             else:
                 state[0] = _mix(world ^ np.uint64(u))
-                count = _live_edges(rec_p, inv_log, scan[u] == 1, a, b, state, live)
+                count = _live_edges(rec_p, inv_log, row_p[u], a, b, state, live)
             for c in range(count):
                 v = rec[live[c], 0]
                 if attribute:
@@ -350,12 +386,12 @@ def _simulate_chunk(
                     queue[tail] = v
                     tail += 1
         hop_sum[level] += tail - level_start
-        reached_out[sim] = tail
+        reached_out[row] = tail
         if use_affinity:
             total = 0.0
             for i in range(tail):
                 total += affinity[queue[i]]
-            qualified_out[sim] = total
+            qualified_out[row] = total
         if attribute:
             live_off[tail] = n_live
             # Propagate seed bitmasks along live edges to a fixed point: one pass in BFS order
@@ -415,7 +451,7 @@ def _simulate_chunk(
                 for i in range(k):
                     if (key >> np.uint64(i)) & one:
                         bits += 1
-                        alone_out[sim, i] += c
+                        alone_out[row, i] += c
                         overlap_sum[i, i] += c
                         for jj in range(i + 1, k):
                             if (key >> np.uint64(jj)) & one:
@@ -423,10 +459,10 @@ def _simulate_chunk(
                 if bits == 1:
                     for i in range(k):
                         if (key >> np.uint64(i)) & one:
-                            marginal_out[sim, i] += c
+                            marginal_out[row, i] += c
                 else:
                     shared += c
-            shared_out[sim] = shared
+            shared_out[row] = shared
             for i in range(tail):
                 mask[queue[i]] = 0
         for i in range(tail):
@@ -441,16 +477,33 @@ class Rows:
 
     Row ``u`` is ``rec[ptr[u]:ptr[u + 1]]``, sorted by decreasing probability; each edge is one
     8-byte record ``(neighbour, p)`` (``rec_p`` is the float32 view of ``rec``, so ``p`` is
-    ``rec_p[j, 1]``). ``inv_log[j] = 1 / log(1 - p)`` serves geometric skipping; ``scan[u]`` is
-    1 where a Bernoulli test per edge is the cheaper way to sample the row. ``ptr`` is int32
-    when the edges fit, to halve its cache footprint.
+    ``rec_p[j, 1]``). ``inv_log[j] = 1 / log(1 - p)`` serves geometric skipping. ``row_p[u]``
+    says how row ``u`` is sampled: ``_SKIP`` by geometric skipping, otherwise by a Bernoulli
+    test per edge (where that is cheaper), with the row's one probability when all its edges
+    share it (``row_p[u] >= 0``; e.g. uniform p), else ``_SCAN_EDGE_P`` (the edges' own).
+    ``ptr`` is int32 when the edges fit, to halve its cache footprint.
     """
 
     ptr: RowPtr
     rec: NDArray[np.int32]
     rec_p: NDArray[np.float32]
     inv_log: NDArray[np.float32]
-    scan: NDArray[np.uint8]
+    row_p: NDArray[np.float32]
+
+    @property
+    def scan(self) -> NDArray[np.uint8]:
+        """1 for rows sampled by a test per edge, 0 for geometric skipping."""
+        return (self.row_p != _SKIP).astype(np.uint8)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle ``rec`` once and rebuild ``rec_p`` as its view (for worker processes)."""
+        return (_rows_from, (self.ptr, self.rec, self.inv_log, self.row_p))
+
+
+def _rows_from(
+    ptr: RowPtr, rec: NDArray[np.int32], inv_log: NDArray[np.float32], row_p: NDArray[np.float32]
+) -> Rows:
+    return Rows(ptr=ptr, rec=rec, rec_p=rec.view(np.float32), inv_log=inv_log, row_p=row_p)
 
 
 @dataclass(frozen=True)
@@ -467,20 +520,21 @@ class KernelGraph:
     in_cum: NDArray[np.float64]
 
 
-def _scan_rows(ptr: NDArray[np.int64], prob: NDArray[np.float32]) -> NDArray[np.uint8]:
-    """1 for rows where a test per edge costs less than geometric skipping.
-
-    Skipping takes one step per live edge plus one, and about twice as many when the row's
-    probabilities differ (thinning); a step costs ``_SKIP_STEP_COST`` per-edge tests.
+def _row_modes(ptr: NDArray[np.int64], prob: NDArray[np.float32]) -> NDArray[np.float32]:
+    """:attr:`Rows.row_p` of rows sorted by decreasing probability: a test per edge where it
+    costs less than geometric skipping, which takes one step per live edge plus one, about
+    twice as many when the row's probabilities differ (thinning), a step costing
+    ``_SKIP_STEP_COST`` per-edge tests.
     """
     deg = np.diff(ptr)
     rows = np.flatnonzero(deg)
-    first, last = ptr[rows], ptr[rows + 1] - 1
-    live = np.add.reduceat(prob.astype(np.float64), first) if rows.size else np.zeros(0)
-    steps = 1.0 + live * np.where(prob[first] != prob[last], 2.0, 1.0)
-    scan = np.ones(deg.shape[0], dtype=np.uint8)
-    scan[rows] = deg[rows] <= _SKIP_STEP_COST * steps
-    return scan
+    first, last = prob[ptr[rows]], prob[ptr[rows + 1] - 1]
+    live = np.add.reduceat(prob.astype(np.float64), ptr[rows]) if rows.size else np.zeros(0)
+    steps = 1.0 + live * np.where(first != last, 2.0, 1.0)
+    mode = np.full(deg.shape[0], _SCAN_EDGE_P, dtype=np.float32)
+    mode[rows] = np.where(first == last, first, np.float32(_SCAN_EDGE_P))
+    mode[rows[deg[rows] > _SKIP_STEP_COST * steps]] = _SKIP
+    return mode
 
 
 def _rows(
@@ -502,7 +556,7 @@ def _rows(
         rec=rec,
         rec_p=rec_p,
         inv_log=inv_log,
-        scan=_scan_rows(ptr, p),
+        row_p=_row_modes(ptr, p),
     )
 
 
@@ -557,6 +611,51 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class Runner(Protocol):
+    """Runs chunks of kernel work for one graph on some workers (threads here, processes in
+    :mod:`graph.reach.parallel`): ``map(fn, items)`` returns ``[fn(kernel graph, item) ...]``
+    in order, each ``fn`` a module-level function of this module."""
+
+    @property
+    def graph(self) -> InfluenceGraph: ...
+
+    @property
+    def workers(self) -> int: ...
+
+    def map(self, fn: Callable[[KernelGraph, _T], _R], items: Sequence[_T]) -> list[_R]: ...
+
+
+@dataclass(frozen=True)
+class ThreadRunner:
+    """Chunks on ``workers`` threads of this process (the kernels release the GIL)."""
+
+    graph: InfluenceGraph
+    workers: int
+
+    def map(self, fn: Callable[[KernelGraph, _T], _R], items: Sequence[_T]) -> list[_R]:
+        kg = kernel_graph(self.graph)
+        if len(items) <= 1:
+            return [fn(kg, item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+            return list(pool.map(lambda item: fn(kg, item), items))
+
+
+def resolve_runner(graph: InfluenceGraph, jobs: int | None, runner: Runner | None) -> Runner:
+    """``runner`` (checked to serve ``graph``), else threads: ``jobs`` or all available CPUs.
+
+    Raises:
+        ValueError: if ``runner`` was started for another graph object.
+    """
+    if runner is None:
+        return ThreadRunner(graph, jobs or default_jobs())
+    if runner.graph is not graph:
+        raise ValueError(
+            "the worker pool was started for another graph; start one for this graph (the same "
+            "InfluenceGraph object, probabilities included)"
+        )
+    return runner
+
+
 @dataclass(frozen=True)
 class RawSimulations:
     """Per-simulation outputs of :func:`run_simulations` (seeds included in every count)."""
@@ -568,6 +667,101 @@ class RawSimulations:
     shared: NDArray[np.int32] | None
     hop_sum: NDArray[np.int64]
     overlap_sum: NDArray[np.int64] | None
+
+
+@dataclass(frozen=True)
+class SimulationChunk:
+    """One unit of simulation work: worlds ``begin .. end - 1`` for a seed set. With the
+    graph, this is all a worker needs; world ``i`` depends only on ``(base_seed, i)``.
+
+    Attributes:
+        seeds: Seed nodes in the kernel's labels (:attr:`KernelGraph.inv` of the indices).
+        lt: Linear Threshold (else Independent Cascade).
+        begin: First world.
+        end: One past the last world.
+        base_seed: Base seed of the streams (64-bit).
+        attribute: Compute per-seed attribution.
+        affinity: ``float64[num_nodes]`` in kernel labels, or empty for none.
+    """
+
+    seeds: NDArray[np.int32]
+    lt: bool
+    begin: int
+    end: int
+    base_seed: int
+    attribute: bool
+    affinity: NDArray[np.float64]
+
+
+def simulate_chunk(kg: KernelGraph, chunk: SimulationChunk) -> RawSimulations:
+    """Run one chunk; per-world arrays have ``end - begin`` rows, ``hop_sum`` is trimmed after
+    its last non-zero level."""
+    n = kg.perm.shape[0]
+    count = chunk.end - chunk.begin
+    k = int(chunk.seeds.shape[0])
+    reached = np.zeros(count, dtype=np.int64)
+    qualified = np.zeros(count, dtype=np.float64)
+    alone = np.zeros((count, k) if chunk.attribute else (0, k), dtype=np.int32)
+    marginal = np.zeros_like(alone)
+    shared = np.zeros(count if chunk.attribute else 0, dtype=np.int32)
+    hops = np.zeros(n + 1, dtype=np.int64)
+    overlaps = np.zeros((k, k) if chunk.attribute else (0, 0), dtype=np.int64)
+    _simulate_chunk(
+        kg.out.ptr,
+        kg.out.rec,
+        kg.out.rec_p,
+        kg.out.inv_log,
+        kg.out.row_p,
+        chunk.lt,
+        kg.into.ptr,
+        kg.into.rec,
+        kg.in_cum,
+        chunk.seeds,
+        chunk.begin,
+        chunk.end,
+        np.uint64(chunk.base_seed),
+        chunk.attribute,
+        chunk.affinity,
+        reached,
+        qualified,
+        alone,
+        marginal,
+        shared,
+        hops,
+        overlaps,
+    )
+    nonzero = np.flatnonzero(hops)
+    return RawSimulations(
+        reached=reached,
+        qualified=qualified if chunk.affinity.shape[0] == n else None,
+        alone=alone if chunk.attribute else None,
+        marginal=marginal if chunk.attribute else None,
+        shared=shared if chunk.attribute else None,
+        hop_sum=hops[: int(nonzero[-1]) + 1 if nonzero.size else 1],
+        overlap_sum=overlaps if chunk.attribute else None,
+    )
+
+
+def _merge(parts: Sequence[RawSimulations]) -> RawSimulations:
+    """Chunks in world order -> one result (integer sums, so exact for any split)."""
+
+    def joined(name: str) -> Any:
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    hop_sum = np.zeros(max(p.hop_sum.shape[0] for p in parts), dtype=np.int64)
+    for p in parts:
+        hop_sum[: p.hop_sum.shape[0]] += p.hop_sum
+    overlaps = [p.overlap_sum for p in parts if p.overlap_sum is not None]
+    return RawSimulations(
+        reached=joined("reached"),
+        qualified=joined("qualified"),
+        alone=joined("alone"),
+        marginal=joined("marginal"),
+        shared=joined("shared"),
+        hop_sum=hop_sum,
+        overlap_sum=np.sum(overlaps, axis=0) if overlaps else None,
+    )
 
 
 def _chunks(total: int, jobs: int) -> list[tuple[int, int]]:
@@ -586,70 +780,31 @@ def run_simulations(
     attribute: bool,
     affinity: NDArray[np.float64] | None,
     jobs: int | None = None,
+    runner: Runner | None = None,
 ) -> RawSimulations:
-    """Run ``simulations`` cascades from node indices ``seeds`` (validated by the caller)."""
+    """Run ``simulations`` cascades from node indices ``seeds`` (validated by the caller), split
+    into one chunk per worker of ``runner`` (default: ``jobs`` threads); the result does not
+    depend on the split."""
+    run = resolve_runner(graph, jobs, runner)
     kg = kernel_graph(graph)
-    n = graph.num_nodes
-    k = int(seeds.shape[0])
-    reached = np.zeros(simulations, dtype=np.int64)
-    qualified = np.zeros(simulations, dtype=np.float64)
-    alone = np.zeros((simulations, k) if attribute else (0, k), dtype=np.int32)
-    marginal = np.zeros_like(alone)
-    shared = np.zeros(simulations if attribute else 0, dtype=np.int32)
     aff = (
         np.zeros(0)
         if affinity is None
         else np.ascontiguousarray(affinity[kg.perm], dtype=np.float64)
     )
-    parts = _chunks(simulations, jobs or default_jobs())
-    hops = np.zeros((len(parts), n + 1), dtype=np.int64)
-    overlaps = np.zeros((len(parts), k, k) if attribute else (len(parts), 0, 0), dtype=np.int64)
-    base = np.uint64(base_seed & 0xFFFFFFFFFFFFFFFF)
-    seeds = np.ascontiguousarray(kg.inv[seeds], dtype=np.int32)
-
-    def work(i: int) -> None:
-        begin, end = parts[i]
-        _simulate_chunk(
-            kg.out.ptr,
-            kg.out.rec,
-            kg.out.rec_p,
-            kg.out.inv_log,
-            kg.out.scan,
-            lt,
-            kg.into.ptr,
-            kg.into.rec,
-            kg.in_cum,
-            seeds,
-            begin,
-            end,
-            base,
-            attribute,
-            aff,
-            reached,
-            qualified,
-            alone,
-            marginal,
-            shared,
-            hops[i],
-            overlaps[i],
+    chunks = [
+        SimulationChunk(
+            seeds=np.ascontiguousarray(kg.inv[seeds], dtype=np.int32),
+            lt=lt,
+            begin=begin,
+            end=end,
+            base_seed=base_seed & 0xFFFFFFFFFFFFFFFF,
+            attribute=attribute,
+            affinity=aff,
         )
-
-    if len(parts) == 1:
-        work(0)
-    else:
-        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-            list(pool.map(work, range(len(parts))))
-    hop_sum = hops.sum(axis=0)
-    last = int(np.flatnonzero(hop_sum)[-1]) + 1 if hop_sum.any() else 1
-    return RawSimulations(
-        reached=reached,
-        qualified=qualified if affinity is not None else None,
-        alone=alone if attribute else None,
-        marginal=marginal if attribute else None,
-        shared=shared if attribute else None,
-        hop_sum=hop_sum[:last],
-        overlap_sum=overlaps.sum(axis=0) if attribute else None,
-    )
+        for begin, end in _chunks(simulations, run.workers) or [(0, 0)]
+    ]
+    return _merge(run.map(simulate_chunk, chunks))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -674,7 +829,7 @@ def _rr_chunk(
     in_rec: NDArray[np.int32],
     in_rec_p: NDArray[np.float32],
     in_inv_log: NDArray[np.float32],
-    in_scan: NDArray[np.uint8],
+    in_row_p: NDArray[np.float32],
     in_cum: NDArray[np.float64],
     lt: bool,
     root_cum: NDArray[np.float64],
@@ -726,7 +881,7 @@ def _rr_chunk(
             b = in_ptr[v + 1]
             if a == b:
                 continue
-            for c in range(_live_edges(in_rec_p, in_inv_log, in_scan[v] == 1, a, b, state, live)):
+            for c in range(_live_edges(in_rec_p, in_inv_log, in_row_p[v], a, b, state, live)):
                 u = in_rec[live[c], 0]
                 if visited[u] == 0:
                     visited[u] = 1
@@ -738,6 +893,36 @@ def _rr_chunk(
     return ptr, buf[:size].copy()
 
 
+@dataclass(frozen=True)
+class RRChunk:
+    """One unit of RR-set work: sets ``begin .. end - 1``; set ``i`` depends only on
+    ``(base_seed, i)``. ``root_cum`` is the cumulative root weight in kernel labels, or empty
+    for uniform roots."""
+
+    lt: bool
+    root_cum: NDArray[np.float64]
+    begin: int
+    end: int
+    base_seed: int
+
+
+def rr_chunk(kg: KernelGraph, chunk: RRChunk) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    """RR sets of one chunk as CSR ``(ptr, nodes)``, nodes in kernel labels."""
+    return _rr_chunk(
+        kg.into.ptr,
+        kg.into.rec,
+        kg.into.rec_p,
+        kg.into.inv_log,
+        kg.into.row_p,
+        kg.in_cum,
+        chunk.lt,
+        chunk.root_cum,
+        chunk.begin,
+        chunk.end,
+        np.uint64(chunk.base_seed),
+    )
+
+
 def generate_rr_sets(
     graph: InfluenceGraph,
     *,
@@ -747,38 +932,23 @@ def generate_rr_sets(
     base_seed: int,
     root_weights: NDArray[np.float64] | None = None,
     jobs: int | None = None,
+    runner: Runner | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
     """RR sets ``begin .. end-1`` as CSR ``(ptr, nodes)``; roots are uniform or drawn with
-    probability proportional to ``root_weights``. Set ``i`` is the same for any split."""
+    probability proportional to ``root_weights``. Set ``i`` is the same for any split (one
+    chunk per worker of ``runner``, default ``jobs`` threads)."""
+    run = resolve_runner(graph, jobs, runner)
     kg = kernel_graph(graph)
     root_cum = (
         np.zeros(0) if root_weights is None else np.cumsum(root_weights[kg.perm], dtype=np.float64)
     )
-    base = np.uint64(base_seed & 0xFFFFFFFFFFFFFFFF)
-    parts = [(begin + a, begin + b) for a, b in _chunks(end - begin, jobs or default_jobs())]
-
-    def work(part: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
-        return _rr_chunk(
-            kg.into.ptr,
-            kg.into.rec,
-            kg.into.rec_p,
-            kg.into.inv_log,
-            kg.into.scan,
-            kg.in_cum,
-            lt,
-            root_cum,
-            part[0],
-            part[1],
-            base,
-        )
-
-    if not parts:
+    chunks = [
+        RRChunk(lt, root_cum, begin + a, begin + b, base_seed & 0xFFFFFFFFFFFFFFFF)
+        for a, b in _chunks(end - begin, run.workers)
+    ]
+    if not chunks:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
-    if len(parts) == 1:
-        results = [work(parts[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-            results = list(pool.map(work, parts))
+    results = run.map(rr_chunk, chunks)
     ptrs = [np.zeros(1, dtype=np.int64)]
     offset = 0
     for ptr, nodes in results:
