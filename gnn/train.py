@@ -10,6 +10,9 @@ Speed: the adjacency is normalised once (:func:`gnn.data.normalized_adjacency`) 
 batch does ``num_layers`` sparse-dense products forward and backward; negatives for a whole
 epoch are drawn at once and collisions with training positives are rejected by a sorted-key
 lookup (``torch.searchsorted``).
+
+The same loop trains in several processes (:mod:`gnn.distributed`): :class:`Replicas` is
+how it sees them, and :func:`train_step` is the batch step both paths share.
 """
 
 from __future__ import annotations
@@ -301,46 +304,163 @@ def build_model(config: TrainConfig, data: TrainData) -> tuple[Recommender, tupl
     return LightGCN(data.num_users, data.num_items, config.embedding_dim, config.num_layers), (adj,)
 
 
+class BatchObjective(torch.nn.Module):
+    """The training loss of one batch as a module, so that
+    :class:`torch.nn.parallel.DistributedDataParallel` can wrap it.
+
+    ``forward(users, pos, neg, rows)`` takes a batch of ``B`` (user, positive, negative)
+    triples and the slice ``rows`` of it that this process scores, and returns
+    ``(share, ssl)``:
+
+    - ``share`` is ``len(rows) / B`` times the BPR loss plus ``reg_weight`` times the L2
+      penalty over the triples ``rows``. Both are means over their triples
+      (:func:`gnn.losses.bpr_loss`, :func:`gnn.losses.l2_reg`), so the shares of a partition
+      of the batch add up to the loss of the whole batch. An empty slice gives an exact zero
+      that still depends on the weights (every process must back-propagate to them).
+    - ``ssl`` is the social model's contrastive loss (:meth:`SocialLightGCN.ssl_loss`) over
+      the whole batch, or ``None``. It is not split: each node's InfoNCE term contrasts it
+      with the batch's other nodes, so the terms of a slice need the whole batch's views.
+
+    Args:
+        model: the model to train.
+        graphs: its sparse graphs (:func:`build_model`), on the model's device.
+        reg_weight: weight of the L2 penalty.
+        generator: source of the contrastive noise.
+    """
+
+    def __init__(
+        self,
+        model: Recommender,
+        graphs: tuple[Tensor, ...],
+        reg_weight: float,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.graphs = graphs
+        self.reg_weight = reg_weight
+        self.generator = generator
+
+    def forward(
+        self, users: Tensor, pos: Tensor, neg: Tensor, rows: slice
+    ) -> tuple[Tensor, Tensor | None]:
+        model = self.model
+        weight = model.embedding.weight
+        u, p, q = users[rows], pos[rows], neg[rows]
+        if u.numel() == 0:
+            share = weight.sum() * 0.0
+        else:
+            scores = model(*self.graphs, u, torch.stack([p, q], dim=1))
+            share = bpr_loss(scores[:, 0], scores[:, 1])
+            if self.reg_weight > 0:
+                offset = model.num_users
+                layer0 = weight.index_select(0, torch.cat([u, p + offset, q + offset]))
+                share = share + self.reg_weight * l2_reg(*layer0.view(3, u.numel(), -1).unbind(0))
+            if u.numel() != users.numel():
+                share = share * (u.numel() / users.numel())
+        ssl = None
+        if isinstance(model, SocialLightGCN) and model.ssl_weight > 0:
+            ssl = model.ssl_loss(self.graphs[0], self.graphs[1], users, pos, self.generator)
+        return share, ssl
+
+
+class Replicas:
+    """The processes that train one model together, as the training loop sees them.
+
+    This base class is a single process: it holds the whole batch and needs no communication.
+    :class:`gnn.distributed.DataParallel` overrides every member for several processes.
+
+    Attributes:
+        world_size: number of processes.
+        device: where this process trains.
+    """
+
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    def wrap(self, objective: BatchObjective) -> torch.nn.Module:
+        """The module to call for each batch's loss."""
+        return objective
+
+    def shard(self, rows: int) -> slice:
+        """This process's triples of a batch of ``rows``."""
+        return slice(0, rows)
+
+    def sum(self, value: float) -> float:
+        """``value`` summed over the processes."""
+        return value
+
+    def agree(self, flag: bool) -> bool:
+        """The first process's ``flag``, so that every process takes the same decision."""
+        return flag
+
+
+def train_step(
+    objective: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    users: Tensor,
+    pos: Tensor,
+    neg: Tensor,
+    replicas: Replicas,
+) -> float:
+    """One optimiser step on a batch of triples, every process with its own slice of it.
+
+    Each process back-propagates ``world_size * share + ssl`` (see :class:`BatchObjective`);
+    DistributedDataParallel averages the gradients over the processes, which gives the
+    gradient of the whole batch's loss, as in one process.
+
+    Returns:
+        This process's part of the batch's mean loss; the parts sum to the loss.
+    """
+    share, ssl = objective(users, pos, neg, replicas.shard(users.numel()))
+    loss = share * replicas.world_size
+    part = share.detach()
+    if ssl is not None:
+        loss = loss + ssl
+        part = part + ssl.detach() / replicas.world_size
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(part)
+
+
 def _train_epoch(
-    model: Recommender,
-    graphs: tuple[Tensor, ...],
+    objective: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     data: TrainData,
     sampler: NegativeSampler,
     config: TrainConfig,
     generator: torch.Generator,
+    replicas: Replicas,
 ) -> float:
-    model.train()
+    objective.train()
     n = data.train_user.numel()
     perm = torch.randperm(n, generator=generator)
     users = data.train_user[perm]
     pos = data.train_item[perm]
     neg = sampler.sample(users, generator)
+    users, pos, neg = (t.to(replicas.device) for t in (users, pos, neg))
     total = 0.0
-    weight = model.embedding.weight
-    offset = model.num_users
     for start in range(0, n, config.batch_size):
         u = users[start : start + config.batch_size]
         p = pos[start : start + config.batch_size]
         q = neg[start : start + config.batch_size]
-        scores = model(*graphs, u, torch.stack([p, q], dim=1))
-        loss = bpr_loss(scores[:, 0], scores[:, 1])
-        if isinstance(model, SocialLightGCN) and model.ssl_weight > 0:
-            loss = loss + model.ssl_loss(graphs[0], graphs[1], u, p, generator)
-        if config.reg_weight > 0:
-            layer0 = weight.index_select(0, torch.cat([u, p + offset, q + offset]))
-            loss = loss + config.reg_weight * l2_reg(*layer0.view(3, u.numel(), -1).unbind(0))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * u.numel()
-    return total / n
+        total += train_step(objective, optimizer, u, p, q, replicas) * u.numel()
+    return replicas.sum(total) / n
+
+
+def _embeddings(model: Recommender, graphs: tuple[Tensor, ...]) -> Tensor:
+    """Final embeddings of all nodes, on the CPU (where evaluation runs)."""
+    model.eval()
+    with torch.no_grad():
+        return model.get_embedding(*graphs).cpu()
 
 
 def train(
     source: Snapshot | TrainData,
     config: TrainConfig | None = None,
     progress: TrainProgress | None = None,
+    replicas: Replicas | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on ``source`` and keep the best-validation model.
 
@@ -349,6 +469,8 @@ def train(
             :class:`TrainData` (its own split is used as is).
         config: the configuration (default :class:`TrainConfig`).
         progress: called with an :class:`EpochRecord` after every epoch.
+        replicas: the processes training together (default: this one alone; see
+            :func:`gnn.distributed.train_distributed`).
 
     Returns:
         The best model, its final embeddings, history and valid/test metrics.
@@ -362,13 +484,16 @@ def train(
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     try:
-        return _train(source, config, progress)
+        return _train(source, config, progress, replicas or Replicas())
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(
-    source: Snapshot | TrainData, config: TrainConfig, progress: TrainProgress | None
+    source: Snapshot | TrainData,
+    config: TrainConfig,
+    progress: TrainProgress | None,
+    replicas: Replicas,
 ) -> TrainResult:
     if isinstance(source, Snapshot):
         data = TrainData.from_snapshot(
@@ -386,6 +511,9 @@ def _train(
     generator = torch.Generator().manual_seed(config.seed)
     model, graphs = build_model(config, data)
     model.reset_parameters(generator=generator)
+    model.to(replicas.device)
+    graphs = tuple(g.to(replicas.device) for g in graphs)
+    objective = replicas.wrap(BatchObjective(model, graphs, config.reg_weight, generator))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
 
@@ -398,12 +526,10 @@ def _train(
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        loss = _train_epoch(model, graphs, optimizer, data, sampler, config, generator)
+        loss = _train_epoch(objective, optimizer, data, sampler, config, generator, replicas)
         record = EpochRecord(epoch, loss, time.perf_counter() - started)
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            model.eval()
-            with torch.no_grad():
-                emb = model.get_embedding(*graphs)
+            emb = _embeddings(model, graphs)
             record.valid = evaluate(
                 emb[: data.num_users],
                 emb[data.num_users :],
@@ -421,14 +547,13 @@ def _train(
         history.append(record)
         if progress is not None:
             progress(record)
-        if bad_evals >= config.patience:
+        if replicas.agree(bad_evals >= config.patience):
             stopped_early = True
             break
 
     model.load_state_dict(best_state)
-    model.eval()
-    with torch.no_grad():
-        emb = model.get_embedding(*graphs)
+    emb = _embeddings(model, graphs)
+    model.cpu()
     user_emb, item_emb = emb[: data.num_users].clone(), emb[data.num_users :].clone()
     test = evaluate(user_emb, item_emb, data, "test", config.ks, batch_size=config.eval_batch_size)
     return TrainResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +13,7 @@ from api.settings import get_settings
 from socialrec.console import console, fail
 
 if TYPE_CHECKING:
-    from gnn.train import TrainConfig, TrainResult
+    from gnn.train import TrainConfig, TrainProgress, TrainResult
     from graph.snapshot import Snapshot
 
 
@@ -82,13 +83,29 @@ def train(
         str | None, typer.Option(help="Comma-separated interaction kinds [default: all].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of split, init and sampling.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch threads.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="torch threads [default: per process, cores / processes]."),
+    ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Train in N local processes (DistributedDataParallel, one replica each)."
+        ),
+    ] = 1,
+    device: Annotated[
+        str,
+        typer.Option(help="cpu (gloo) | cuda (nccl, one GPU per process, even for N = 1)."),
+    ] = "cpu",
 ) -> None:
     """Train a model on a snapshot (early stopping on validation NDCG@10) and save a checkpoint.
 
-    Defaults of the training options are those of gnn.train.TrainConfig.for_model.
+    Defaults of the training options are those of gnn.train.TrainConfig.for_model. With
+    --nproc N (or --device cuda, or under torchrun) the processes share each batch and
+    all-reduce their gradients: same steps as one process; rank 0 prints and writes.
     """
     from gnn.checkpoint import save_checkpoint
+    from gnn.distributed import launched_by_torchrun
     from gnn.train import TrainConfig, to_checkpoint
     from socialrec.seeding import seed_everything
 
@@ -119,14 +136,15 @@ def train(
         config.validate()
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    torchrun = launched_by_torchrun()
+    if torchrun and nproc > 1:
+        raise fail("--nproc starts local processes; under torchrun use its --nproc-per-node")
+    if torchrun or nproc > 1 or device != "cpu":
+        del graph  # read above to fail early; each process reads its own
+        _train_distributed(snapshot_dir, target, config, nproc, device, torchrun)
+        return
     seed_everything(config.seed)
-    counts = graph.meta.get("counts", {})
-    console.print(
-        f"training {MODEL_LABELS.get(config.model, config.model)} on {snapshot_dir} "
-        f"({counts.get('users', graph.num_users):,} users, "
-        f"{counts.get('items', graph.num_items):,} items, "
-        f"{counts.get('interactions', len(graph.inter_user)):,} interactions)"
-    )
+    _print_header(graph, snapshot_dir, config)
     result = fit_with_progress(graph, config)
     try:
         path = save_checkpoint(to_checkpoint(result), target)
@@ -135,12 +153,89 @@ def train(
     show_result(result, path)
 
 
-def fit_with_progress(graph: Snapshot, config: TrainConfig) -> TrainResult:
-    """Train on ``graph`` with an epoch progress bar; a bad configuration exits with code 1."""
+def _print_header(graph: Snapshot, snapshot_dir: Path, config: TrainConfig) -> None:
+    counts = graph.meta.get("counts", {})
+    console.print(
+        f"training {MODEL_LABELS.get(config.model, config.model)} on {snapshot_dir} "
+        f"({counts.get('users', graph.num_users):,} users, "
+        f"{counts.get('items', graph.num_items):,} items, "
+        f"{counts.get('interactions', len(graph.inter_user)):,} interactions)"
+    )
+
+
+def _train_distributed(
+    snapshot_dir: Path,
+    target: Path,
+    config: TrainConfig,
+    nproc: int,
+    device: str,
+    torchrun: bool,
+) -> None:
+    """Run :func:`_train_rank` in the process group torchrun set up, or in ``nproc`` new local
+    processes; a failed process exits with code 1 (its own message is printed above)."""
+    from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+
+    from gnn.distributed import backend, run, spawn
+
+    try:
+        backend(device)
+    except ValueError as exc:
+        raise fail(f"--device: {exc}") from exc
+    args = (snapshot_dir, target, config)
+    if torchrun:
+        run(_train_rank, args, device)
+        return
+    try:
+        spawn(nproc, _train_rank, args, device)
+    except ValueError as exc:  # raised before any process starts
+        raise fail(f"--nproc {nproc}: {exc}") from exc
+    except ProcessExitedException as exc:  # it printed its own error, if it could
+        raise fail(f"training stopped: {exc.msg}") from exc
+    except ProcessRaisedException as exc:
+        last = exc.msg.strip().splitlines()[-1]
+        raise fail(f"training process {exc.error_index} failed: {last}") from exc
+
+
+def _train_rank(snapshot_dir: Path, target: Path, config: TrainConfig) -> None:
+    """One process of a distributed run: every rank trains its replica; rank 0 alone prints
+    the header and progress and writes the checkpoint."""
+    import torch.distributed as dist
+
+    from gnn.checkpoint import save_checkpoint
+    from gnn.distributed import train_distributed
+    from gnn.train import to_checkpoint
+    from socialrec.seeding import seed_everything
+
+    seed_everything(config.seed)
+    try:
+        graph = _read_snapshot(snapshot_dir)
+        if dist.get_rank() != 0:
+            train_distributed(graph, config)
+            return
+        _print_header(graph, snapshot_dir, config)
+        console.print(f"{dist.get_world_size()} processes, backend {dist.get_backend()}")
+        result = fit_with_progress(graph, config, train_distributed)
+        try:
+            path = save_checkpoint(to_checkpoint(result), target)
+        except OSError as exc:
+            raise fail(f"--out {target}: {exc}") from exc
+        show_result(result, path)
+    except typer.Exit as exc:  # reported above; exit as a process, not a CLI command
+        raise SystemExit(exc.exit_code) from None
+
+
+def fit_with_progress(
+    graph: Snapshot,
+    config: TrainConfig,
+    fit: Callable[[Snapshot, TrainConfig, TrainProgress], TrainResult] | None = None,
+) -> TrainResult:
+    """Train on ``graph`` with an epoch progress bar (``fit``, default
+    :func:`gnn.train.train`); a bad configuration exits with code 1."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gnn.train import EpochRecord
-    from gnn.train import train as fit
+    from gnn.train import EpochRecord, train
+
+    fit = fit or train
 
     with Progress(
         TextColumn("epoch {task.completed:>4.0f}/{task.total:.0f}"),
