@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +59,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,7 +71,7 @@ from graph.snapshot import read_snapshot
 
 REPO: Final[Path] = Path(__file__).resolve().parents[1]
 DEFAULT_DATA: Final[Path] = REPO.parent / "shared" / "data" / "lastfm"
-LOCUSTFILE: Final[Path] = Path(__file__).with_name("serving_locustfile.py")
+WRK: Final[str] = "wrk"
 SYNTHETIC_USERS: Final[int] = 100_000
 #: Catalogue size of the synthetic world: the demo's ratio (5,000 users, 2,000 items).
 SYNTHETIC_ITEMS: Final[int] = 40_000
@@ -150,31 +152,92 @@ def ensure_model(args: argparse.Namespace) -> Path:
     return work
 
 
-def write_ids(work: Path, out: Path, seed: int) -> dict[str, int]:
-    """Sample request ids from the snapshot into ``out`` (JSON); returns how many of each."""
+def request_pools(work: Path, args: argparse.Namespace) -> dict[str, list[str]]:
+    """Per scenario, a pool of requests wrk picks from at random (``METHOD PATH [BODY]``
+    serialised as the Lua table entries of :func:`wrk_script`), sampled from the snapshot with
+    ``args.seed``: users with history, items, accounts with followers as reach seeds."""
     snapshot = read_snapshot(work / "snapshot")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(args.seed)
+    users = [snapshot.user_ids[int(u)] for u in np.unique(snapshot.inter_user)]
+    items = list(snapshot.item_ids)
+    seeds = [snapshot.user_ids[int(u)] for u in np.unique(snapshot.social_src)]
 
-    def sample(indices: np.ndarray, names: list[str], size: int) -> list[str]:
-        chosen = rng.choice(indices, size=min(size, len(indices)), replace=False)
-        return [names[int(i)] for i in chosen]
+    def pick(names: list[str], size: int) -> list[str]:
+        return [names[int(i)] for i in rng.choice(len(names), size=size, replace=False)]
 
-    users = list(snapshot.user_ids)
-    ids = {
-        "users": sample(np.unique(snapshot.inter_user), users, 5000),
-        "items": sample(np.arange(snapshot.num_items), list(snapshot.item_ids), 5000),
-        "reach_seeds": sample(np.unique(snapshot.social_src), users, 2000),
+    def feed_body() -> str:
+        candidates = [
+            {"item_id": item, "author_id": users[int(rng.integers(len(users)))], "post_id": f"p{n}"}
+            for n, item in enumerate(pick(items, args.feed_candidates))
+        ]
+        return json.dumps(
+            {"user_id": users[int(rng.integers(len(users)))], "candidates": candidates}
+        )
+
+    def reach_body() -> str:
+        return json.dumps(
+            {
+                "seeds": pick(seeds, args.reach_seeds),
+                "simulations": args.reach_simulations,
+                "seed": int(rng.integers(2**32)),
+            }
+        )
+
+    return {
+        "bare": ["GET /health"],
+        "rec": [f"GET /api/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users],
+        "feed": [f"POST /api/v1/feed/rank {feed_body()}" for _ in range(200)],
+        "reach": [f"POST /api/v1/reach {reach_body()}" for _ in range(100)],
     }
-    out.write_text(json.dumps(ids), encoding="utf-8")
-    return {name: len(values) for name, values in ids.items()}
+
+
+def wrk_script(requests: list[str], think_ms: float | None, seed: int, max_requests: int) -> str:
+    """A wrk Lua script: each request picked at random from ``requests``; with ``think_ms``
+    each connection waits an exponential time of that mean before its next request (a paced
+    load); the run stops after ``max_requests`` responses (or wrk's ``-d``); ``done`` prints
+    the figures as one ``WRK {json}`` line."""
+    entries = ",\n".join(f"[==[{r}]==]" for r in requests)
+    pace = (
+        f"delay = function() return -{think_ms:.3f} * math.log(1 - math.random()) end\n"
+        if think_ms
+        else ""
+    )
+    return f"""math.randomseed({seed})
+local pool = {{
+{entries}
+}}
+{pace}local answered = 0
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered >= {max_requests} then wrk.thread:stop() end
+end
+request = function()
+  local entry = pool[math.random(#pool)]
+  local method, rest = entry:match("^(%u+) (.*)$")
+  local path, body = rest:match("^(%S+) (.*)$")
+  if path == nil then path = rest end
+  local headers = {{}}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  if body ~= nil then headers["Content-Type"] = "application/json" end
+  return wrk.format(method, path, headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d}}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
 
 
 @contextmanager
 def api_server(
-    work: Path, api_key: str, log: Path, timeout_s: float = 180
+    work: Path, api_key: str, log: Path, candidates: int | None = None, timeout_s: float = 180
 ) -> Iterator[tuple[str, int]]:
     """``socialrec serve`` on a free loopback port until the block ends; yields its base URL
-    and process id."""
+    and process id. ``candidates`` sets ``SOCIALREC_CANDIDATES`` (``None``: the default)."""
     port = _free_port()
     env = _clean_env(
         SOCIALREC_WORK_DIR=str(work),
@@ -183,6 +246,8 @@ def api_server(
         SOCIALREC_SERVING_THREADS="1",
         OMP_NUM_THREADS="1",
     )
+    if candidates is not None:
+        env["SOCIALREC_CANDIDATES"] = str(candidates)
     base = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -237,29 +302,27 @@ class Measurement:
     server_cpu_ms: float = float("nan")
 
     @classmethod
-    def from_file(
-        cls, scenario: str, users: int, offered_rps: float | None, path: Path, cpu_s: float
+    def from_wrk(
+        cls, scenario: str, connections: int, offered_rps: float | None, out: str, cpu_s: float
     ) -> Measurement:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        rows = data["requests"]
-        if not rows:
-            raise SystemExit(f"{scenario}: no request completed; see the locust log")
-        start = np.array([r[0] for r in rows], dtype=float)
-        latency = np.array([r[1] for r in rows], dtype=float)
-        window = float(np.max(start + latency / 1000) - np.min(start))
-        p50, p95, p99 = np.percentile(latency, [50, 95, 99])
-        total = data["total_requests"]
+        """From the ``WRK {json}`` line of :func:`wrk_script` in wrk's output ``out``."""
+        line = next((x for x in out.splitlines() if x.startswith("WRK ")), None)
+        if line is None:
+            raise SystemExit(f"{scenario}: wrk printed no figures:\n{out[-2000:]}")
+        data = json.loads(line[4:])
+        total = int(data["requests"])
+        errors = {k: int(data[k]) for k in ("connect", "read", "write", "status", "timeout")}
         return cls(
             scenario=scenario,
-            users=users,
+            users=connections,
             offered_rps=offered_rps,
-            requests=len(rows),
-            errors=sum(1 for r in rows if not r[2]),
-            rps=len(rows) / window if window > 0 else float("nan"),
-            p50_ms=float(p50),
-            p95_ms=float(p95),
-            p99_ms=float(p99),
-            failures=data["failures"],
+            requests=total,
+            errors=sum(errors.values()),
+            rps=total / (data["duration_us"] / 1e6),
+            p50_ms=data["p50_us"] / 1000,
+            p95_ms=data["p95_us"] / 1000,
+            p99_ms=data["p99_us"] / 1000,
+            failures={k: v for k, v in errors.items() if v},
             server_cpu_ms=1000 * cpu_s / total if total else float("nan"),
         )
 
@@ -273,74 +336,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_locust(
+def run_wrk(
     scenario: str,
-    user_class: str,
+    requests: list[str],
     base: str,
     server_pid: int,
     *,
-    users: int,
+    connections: int,
     rate: float | None,
     args: argparse.Namespace,
-    ids_file: Path,
     out_dir: Path,
 ) -> Measurement:
-    """One headless locust run of ``user_class``; ``rate`` (requests/s offered in all, spread
-    over ``users``) or ``None`` for a closed loop."""
-    per_user = 0.0 if rate is None else rate / users
-    latency_out = out_dir / f"{scenario}.json"
-    log = out_dir / f"{scenario}.locust.log"
+    """One wrk run (one thread) over ``connections``: a closed loop when ``rate`` is ``None``,
+    else paced so that ``connections`` connections offer ``rate`` requests/s in all."""
+    think_ms = None if rate is None else 1000 * connections / rate
+    script = out_dir / f"{scenario}.lua"
+    script.write_text(
+        wrk_script(requests, think_ms, args.seed, args.max_requests), encoding="utf-8"
+    )
     command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "--only-summary",
-        "-u",
-        str(users),
-        "-r",
-        str(users),
-        "--run-time",
-        f"{args.duration}s",
-        "--stop-timeout",
-        "10",
-        "--exit-code-on-error",
-        "0",
-        "--host",
-        base,
-        "--ids-file",
-        str(ids_file),
-        "--latency-out",
-        str(latency_out),
-        "--per-user-rate",
-        str(per_user),
-        "--max-requests",
-        str(args.max_requests),
-        "--reach-simulations",
-        str(args.reach_simulations),
-        "--feed-candidates",
-        str(args.feed_candidates),
-        user_class,
+        WRK,
+        *("-t", "1", "-c", str(connections), "-d", f"{args.duration}s"),
+        *("--timeout", "10s", "-s", str(script), base),
     ]
-    latency_out.unlink(missing_ok=True)
+    if shutil.which(WRK) is None:
+        raise SystemExit("wrk not found: install it (Debian/Ubuntu: apt-get install wrk)")
     cpu_before = cpu_seconds(server_pid)
-    with log.open("wb") as out:
-        done = subprocess.run(
-            command,
-            cwd=out_dir,  # no stray locust.conf from the repository
-            env=_clean_env(OMP_NUM_THREADS="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=args.duration + 90,
-            check=False,
-        )
-    if done.returncode != 0 or not latency_out.is_file():
-        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise SystemExit(f"locust {scenario} failed ({done.returncode}); {log}:\n{tail}")
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=args.duration + 60, check=False
+    )
+    (out_dir / f"{scenario}.wrk.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+    if done.returncode != 0:
+        raise SystemExit(f"wrk {scenario} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     cpu_s = cpu_seconds(server_pid) - cpu_before
-    return Measurement.from_file(scenario, users, rate, latency_out, cpu_s)
+    return Measurement.from_wrk(scenario, connections, rate, done.stdout, cpu_s)
 
 
 @dataclass
@@ -393,17 +422,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch threads while building.")
     parser.add_argument("--duration", type=int, default=20, help="Seconds per scenario.")
     parser.add_argument("--max-requests", type=int, default=200_000, help="Per scenario.")
-    parser.add_argument("--closed-users", type=int, default=16, help="Closed-loop users.")
+    parser.add_argument("--closed-connections", type=int, default=16, help="Closed loop.")
     parser.add_argument("--rate", type=float, default=300.0, help="Offered recommendations/s.")
-    parser.add_argument("--rate-users", type=int, default=60, help="Users offering --rate.")
+    parser.add_argument(
+        "--rate-connections", type=int, default=30, help="Connections offering --rate."
+    )
     parser.add_argument("--feed-rate", type=float, default=100.0)
     parser.add_argument("--feed-candidates", type=int, default=50)
     parser.add_argument("--reach-rate", type=float, default=2.0)
     parser.add_argument("--reach-simulations", type=int, default=1000)
+    parser.add_argument("--reach-seeds", type=int, default=5, help="Seeds per reach request.")
     parser.add_argument("--reloads", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="Seed of the sampled ids.")
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help="Server's SOCIALREC_CANDIDATES (0: score the whole catalogue on every request).",
+    )
     args = parser.parse_args(argv)
-    for name in ("duration", "closed_users", "rate_users", "reloads", "max_requests"):
+    for name in ("duration", "closed_connections", "rate_connections", "reloads", "max_requests"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.duration < 8:
@@ -424,24 +462,22 @@ def main(argv: list[str] | None = None) -> int:
     work = ensure_model(args)
     run_dir = work / "load"
     run_dir.mkdir(exist_ok=True)
-    ids_file = run_dir / "ids.json"
-    counts = write_ids(work, ids_file, args.seed)
-    print(f"ids: {counts}; logs and raw latencies in {run_dir}", flush=True)
+    pools = request_pools(work, args)
+    print(f"requests: {', '.join(f'{k} {len(v)}' for k, v in pools.items())}; logs in {run_dir}")
     api_key = secrets.token_hex(16)
     results: list[Measurement] = []
-    with api_server(work, api_key, run_dir / "server.log") as (base, pid):
+    with api_server(work, api_key, run_dir / "server.log", args.candidates) as (base, pid):
         print(f"server: {base} (1 uvicorn worker, 1 torch thread)", flush=True)
 
-        def run(scenario: str, user_class: str, users: int, rate: float | None) -> Measurement:
-            measured = run_locust(
+        def run(scenario: str, pool: str, connections: int, rate: float | None) -> Measurement:
+            measured = run_wrk(
                 scenario,
-                user_class,
+                pools[pool],
                 base,
                 pid,
-                users=users,
+                connections=connections,
                 rate=rate,
                 args=args,
-                ids_file=ids_file,
                 out_dir=run_dir,
             )
             print(_row(measured), flush=True)
@@ -449,21 +485,21 @@ def main(argv: list[str] | None = None) -> int:
             return measured
 
         print(
-            f"{'scenario':<11} {'offered':>8} {'users':>5} {'requests':>8} {'req/s':>9} "
+            f"{'scenario':<11} {'offered':>8} {'conns':>5} {'requests':>8} {'req/s':>9} "
             f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms':>8}",
             flush=True,
         )
-        bare = run("bare", "BareUser", args.closed_users, None)
-        rec_max = run("rec_max", "RecUser", args.closed_users, None)
-        rec_rate = run("rec_rate", "RecUser", args.rate_users, args.rate)
+        bare = run("bare", "bare", args.closed_connections, None)
+        rec_max = run("rec_max", "rec", args.closed_connections, None)
+        rec_rate = run("rec_rate", "rec", args.rate_connections, args.rate)
         spacing = (args.duration - 6) / max(args.reloads - 1, 1)
         reloads = Reloads(base, api_key, args.reloads, 3.0, spacing, [], [])
         thread = threading.Thread(target=reloads.run, daemon=True)
         thread.start()
-        rec_reload = run("rec_reload", "RecUser", args.rate_users, args.rate)
+        rec_reload = run("rec_reload", "rec", args.rate_connections, args.rate)
         thread.join(timeout=300)
-        feed = run("feed", "FeedUser", max(2, round(args.feed_rate / 5)), args.feed_rate)
-        reach = run("reach", "ReachUser", max(1, round(args.reach_rate)), args.reach_rate)
+        feed = run("feed", "feed", max(2, round(args.feed_rate / 5)), args.feed_rate)
+        reach = run("reach", "reach", max(1, round(args.reach_rate)), args.reach_rate)
 
     for m in results:
         for reason, count in sorted(m.failures.items(), key=lambda kv: -kv[1])[:5]:

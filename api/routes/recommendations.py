@@ -7,24 +7,25 @@ from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter
 
 from api.deps import RecommenderDep, SettingsDep, StateDep
-from api.responses import json_response
 from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import (
     ErrorResponse,
     Reason,
     RecommendationsResponse,
-    RecommendedItem,
 )
 from api.services.auth import read_access
-from api.services.social import ItemFilter, RankedItem
+from api.services.social import ItemFilter, Recommendation
 from api.services.social import Reason as ServiceReason
 
 router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depends(read_access)])
 
 
 DEFAULT_K: Final[int] = 10
+#: Serialiser of :class:`api.services.social.Recommendation` (its shape is the response's).
+_BODY: Final = TypeAdapter(Recommendation)
 
 
 async def bounded_k(
@@ -76,16 +77,6 @@ def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
     ]
 
 
-def to_schema(item: RankedItem) -> RecommendedItem:
-    """A service result as a response item."""
-    return RecommendedItem(
-        item_id=item.item_id,
-        score=item.score,
-        model_score=item.model_score,
-        reasons=reason_schemas(item.reasons),
-    )
-
-
 @router.get(
     "/{user_id:id}/recommendations",
     response_model=RecommendationsResponse,
@@ -133,9 +124,4 @@ async def get_recommendations(
         fallback_popular=fallback == "popular",
         region=region,
     )
-    body = RecommendationsResponse(
-        user_id=user_id,
-        strategy=result.strategy,
-        items=[to_schema(item) for item in result.items],
-    )
-    return json_response(body)
+    return Response(_BODY.dump_json(result, exclude_none=True), media_type="application/json")

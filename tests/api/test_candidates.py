@@ -3,14 +3,24 @@ catalogue answers, and steps aside when it cannot prove its answer."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from api.routes.recommendations import _BODY
+from api.schemas.recommendations import RecommendationsResponse
 from api.services.candidates import CandidateCache, Stage
 from api.services.live import LiveGraph
 from api.services.recommender import RecommenderService, seen_csr
-from api.services.social import ItemFilter, SocialRecommender
+from api.services.social import (
+    ItemFilter,
+    RankedItem,
+    Reason,
+    Recommendation,
+    SocialRecommender,
+)
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.snapshot import Snapshot, build_snapshot
 
@@ -105,3 +115,27 @@ def test_cache_drops_the_least_recently_used() -> None:
     assert cache.get(1) is None and cache.get(0) is not None and cache.get(2) is not None
     with pytest.raises(ValueError, match="size and capacity"):
         CandidateCache(size=0, capacity=1)
+
+
+def test_the_route_writes_the_service_result_in_the_response_schema() -> None:
+    """The route serialises service dataclasses directly: their JSON must be exactly a
+    ``RecommendationsResponse`` (no field missing, renamed or extra)."""
+    result = Recommendation(
+        "u1",
+        "personalized",
+        [
+            RankedItem(
+                "i1",
+                1.5,
+                1.25,
+                (
+                    Reason("friends_purchased", count=2, user_ids=("a", "b")),
+                    Reason("similar_to", item_ids=("i2",)),
+                ),
+            ),
+            RankedItem("i3", 0.5, 0.5, (Reason("popular", count=7),)),
+        ],
+    )
+    body = _BODY.dump_json(result, exclude_none=True)
+    schema = RecommendationsResponse.model_validate_json(body)
+    assert json.loads(body) == json.loads(schema.model_dump_json(exclude_none=True))
