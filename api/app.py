@@ -33,7 +33,7 @@ from api.services.reach import UnknownEntityError
 from api.services.recommender import UnknownUserError
 from api.services.sync import ChangeSync
 from api.settings import Settings, get_settings
-from api.state import load_state, open_writers
+from api.state import load_state, open_writers, settle_heap
 from graph.store import StoreUnavailableError
 
 API_PREFIX: Final[str] = "/api/v1"
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         try:
             app.state.serving = load_state(resolved, store=store, impressions=impressions)
+            settle_heap()
             sync.start()  # other replicas' writes (see api/services/sync.py)
             yield
         finally:

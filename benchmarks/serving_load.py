@@ -1,12 +1,12 @@
-"""Serving under load: the real API (uvicorn, one worker) driven by locust from a second process.
+"""Serving under load: the real API (uvicorn, one worker) driven by wrk from a second process.
 
 Builds, or reuses from ``--work`` (default ``runs/bench``), a served model with the project's
 CLI: LastFM (``socialrec load --format lastfm`` of ../shared/data/lastfm/hetrec2011 ->
 ``export`` -> ``train``) or, with ``--synthetic``, a 100,000-user world (``socialrec demo
 --no-serve``). It then starts ``socialrec serve`` on a free loopback port (one uvicorn
-worker, ``SOCIALREC_SERVING_THREADS=1``, ``OMP_NUM_THREADS=1``) and runs, each as its own
-headless locust process (``benchmarks/serving_locustfile.py``, FastHttpUser), bounded in time
-(``--duration``) and request count:
+worker, ``SOCIALREC_SERVING_THREADS=1``, ``OMP_NUM_THREADS=1``) and runs, each as one wrk
+process (one thread; Debian package ``wrk``) bounded in time (``--duration``) and responses
+(``--max-requests``), with requests drawn at random from pools sampled from the snapshot:
 
 ==============  ================================================  ==========================
 scenario        requests                                          load
@@ -22,23 +22,27 @@ reach           ``POST /api/v1/reach``, 1,000 simulations, 5      ``--reach-rate
                 random seeds with friends
 ==============  ================================================  ==========================
 
-Offered rates use locust's ``constant_throughput`` over many users (each user at most a few
-requests/s), so the rate is offered whatever the latency rather than closed-loop. Latencies
-are locust's client-side times of every request completed after all users were spawned.
-The ``bare`` ceiling is ``/health``: it reads the loaded state and a cached store probe (at
-most one ``SELECT 1`` every 2 s) and goes through the same middleware and threadpool as the
-recommendation route, so the ratio isolates the recommendation work.
+wrk is C and uses little CPU, so on a 2-core machine the server keeps its core (a Python load
+generator took as much CPU as the server and added its own scheduling delays to every
+latency). Closed loops run after ``--warmup`` unmeasured seconds. Offered rates are paced:
+each of the connections waits an exponential think time (mean ``connections / rate``) after
+each response, so the offered rate holds while latency is far below the think time (the
+achieved rate is reported). Latencies are wrk's, per request. The ``bare`` ceiling is
+``/health``: it reads the loaded state and a cached store probe (at most one ``SELECT 1``
+every 2 s) through the same middleware, in the threadpool (the probe may block).
+``--candidates 0`` turns the server's candidate stage off (every recommendation scores the
+whole catalogue).
 
-Run (one command; Ctrl-C stops the server and locust)::
+Run (one command; Ctrl-C stops the server and wrk)::
 
     .venv/bin/python benchmarks/serving_load.py [--synthetic] [--duration 20]
 
 The last line is ``RESULT rec_p99_ms=... rec_rps=... bare_rps=... ratio=... errors=...
 feed_p99_ms=... reach_p99_ms=... reloads=... reload_errors=...``: ``rec_p99_ms`` at the offered
 ``--rate``, ``rec_rps`` and ``bare_rps`` the closed-loop maxima, ``ratio = rec_rps /
-bare_rps``, ``errors`` the failed requests of every scenario but ``rec_reload``, whose failed
-requests plus failed reloads are ``reload_errors``. Targets (issue 7, 2 cores): p99 <= 15 ms at
-300 requests/s with 0 errors, ratio >= 0.5.
+bare_rps``, ``errors`` the failed requests (connect, read, write, timeout, non-2xx) of every
+scenario but ``rec_reload``, whose failed requests plus failed reloads are ``reload_errors``.
+Targets (issue 7, 2 cores): p99 <= 15 ms at 300 requests/s with 0 errors, ratio >= 0.5.
 """
 
 from __future__ import annotations
@@ -346,9 +350,11 @@ def run_wrk(
     rate: float | None,
     args: argparse.Namespace,
     out_dir: Path,
+    duration: int | None = None,
 ) -> Measurement:
-    """One wrk run (one thread) over ``connections``: a closed loop when ``rate`` is ``None``,
-    else paced so that ``connections`` connections offer ``rate`` requests/s in all."""
+    """One wrk run (one thread) over ``connections`` for ``duration`` s (default
+    ``args.duration``): a closed loop when ``rate`` is ``None``, else paced so that
+    ``connections`` connections offer ``rate`` requests/s in all."""
     think_ms = None if rate is None else 1000 * connections / rate
     script = out_dir / f"{scenario}.lua"
     script.write_text(
@@ -356,7 +362,7 @@ def run_wrk(
     )
     command = [
         WRK,
-        *("-t", "1", "-c", str(connections), "-d", f"{args.duration}s"),
+        *("-t", "1", "-c", str(connections), "-d", f"{duration or args.duration}s"),
         *("--timeout", "10s", "-s", str(script), base),
     ]
     if shutil.which(WRK) is None:
@@ -421,6 +427,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="[LastFM 20, synthetic 1]")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while building.")
     parser.add_argument("--duration", type=int, default=20, help="Seconds per scenario.")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="Unmeasured seconds before each closed loop (0: none); the first request of "
+        "each user computes their candidate stage.",
+    )
     parser.add_argument("--max-requests", type=int, default=200_000, help="Per scenario.")
     parser.add_argument("--closed-connections", type=int, default=16, help="Closed loop.")
     parser.add_argument("--rate", type=float, default=300.0, help="Offered recommendations/s.")
@@ -470,6 +483,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: {base} (1 uvicorn worker, 1 torch thread)", flush=True)
 
         def run(scenario: str, pool: str, connections: int, rate: float | None) -> Measurement:
+            if rate is None and args.warmup > 0:  # closed loops start warm (not measured)
+                run_wrk(
+                    f"{scenario}_warmup",
+                    pools[pool],
+                    base,
+                    pid,
+                    connections=connections,
+                    rate=None,
+                    args=args,
+                    out_dir=run_dir,
+                    duration=args.warmup,
+                )
             measured = run_wrk(
                 scenario,
                 pools[pool],

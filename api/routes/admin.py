@@ -8,7 +8,7 @@ from api.deps import SettingsDep, get_state
 from api.schemas.recommendations import ErrorResponse
 from api.schemas.users import ReloadResponse
 from api.services.auth import require_api_key
-from api.state import AppState, StateLoadError, load_state
+from api.state import AppState, StateLoadError, load_state, settle_heap
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_api_key)])
 
@@ -31,6 +31,8 @@ def reload(request: Request, settings: SettingsDep) -> ReloadResponse:
         except StateLoadError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         request.app.state.serving = new
+        del old
+        settle_heap()
     return ReloadResponse(
         model_version=new.checkpoint.model_version,
         snapshot_fingerprint=new.snapshot.fingerprint,

@@ -54,7 +54,8 @@ class Neighbour:
 
 class FriendActivity:
     """The friends who interacted with each item, built with array operations (serving asks
-    it for every item's friend count on every request, for the reasons of a few items).
+    it which items friends touched and how many friends each, and the friends behind a few
+    items for reasons).
 
     Args:
         friends: Friend ids, sorted (a friend's position is its code below).
@@ -72,31 +73,29 @@ class FriendActivity:
         num_items: int,
     ) -> None:
         items, ts, friend = items.astype(np.int64), ts.astype(np.int64), friend.astype(np.int64)
-        # One row per (item, friend) with its latest time, sorted by item, then most recent
-        # first, then friend position (= id order): the order reasons list friends in.
-        order = np.lexsort((ts, friend, items))
-        items, ts, friend = items[order], ts[order], friend[order]
-        last = np.ones(len(items), dtype=bool)
-        last[:-1] = (items[1:] != items[:-1]) | (friend[1:] != friend[:-1])
-        items, ts, friend = items[last], ts[last], friend[last]
-        order = np.lexsort((friend, -ts, items))
+        # One row per (item, friend) with its latest time, sorted by item then friend: one
+        # sort of (item, friend) keys with time as the minor key, keep each key's last row.
+        key = items * max(len(friends), 1) + friend
+        order = np.lexsort((ts, key))
+        key, ts = key[order], ts[order]
+        last = np.ones(len(key), dtype=bool)
+        last[:-1] = key[1:] != key[:-1]
         self._friends = list(friends)
-        self._items = items[order]
-        self._friend = friend[order]
-        self._ts = ts[order]
-        #: Distinct friends who interacted with each item, ``[num_items]``.
-        self.counts = np.bincount(self._items, minlength=num_items).astype(np.float64)
+        self._items = items[order][last]
+        self._friend = friend[order][last]
+        self._ts = ts[last]
+        self._num_items = num_items
+        starts = np.flatnonzero(np.r_[True, self._items[1:] != self._items[:-1]])
+        #: The items friends interacted with, ascending, and how many distinct friends each.
+        self.touched = self._items[starts] if len(self._items) else self._items
+        self.touched_counts = np.diff(np.r_[starts, len(self._items)]).astype(np.float64)
 
-    @classmethod
-    def build(
-        cls,
-        friends: Sequence[str],
-        items: NDArray[np.int64],
-        ts: NDArray[np.int64],
-        friend: NDArray[np.int64],
-        num_items: int,
-    ) -> FriendActivity:
-        return cls(friends, items.astype(np.int64), ts.astype(np.int64), friend, num_items)
+    @property
+    def counts(self) -> NDArray[np.float64]:
+        """Distinct friends who interacted with each item, ``[num_items]``."""
+        out = np.zeros(self._num_items, dtype=np.float64)
+        out[self.touched] = self.touched_counts
+        return out
 
     @classmethod
     def empty(cls, num_items: int) -> FriendActivity:
@@ -107,12 +106,11 @@ class FriendActivity:
         """``(latest ts, friend id)`` of each friend who interacted with ``item``, most
         recent first (unknown times last, then by id); empty if none."""
         start, stop = np.searchsorted(self._items, [item, item + 1])
-        return [
-            (t, self._friends[f])
-            for t, f in zip(
-                self._ts[start:stop].tolist(), self._friend[start:stop].tolist(), strict=True
-            )
-        ]
+        rows = sorted(
+            zip(self._ts[start:stop].tolist(), self._friend[start:stop].tolist(), strict=True),
+            key=lambda row: (-row[0], row[1]),
+        )
+        return [(t, self._friends[f]) for t, f in rows]
 
 
 def _csr(keys: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

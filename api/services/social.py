@@ -388,17 +388,22 @@ class SocialRecommender:
         if row is None or stage is None:
             return None
         activity = self.live.friend_activity(user_id)
-        pool = np.union1d(stage.items, np.flatnonzero(activity.counts))
-        pool = pool[keep[pool]]
+        in_pool = np.zeros(len(keep), dtype=np.bool_)
+        in_pool[stage.items] = True
+        in_pool[activity.touched] = True
+        pool = np.flatnonzero(in_pool & keep)
         if len(pool) < k:
             return None
         vector = rec.user_embeddings.numpy()[row]
         model = (rec.item_embeddings.numpy()[pool] @ vector).astype(np.float64)
         final = model.copy()
-        counts = activity.counts[pool]
-        touched = np.flatnonzero(counts)
-        if self.social_boost > 0 and touched.size:
-            final[touched] += self.social_boost * stage.scale * np.log1p(counts[touched])
+        # Friend counts of the pool: touched items are ascending, like the pool.
+        at = np.searchsorted(pool, activity.touched)
+        found = at < len(pool)
+        found[found] = pool[at[found]] == activity.touched[found]
+        if self.social_boost > 0 and found.any():
+            boost = self.social_boost * stage.scale * np.log1p(activity.touched_counts[found])
+            final[at[found]] += boost
         best = _best(pool, final, k)
         # Items outside the pool score at most the floor; rounding of the two products
         # (catalogue vs pool rows) is far below this margin.
