@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
-from api.deps import RecommenderDep, SettingsDep, StateDep
+from api.deps import RecommenderDep, StateDep
 from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import (
     ErrorResponse,
@@ -28,39 +28,24 @@ DEFAULT_K: Final[int] = 10
 _BODY: Final = TypeAdapter(Recommendation)
 
 
-async def bounded_k(
-    settings: SettingsDep,
-    k: Annotated[
-        int | None,
-        Query(ge=1, description="Number of items, 1..max_k [default: min(10, max_k)]."),
-    ] = None,
-) -> int:
-    """``k`` checked against the runtime bound ``settings.max_k`` (422 above it)."""
+def bounded_k(k: int | None, max_k: int) -> int:
+    """``k`` checked against the runtime bound ``max_k`` (422 above it); ``None`` is
+    ``min(10, max_k)``."""
     if k is None:
-        return min(DEFAULT_K, settings.max_k)
-    if k > settings.max_k:
+        return min(DEFAULT_K, max_k)
+    if k > max_k:
         raise RequestValidationError(
             [
                 {
                     "type": "less_than_equal",
                     "loc": ("query", "k"),
-                    "msg": f"Input should be less than or equal to {settings.max_k}",
+                    "msg": f"Input should be less than or equal to {max_k}",
                     "input": k,
-                    "ctx": {"le": settings.max_k},
+                    "ctx": {"le": max_k},
                 }
             ]
         )
     return k
-
-
-async def item_filter(
-    category: Annotated[str | None, Query(max_length=256, description="Category.")] = None,
-    min_price: Annotated[float | None, Query(ge=0, description="Least price (inclusive).")] = None,
-    max_price: Annotated[float | None, Query(ge=0, description="Most price (inclusive).")] = None,
-    in_stock_only: Annotated[bool, Query(description="Only items in stock.")] = False,
-) -> ItemFilter:
-    """Catalogue filters from the query (items without a price fail any price bound)."""
-    return ItemFilter(category, min_price, max_price, in_stock_only)
 
 
 def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
@@ -89,10 +74,16 @@ def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
 )
 async def get_recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=256)],
-    k: Annotated[int, Depends(bounded_k)],
     recommender: RecommenderDep,
     state: StateDep,
-    filters: Annotated[ItemFilter, Depends(item_filter)],
+    k: Annotated[
+        int | None,
+        Query(ge=1, description="Number of items, 1..max_k [default: min(10, max_k)]."),
+    ] = None,
+    category: Annotated[str | None, Query(max_length=256, description="Category.")] = None,
+    min_price: Annotated[float | None, Query(ge=0, description="Least price (inclusive).")] = None,
+    max_price: Annotated[float | None, Query(ge=0, description="Most price (inclusive).")] = None,
+    in_stock_only: Annotated[bool, Query(description="Only items in stock.")] = False,
     exclude_seen: Annotated[
         bool, Query(description="Leave out items the user already interacted with.")
     ] = True,
@@ -110,17 +101,20 @@ async def get_recommendations(
     with friends but no interactions, ``popular`` otherwise. A user unknown to the served
     model is a 404 unless ``fallback=popular`` (the feed path never 404s).
 
-    Runs on the event loop: the work is ~1 ms of numpy/torch, and a threadpool round trip
-    plus the GIL hand-offs between pool threads cost more than that under load (measured in
-    ``benchmarks/serving_load.py``). The response is validated once when built and written
-    with pydantic's serialiser (FastAPI would validate and encode it again).
+    Runs on the event loop: the work is ~0.5 ms of numpy, and a threadpool round trip plus
+    the GIL hand-offs between pool threads cost more than that under load (measured in
+    ``benchmarks/serving_load.py``). Parameters are plain query parameters (each dependency
+    costs a resolution per request). The service's result is written as JSON by pydantic's
+    serialiser straight from its dataclasses, which mirror ``RecommendationsResponse`` field
+    for field (a test checks the JSON against the schema); FastAPI would build and validate
+    the response models first, then encode them.
     """
     result = state.social.recommend(
         recommender,
         user_id,
-        k,
+        bounded_k(k, state.settings.max_k),
         exclude_seen=exclude_seen,
-        item_filter=filters,
+        item_filter=ItemFilter(category, min_price, max_price, in_stock_only),
         fallback_popular=fallback == "popular",
         region=region,
     )
