@@ -23,6 +23,7 @@ from graph.export import export_snapshot
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.snapshot import Snapshot
 from graph.sqlite_store import SQLiteStore
+from graph.store import GraphStore
 
 T0: Final[int] = 1_700_000_000
 DAY: Final[int] = 86_400
@@ -72,14 +73,19 @@ USER_EMB = {
 }
 
 
+def write_graph(store: GraphStore) -> None:
+    """Write the graph into ``store`` (any store of the contract)."""
+    store.upsert_users(USERS)
+    store.upsert_items(ITEMS)
+    store.upsert_friendships([canonical_friendship(f) for f in FRIENDSHIPS])
+    store.upsert_interactions(INTERACTIONS)
+
+
 def build_store(path: Path) -> None:
     """Write the graph into a SQLite store at ``path``."""
     store = SQLiteStore(path)
     try:
-        store.upsert_users(USERS)
-        store.upsert_items(ITEMS)
-        store.upsert_friendships([canonical_friendship(f) for f in FRIENDSHIPS])
-        store.upsert_interactions(INTERACTIONS)
+        write_graph(store)
     finally:
         store.close()
 

@@ -16,19 +16,16 @@ import pytest
 
 from gnn.checkpoint import save_checkpoint
 from graph.export import export_snapshot
-from graph.schema import canonical_friendship
 from graph.snapshot import Snapshot
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
 from graph.validate import MAX_ID_CHARS
 from tests.api.social_graph import (
     API_KEY,
-    FRIENDSHIPS,
-    INTERACTIONS,
-    ITEMS,
     USERS,
     checkpoint_for,
     make_settings,
+    write_graph,
 )
 from tests.bolt_server import BoltTarget, clear_database, free_port
 from tests.server_process import ServerProcess, python_server
@@ -57,10 +54,7 @@ def _fill_bolt(target: BoltTarget, work: Path) -> dict[str, str]:
     store = target.open_store()
     try:
         clear_database(store)
-        store.upsert_users(USERS)
-        store.upsert_items(ITEMS)
-        store.upsert_friendships([canonical_friendship(f) for f in FRIENDSHIPS])
-        store.upsert_interactions(INTERACTIONS)
+        write_graph(store)
         snapshot = export_snapshot(store, work / "snapshot")
     finally:
         store.close()

@@ -28,18 +28,14 @@ from api.services.events import StoreGateway
 from api.services.sync import ChangeSync
 from gnn.checkpoint import save_checkpoint
 from graph.export import export_snapshot
-from graph.schema import canonical_friendship
 from graph.store import GraphStore, StoreUnavailableError
 from tests.api.social_graph import (
     API_KEY,
     DAY,
-    FRIENDSHIPS,
-    INTERACTIONS,
-    ITEMS,
     T0,
-    USERS,
     checkpoint_for,
     make_settings,
+    write_graph,
 )
 from tests.bolt_server import BoltTarget, clear_database, free_port
 from tests.server_process import ServerProcess, python_server
@@ -197,10 +193,7 @@ def test_two_replicas_on_one_bolt_server_converge(bolt_target: BoltTarget, tmp_p
     store = bolt_target.open_store()
     try:
         clear_database(store)
-        store.upsert_users(USERS)
-        store.upsert_items(ITEMS)
-        store.upsert_friendships([canonical_friendship(f) for f in FRIENDSHIPS])
-        store.upsert_interactions(INTERACTIONS)
+        write_graph(store)
         snapshot = export_snapshot(store, tmp_path / "snapshot")
     finally:
         store.close()
