@@ -18,7 +18,10 @@ train         LightGCN BPR steps, ``TrainConfig`` defaults (dim 64, 3     second
               layers, batch 4096): the whole epoch when it has at most
               ``--train-batches`` batches, else that many batches after one
               warm-up batch, *projected* = negatives of the epoch + s/batch
-              x batches per epoch
+              x batches per epoch. Also (``train_capped``) the epoch with
+              ``steps_per_epoch = --steps-per-epoch`` (64: the batch grows
+              past 4,096 so that an epoch takes at most 64 steps), projected
+              from ``--capped-batches`` steps
 eval          ``gnn.evaluate.evaluate``, full ranking of the test split   seconds
 serve         ``GET /api/v1/users/{id}/recommendations?k=10`` on a real   p99 seconds
               ``socialrec serve`` (uvicorn, 1 torch thread), sequential
@@ -42,10 +45,12 @@ Data lives under ``--work`` (default ``runs/bench/growth``, one folder per size,
 the size unless ``--keep``). Outputs: the table, ``--out`` (default ``runs/bench/growth.png``,
 log-log), the raw figures next to it (``.json``), and the last line ``RESULT exp_generate=...
 exp_load_sqlite=... exp_load_bolt=... exp_export=... exp_train=... exp_eval=...
-exp_serve_p99=... exp_reach=... exp_plan=... exp_train_batch=... sizes=... edges_max=...``
+exp_serve_p99=... exp_reach=... exp_plan=... exp_train_batch=... exp_train_capped=... sizes=...
+edges_max=...``
 (``nan`` where fewer than two sizes succeeded); ``exp_train_batch`` is the exponent of the
 seconds per training batch (each batch propagates the whole graph, so an epoch costs about
-batches x that).
+batches x that), ``exp_train_capped`` that of the epoch with at most ``--steps-per-epoch``
+steps.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
@@ -101,7 +106,8 @@ COST_LABELS: Final[dict[str, str]] = {
 }
 #: Figures fitted besides the stages' costs: name -> (stage, detail key, unit).
 DERIVED: Final[dict[str, tuple[str, str, str]]] = {
-    "train_batch": ("train", "per_batch_s", "s/batch")
+    "train_batch": ("train", "per_batch_s", "s/batch"),
+    "train_capped": ("train", "capped_epoch_s", "s/epoch"),
 }
 #: RESULT key of each stage's and derived figure's exponent, in order.
 RESULT_KEYS: Final[dict[str, str]] = {s: f"exp_{s}" for s in (*STAGE_NEEDS, *DERIVED)} | {
@@ -120,6 +126,8 @@ class Params:
     seed: int = 0
     threads: int = 2
     train_batches: int = 30
+    steps_per_epoch: int = 64
+    capped_batches: int = 5
     requests: int = 500
     warmup: int = 50
     simulations: int = 1000
@@ -270,25 +278,28 @@ def stage_export(root: Path, p: Params) -> dict[str, Any]:
 
 
 def stage_train(root: Path, p: Params) -> dict[str, Any]:
-    """Time LightGCN's BPR epoch (measured, or projected from ``p.train_batches`` batches) and
-    save the model as a servable checkpoint.
+    """Time LightGCN's BPR epoch (measured, or projected from ``p.train_batches`` batches), and
+    the epoch with at most ``p.steps_per_epoch`` larger steps (projected from
+    ``p.capped_batches`` of them); save the model as a servable checkpoint.
 
-    The steps are those of ``gnn.train``'s epoch loop: a permutation and one uniform negative
-    per training pair for the whole epoch, then per batch forward, BPR + L2 on the layer-0
-    rows, backward and an Adam step.
+    The steps are ``gnn.train``'s: a permutation and one uniform negative per training pair
+    for the whole epoch, then per batch :func:`gnn.train.train_step` (forward, BPR + L2 on
+    the layer-0 rows, backward, an Adam step).
     """
     import torch
 
     from gnn.checkpoint import save_checkpoint
     from gnn.data import TrainData
-    from gnn.losses import bpr_loss, l2_reg
     from gnn.train import (
+        BatchObjective,
         EpochRecord,
         NegativeSampler,
+        Replicas,
         TrainConfig,
         TrainResult,
         build_model,
         to_checkpoint,
+        train_step,
     )
     from graph.snapshot import read_snapshot
 
@@ -304,38 +315,35 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
     model.reset_parameters(generator=generator)
     build_s = time.perf_counter() - started
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    objective = BatchObjective(model, graphs, config.reg_weight, generator)
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
-    offset, batch = model.num_users, config.batch_size
 
-    def step(start: int) -> float:
-        u, i, j = (t[start : start + batch] for t in (users, pos, neg))
-        scores = model(*graphs, u, torch.stack([i, j], dim=1))
-        loss = bpr_loss(scores[:, 0], scores[:, 1])
-        layer0 = model.embedding.weight.index_select(0, torch.cat([u, i + offset, j + offset]))
-        loss = loss + config.reg_weight * l2_reg(*layer0.view(3, u.numel(), -1).unbind(0))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
+    def step(start: int, size: int) -> float:
+        rows = slice(start, start + size)
+        return train_step(objective, optimizer, users[rows], pos[rows], neg[rows], Replicas())
 
-    model.train()
+    def timed_epoch(size: int, most: int) -> tuple[float, int, int, list[float]]:
+        """Seconds per ``size`` step, steps per epoch, steps timed, their losses."""
+        per_epoch = math.ceil(n / size)
+        first = 1 if per_epoch > most else 0
+        if first:
+            step(0, size)  # warm-up: first-call allocations are not part of the steady state
+        timed = range(first, min(per_epoch, first + most))
+        started = time.perf_counter()
+        losses = [step(b * size, size) for b in timed]
+        return (time.perf_counter() - started) / len(timed), per_epoch, len(timed), losses
+
+    objective.train()
     n = data.train_user.numel()
-    per_epoch = math.ceil(n / batch)
     started = time.perf_counter()
     perm = torch.randperm(n, generator=generator)
     users, pos = data.train_user[perm], data.train_item[perm]
     neg = sampler.sample(users, generator)
     sample_s = time.perf_counter() - started
-    projected = per_epoch > p.train_batches
-    first = 1 if projected else 0
-    if projected:
-        step(0)  # warm-up: first-call allocations are not part of the steady state
-    timed = range(first, min(per_epoch, first + p.train_batches))
-    started = time.perf_counter()
-    losses = [step(b * batch) for b in timed]
-    loop_s = time.perf_counter() - started
-    per_batch = loop_s / len(timed)
-    epoch_s = sample_s + (per_batch * per_epoch if projected else loop_s)
+    per_batch, per_epoch, timed, losses = timed_epoch(config.batch_size, p.train_batches)
+    epoch_s = sample_s + per_batch * per_epoch
+    capped = replace(config, steps_per_epoch=p.steps_per_epoch).epoch_batch_size(n)
+    per_capped, capped_steps, capped_timed, _ = timed_epoch(capped, p.capped_batches)
 
     model.eval()
     with torch.no_grad():
@@ -354,10 +362,15 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
     save_checkpoint(to_checkpoint(result), root / CHECKPOINT)
     return {
         "cost": epoch_s,
-        "projected": projected,
+        "projected": timed < per_epoch,
         "per_batch_s": per_batch,
-        "timed_batches": len(timed),
+        "timed_batches": timed,
         "batches_per_epoch": per_epoch,
+        "capped_epoch_s": sample_s + per_capped * capped_steps,
+        "capped_batch_size": capped,
+        "capped_steps": capped_steps,
+        "capped_timed_steps": capped_timed,
+        "capped_per_step_s": per_capped,
         "negatives_s": sample_s,
         "split_s": split_s,
         "build_graph_s": build_s,
@@ -835,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=Params.items, help="Catalogue size (fixed).")
     parser.add_argument("--bolt-max-users", type=int, default=100_000)
     parser.add_argument("--train-batches", type=int, default=Params.train_batches)
+    parser.add_argument("--steps-per-epoch", type=int, default=Params.steps_per_epoch)
+    parser.add_argument("--capped-batches", type=int, default=Params.capped_batches)
     parser.add_argument("--requests", type=int, default=Params.requests)
     parser.add_argument("--threads", type=int, default=Params.threads)
     parser.add_argument("--seed", type=int, default=Params.seed)
@@ -857,7 +872,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--stage needs --root and --params")
         _child(args.stage, args.root, Params(**json.loads(args.params)))
         return 0
-    for name in ("items", "train_batches", "requests", "threads", "timeout"):
+    for name in (
+        "items",
+        "train_batches",
+        "steps_per_epoch",
+        "capped_batches",
+        "requests",
+        "threads",
+        "timeout",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
 
@@ -866,6 +889,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "items": args.items,
         "threads": args.threads,
         "train_batches": args.train_batches,
+        "steps_per_epoch": args.steps_per_epoch,
+        "capped_batches": args.capped_batches,
         "requests": args.requests,
         "bolt_max_users": args.bolt_max_users,
         "cpus": os.cpu_count(),
@@ -897,6 +922,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                     threads=args.threads,
                     train_batches=args.train_batches,
+                    steps_per_epoch=args.steps_per_epoch,
+                    capped_batches=args.capped_batches,
                     requests=args.requests,
                 )
                 size = SizeResult(users)

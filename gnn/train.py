@@ -80,7 +80,12 @@ class TrainConfig:
         ssl_eps: magnitude of the noise added to every layer of the contrastive views.
         ssl_temperature: InfoNCE temperature of the contrastive loss.
         lr: Adam learning rate.
-        batch_size: training pairs per step.
+        batch_size: training pairs per step (at least; see ``steps_per_epoch``).
+        steps_per_epoch: if set, at most this many optimiser steps per epoch: the batch grows
+            to ``ceil(pairs / steps_per_epoch)`` when that exceeds ``batch_size``. Every step
+            propagates the whole graph, so with a fixed batch an epoch costs ~edges squared;
+            capping the steps keeps it linear in the edges on large graphs (``None``: every
+            batch of ``batch_size``, the protocol's setting).
         reg_weight: weight of :func:`gnn.losses.l2_reg` on the batch's layer-0 embeddings.
         epochs: maximum number of epochs.
         eval_every: evaluate on the validation split every this many epochs.
@@ -104,6 +109,7 @@ class TrainConfig:
     ssl_temperature: float = 0.2
     lr: float = 5e-3
     batch_size: int = 4096
+    steps_per_epoch: int | None = None
     reg_weight: float = 1e-4
     epochs: int = 300
     eval_every: int = 1
@@ -158,8 +164,18 @@ class TrainConfig:
                 f"monitor must be '<metric>@<k>' with metric in {sorted(METRICS)} and k in "
                 f"ks={list(self.ks)}, got {self.monitor!r}"
             )
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
+        for name, optional in (
+            ("steps_per_epoch", self.steps_per_epoch),
+            ("num_threads", self.num_threads),
+        ):
+            if optional is not None and optional < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {optional}")
+
+    def epoch_batch_size(self, pairs: int) -> int:
+        """Training pairs per step in an epoch over ``pairs`` pairs (see ``steps_per_epoch``)."""
+        if self.steps_per_epoch is None:
+            return self.batch_size
+        return max(self.batch_size, -(-pairs // self.steps_per_epoch))
 
     @classmethod
     def for_model(cls, model: str, **overrides: Any) -> TrainConfig:
@@ -441,10 +457,11 @@ def _train_epoch(
     neg = sampler.sample(users, generator)
     users, pos, neg = (t.to(replicas.device) for t in (users, pos, neg))
     total = 0.0
-    for start in range(0, n, config.batch_size):
-        u = users[start : start + config.batch_size]
-        p = pos[start : start + config.batch_size]
-        q = neg[start : start + config.batch_size]
+    size = config.epoch_batch_size(n)
+    for start in range(0, n, size):
+        u = users[start : start + size]
+        p = pos[start : start + size]
+        q = neg[start : start + size]
         total += train_step(objective, optimizer, u, p, q, replicas) * u.numel()
     return replicas.sum(total) / n
 

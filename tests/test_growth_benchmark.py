@@ -62,7 +62,15 @@ def test_memory_per_million_edges_is_the_slope_and_intercept() -> None:
 
 def _run_size(tmp_path: Path, users: int) -> SizeResult:
     params = Params(
-        users=users, items=300, threads=1, train_batches=1, simulations=20, reach_seeds=3, plan_k=3
+        users=users,
+        items=300,
+        threads=1,
+        train_batches=1,
+        steps_per_epoch=1,
+        capped_batches=1,
+        simulations=20,
+        reach_seeds=3,
+        plan_k=3,
     )
     root = tmp_path / f"u{users}"
     root.mkdir()
@@ -87,6 +95,11 @@ def test_stages_on_tiny_worlds_give_the_table_and_result_line(tmp_path: Path) ->
         if train["projected"]:  # negatives of the epoch + s/batch x batches per epoch
             expected = train["negatives_s"] + train["per_batch_s"] * train["batches_per_epoch"]
             assert size.stages["train"].cost == pytest.approx(expected)
+        # One step of every pair (steps_per_epoch=1): the batch grows past 4,096 if need be.
+        assert train["capped_steps"] == 1
+        assert train["capped_batch_size"] == max(4096, train["train_pairs"])
+        capped = train["negatives_s"] + train["capped_per_step_s"] * train["capped_steps"]
+        assert train["capped_epoch_s"] == pytest.approx(capped)
     assert not results[0].stages["train"].detail["projected"]  # 300 users: one batch of 4096
     assert results[1].stages["train"].detail["projected"]  # 800 users: two
 

@@ -63,7 +63,7 @@ def train(
     ] = None,
     ssl_weight: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Weight of the XSimGCL contrastive loss, 0 = off (social)."),
+        typer.Option(min=0.0, help="Weight of the SimGCL contrastive loss, 0 = off (social)."),
     ] = None,
     ssl_eps: Annotated[
         float | None, typer.Option(min=0.0, help="Noise added to each layer for the contrast.")
@@ -72,6 +72,14 @@ def train(
         float | None, typer.Option(min=0.0, help="Temperature of the contrastive loss.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Training pairs per step.")] = None,
+    steps_per_epoch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="At most N steps per epoch (the batch grows): epoch cost linear in the edges "
+            "on large graphs [default: every batch].",
+        ),
+    ] = None,
     reg_weight: Annotated[float | None, typer.Option(min=0.0, help="L2 weight.")] = None,
     patience: Annotated[
         int | None, typer.Option(min=1, help="Evaluations without improvement before stopping.")
@@ -124,6 +132,7 @@ def train(
         "embedding_dim": dim,
         "num_layers": layers,
         "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch,
         "reg_weight": reg_weight,
         "patience": patience,
         "eval_every": eval_every,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner, Result
 
+import gnn.train
 from api.services.recommender import RecommenderService
 from gnn.checkpoint import load_checkpoint, save_checkpoint
 from gnn.data import TrainData
@@ -108,6 +110,34 @@ def test_training_is_seeded(snapshot: Snapshot, result: TrainResult) -> None:
     assert again.test_metrics == twice.test_metrics
 
 
+@pytest.mark.parametrize(
+    ("batch_size", "steps_per_epoch"), [(16, None), (16, 2), (16, 10_000), (10_000, 2)]
+)
+def test_steps_per_epoch_caps_the_steps_by_growing_the_batch(
+    snapshot: Snapshot,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_size: int,
+    steps_per_epoch: int | None,
+) -> None:
+    sizes: list[int] = []
+
+    def counting_step(*args: Any) -> float:
+        sizes.append(args[2].numel())
+        return real_step(*args)
+
+    real_step = gnn.train.train_step
+    monkeypatch.setattr(gnn.train, "train_step", counting_step)
+    pairs = TrainData.from_snapshot(snapshot, seed=CONFIG.seed).train_user.numel()
+    config = replace(CONFIG, epochs=1, batch_size=batch_size, steps_per_epoch=steps_per_epoch)
+    train(snapshot, config)
+    size = batch_size if steps_per_epoch is None else max(batch_size, -(-pairs // steps_per_epoch))
+    assert sum(sizes) == pairs
+    assert sizes[:-1] == [size] * (len(sizes) - 1)
+    assert len(sizes) == -(-pairs // size)
+    if steps_per_epoch is not None:
+        assert len(sizes) <= steps_per_epoch
+
+
 def test_negative_sampler_avoids_positives() -> None:
     user = torch.tensor([0, 0, 0, 1])
     item = torch.tensor([0, 1, 2, 3])
@@ -154,6 +184,7 @@ def test_evaluate_checkpoint_rejects_other_snapshot(result: TrainResult) -> None
         ("monitor", "auc@10"),
         ("num_layers", -1),
         ("reg_weight", -1.0),
+        ("steps_per_epoch", 0),
     ],
 )
 def test_config_errors_name_the_field(snapshot: Snapshot, field: str, value: object) -> None:
