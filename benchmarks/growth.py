@@ -41,6 +41,9 @@ Run (one command; Ctrl-C stops every process it started)::
 
     OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.growth --sizes 10000,100000
 
+``--stages train,reach`` runs only those stages and the ones they need (here generate,
+load_sqlite, export); the others are recorded as skipped.
+
 Data lives under ``--work`` (default ``runs/bench/growth``, one folder per size, removed after
 the size unless ``--keep``). Outputs: the table, ``--out`` (default ``runs/bench/growth.png``,
 log-log), the raw figures next to it (``.json``), and the last line ``RESULT exp_generate=...
@@ -68,7 +71,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -616,16 +619,36 @@ def run_stage(stage: str, root: Path, params: Params, timeout_s: float) -> Stage
     return StageRecord(stage, "ok", cost, peak, wall, detail=detail, loadavg=load)
 
 
+def with_needs(stages: Iterable[str]) -> set[str]:
+    """``stages`` and every stage they need, transitively."""
+    out: set[str] = set()
+    for stage in stages:
+        need: str | None = stage
+        while need is not None and need not in out:
+            out.add(need)
+            need = STAGE_NEEDS[need]
+    return out
+
+
 def run_size(
-    params: Params, root: Path, bolt_max_users: int, timeout_s: float, save: Callable[[], None]
+    params: Params,
+    root: Path,
+    bolt_max_users: int,
+    timeout_s: float,
+    save: Callable[[], None],
+    stages: Iterable[str] = STAGE_NEEDS,
 ) -> Iterator[StageRecord]:
-    """Run every stage for one size, yielding each record as it completes."""
+    """Run ``stages`` (and the stages they need) for one size, yielding each record as it
+    completes; the other stages are recorded as skipped."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
+    selected = with_needs(stages)
     done: dict[str, StageRecord] = {}
     for stage, need in STAGE_NEEDS.items():
-        if stage == "load_bolt" and params.users > bolt_max_users:
+        if stage not in selected:
+            record = StageRecord(stage, "skipped", note="not selected (--stages)")
+        elif stage == "load_bolt" and params.users > bolt_max_users:
             record = StageRecord(
                 stage, "skipped", note=f"users {params.users:,} > --bolt-max-users"
             )
@@ -841,6 +864,16 @@ def _sizes(text: str) -> list[int]:
     return sorted(set(sizes))
 
 
+def _stages(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STAGE_NEEDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown stage(s) {unknown or text!r}; choose from {', '.join(STAGE_NEEDS)}"
+        )
+    return names
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments; run a stage (child) or the whole benchmark (parent); RESULT last."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -857,6 +890,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "growth")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "growth.png")
     parser.add_argument("--keep", action="store_true", help="Keep each size's data.")
+    parser.add_argument(
+        "--stages",
+        type=_stages,
+        default=list(STAGE_NEEDS),
+        help="Comma-separated stages to run (with the stages they need) [default: all].",
+    )
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
@@ -893,6 +932,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "capped_batches": args.capped_batches,
         "requests": args.requests,
         "bolt_max_users": args.bolt_max_users,
+        "stages": sorted(with_needs(args.stages), key=list(STAGE_NEEDS).index),
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "python": platform.python_version(),
@@ -930,7 +970,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.append(size)
                 root = args.work / f"u{users}"
                 try:
-                    for record in run_size(params, root, args.bolt_max_users, args.timeout, save):
+                    records = run_size(
+                        params, root, args.bolt_max_users, args.timeout, save, args.stages
+                    )
+                    for record in records:
                         size.stages[record.stage] = record
                         if record.stage == "generate" and record.status == "ok":
                             size.edges = int(record.detail["edges"])

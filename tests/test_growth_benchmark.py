@@ -26,7 +26,9 @@ from benchmarks.growth import (
     load_json,
     memory_per_million_edges,
     result_line,
+    run_size,
     save_json,
+    with_needs,
 )
 
 IN_PROCESS = ("generate", "load_sqlite", "export", "train", "eval", "reach", "plan")
@@ -125,3 +127,23 @@ def test_stages_on_tiny_worlds_give_the_table_and_result_line(tmp_path: Path) ->
     assert list(rows) == ["edges", *STAGE_NEEDS, *DERIVED]
     assert rows["load_bolt"].split()[-4:] == ["-", "-", "nan", "nan"]
     assert rows["train"].count(" / 100 MB") == 2 and " proj " in rows["train"]
+
+
+def test_selected_stages_bring_what_they_need() -> None:
+    assert with_needs(["train"]) == {"generate", "load_sqlite", "export", "train"}
+    assert with_needs(["load_bolt", "plan"]) == {
+        "generate",
+        "load_bolt",
+        "load_sqlite",
+        "export",
+        "plan",
+    }
+    assert with_needs(STAGE_NEEDS) == set(STAGE_NEEDS)
+
+
+def test_unselected_stages_are_recorded_as_skipped(tmp_path: Path) -> None:
+    params = Params(users=300, items=300, threads=1)
+    records = list(run_size(params, tmp_path / "u300", 0, 60.0, lambda: None, ["generate"]))
+    assert [r.stage for r in records] == list(STAGE_NEEDS)
+    assert records[0].status == "ok"
+    assert all(r.status == "skipped" and "--stages" in r.note for r in records[1:])
