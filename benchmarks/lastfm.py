@@ -174,17 +174,9 @@ def _eval_seconds(result: TrainResult, repeats: int = 3) -> float:
 
 def synthetic_snapshot() -> Snapshot:
     """The default synthetic world (``WorldConfig()``) as a snapshot."""
-    from graph.snapshot import build_snapshot
     from graph.synthetic import WorldConfig, generate_world
 
-    world = generate_world(WorldConfig())
-    return build_snapshot(
-        world.iter_users(),
-        world.iter_items(),
-        world.iter_friendships(),
-        world.iter_interactions(),
-        source="synthetic",
-    )
+    return generate_world(WorldConfig()).to_snapshot()
 
 
 def _social_overrides(config: TrainConfig, args: argparse.Namespace) -> None:

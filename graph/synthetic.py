@@ -94,6 +94,7 @@ from graph.schema import (
     Item,
     User,
 )
+from graph.snapshot import Snapshot, build_snapshot
 
 #: Progress hook: called with (stage, units just processed).
 GenerateProgress = Callable[[str, int], None]
@@ -419,6 +420,17 @@ class World:
             yield Interaction(
                 uids[u], iids[i], cast(InteractionKind, INTERACTION_KINDS[k]), 1.0, ts
             )
+
+    def to_snapshot(self) -> Snapshot:
+        """The world as a snapshot (source ``"synthetic"``), straight from memory: what
+        loading its files into a store and exporting gives, without the store."""
+        return build_snapshot(
+            self.iter_users(),
+            self.iter_items(),
+            self.iter_friendships(),
+            self.iter_interactions(),
+            source="synthetic",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from graph.load import load_directory
 from graph.schema import INTERACTION_KINDS
-from graph.snapshot import build_snapshot
 from graph.sqlite_store import SQLiteStore
 from graph.synthetic import (
     CORRUPTION_TABLES,
@@ -353,13 +352,7 @@ def test_write_world_rejects_bad_fraction(tmp_path: Path, world: World) -> None:
 
 
 def test_iterators_and_snapshot_degree_match_ground_truth(world: World) -> None:
-    snapshot = build_snapshot(
-        world.iter_users(),
-        world.iter_items(),
-        world.iter_friendships(),
-        world.iter_interactions(),
-        source="synthetic",
-    )
+    snapshot = world.to_snapshot()
     assert snapshot.user_ids == world.user_ids and snapshot.item_ids == world.item_ids
     assert len(snapshot.inter_user) == len(world.inter_user)
     assert set(snapshot.inter_kind.tolist()) <= {
