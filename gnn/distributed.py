@@ -141,18 +141,12 @@ def train_distributed(
 
     Raises:
         RuntimeError: if no process group is initialised.
-        ValueError: as :func:`gnn.train.train`, or for the social model's contrastive loss on
-            CUDA (its noise is drawn on the CPU).
+        ValueError: as :func:`gnn.train.train`.
     """
     replicas = DataParallel()
     config = config or TrainConfig()
     if config.num_threads is None:
         config = replace(config, num_threads=default_threads())
-    if replicas.device.type == "cuda" and config.model == "social" and config.ssl_weight > 0:
-        raise ValueError(
-            "ssl_weight > 0 is not supported on cuda yet: SocialLightGCN draws the contrastive "
-            "noise on the CPU; set ssl_weight=0 or train on cpu"
-        )
     return train(source, config, progress, replicas)
 
 

@@ -30,22 +30,27 @@ def pair_scores(emb: Tensor, num_users: int, user_index: Tensor, item_index: Ten
     return (user * item).sum(-1)
 
 
+def _csr_mm(adj: Tensor, x: Tensor) -> Tensor:
+    """``adj @ x`` for a CSR ``adj``: torch's row-parallel CSR kernel (``reduce="sum"``) on the
+    CPU, where it is the fastest; cuSPARSE on a GPU (that kernel is CPU-only)."""
+    return torch.sparse.mm(adj, x, "sum") if adj.is_cpu else adj @ x
+
+
 class _SymmetricSpmm(torch.autograd.Function):
     """``adj @ x`` for a symmetric sparse ``adj``, whose backward is ``adj @ grad``.
 
-    Both directions use torch's row-parallel CSR kernel (``reduce="sum"``). torch's own
-    backward of a CSR product transposes the matrix on every call, which is several times
-    slower; for a symmetric matrix the transpose is the matrix itself.
+    torch's own backward of a CSR product transposes the matrix on every call, which is
+    several times slower; for a symmetric matrix the transpose is the matrix itself.
     """
 
     @staticmethod
     def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
         ctx.adj = adj
-        return torch.sparse.mm(adj, x, "sum")
+        return _csr_mm(adj, x)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
-        return None, torch.sparse.mm(ctx.adj, grad.contiguous(), "sum")
+        return None, _csr_mm(ctx.adj, grad.contiguous())
 
 
 class SymmetricLGConv(LGConv):

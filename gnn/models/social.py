@@ -222,7 +222,11 @@ class SocialLightGCN(torch.nn.Module):
             # In place on the fresh product (its backward needs no saved output): no concat.
             h[:users] += beta * (social - h[:users])
             if perturb:
-                delta = torch.rand(h.shape, generator=generator, dtype=h.dtype)
+                # Drawn where the generator lives (the CPU in training), then moved: the same
+                # noise, hence the same model, on every device.
+                where = generator.device if generator is not None else h.device
+                delta = torch.rand(h.shape, generator=generator, dtype=h.dtype, device=where)
+                delta = delta.to(h.device)
                 h = h + torch.sign(h) * F.normalize(delta, dim=1) * self.ssl_eps
             x = h
             out = out + x if layer == 0 else out.add_(x)
