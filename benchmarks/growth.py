@@ -13,7 +13,9 @@ generate      ``generate_world`` + ``write_world`` (CSV input directory)  second
 load_sqlite   ``load_directory`` into ``SQLiteStore`` (validated)         seconds
 load_bolt     ``load_directory`` into ``Neo4jStore`` on a local ArcadeDB  seconds
               (tests/bolt_server.py, ``-Xmx1g``), up to ``--bolt-max-users``
-export        ``export_snapshot`` from the SQLite store                   seconds
+export        ``export_snapshot`` from the SQLite store (``--snapshot-from  seconds
+              world``: ``World.to_snapshot`` of the regenerated world, no
+              store; export then needs only generate)
 train         LightGCN BPR steps, ``TrainConfig`` defaults (dim 64, 3     seconds per epoch
               layers, batch 4096): the whole epoch when it has at most
               ``--train-batches`` batches, else that many batches after one
@@ -21,7 +23,9 @@ train         LightGCN BPR steps, ``TrainConfig`` defaults (dim 64, 3     second
               x batches per epoch. Also (``train_capped``) the epoch with
               ``steps_per_epoch = --steps-per-epoch`` (64: the batch grows
               past 4,096 so that an epoch takes at most 64 steps), projected
-              from ``--capped-batches`` steps
+              from ``--capped-batches`` steps. ``--device cuda`` trains on
+              the GPU (negatives and batches drawn on the CPU, as in
+              ``gnn.train``); peak GPU memory in the JSON
 eval          ``gnn.evaluate.evaluate``, full ranking of the test split   seconds
 serve         ``GET /api/v1/users/{id}/recommendations?k=10`` on a real   p99 seconds
               ``socialrec serve`` (uvicorn, 1 torch thread), sequential
@@ -42,7 +46,10 @@ Run (one command; Ctrl-C stops every process it started)::
     OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.growth --sizes 10000,100000
 
 ``--stages train,reach`` runs only those stages and the ones they need (here generate,
-load_sqlite, export); the others are recorded as skipped.
+load_sqlite, export); the others are recorded as skipped. On a GPU machine::
+
+    python -m benchmarks.growth --sizes 10000,100000 --stages train,eval --device cuda \
+        --snapshot-from world --threads 16
 
 Data lives under ``--work`` (default ``runs/bench/growth``, one folder per size, removed after
 the size unless ``--keep``). Outputs: the table, ``--out`` (default ``runs/bench/growth.png``,
@@ -136,6 +143,8 @@ class Params:
     simulations: int = 1000
     reach_seeds: int = 10
     plan_k: int = 50
+    device: str = "cpu"
+    snapshot_from: str = "store"
 
 
 @dataclass
@@ -262,19 +271,29 @@ def stage_load_bolt(root: Path, p: Params) -> dict[str, Any]:
 
 
 def stage_export(root: Path, p: Params) -> dict[str, Any]:
-    """Export the SQLite store to a snapshot directory."""
+    """Export the SQLite store to a snapshot directory (or build it from the world)."""
     from graph.export import export_snapshot
+    from graph.snapshot import write_snapshot
     from graph.sqlite_store import SQLiteStore
+    from graph.synthetic import WorldConfig, generate_world
 
-    store = SQLiteStore(root / SQLITE)
-    try:
+    if p.snapshot_from == "world":
+        world = generate_world(WorldConfig(num_users=p.users, num_items=p.items, seed=p.seed))
         started = time.perf_counter()
-        snapshot = export_snapshot(store, root / SNAPSHOT, progress=_Ticker("export"))
+        snapshot = world.to_snapshot()
+        write_snapshot(snapshot, root / SNAPSHOT)
         seconds = time.perf_counter() - started
-    finally:
-        store.close()
+    else:
+        store = SQLiteStore(root / SQLITE)
+        try:
+            started = time.perf_counter()
+            snapshot = export_snapshot(store, root / SNAPSHOT, progress=_Ticker("export"))
+            seconds = time.perf_counter() - started
+        finally:
+            store.close()
     return {
         "cost": seconds,
+        "source": p.snapshot_from,
         "interactions": int(snapshot.inter_user.shape[0]),
         "social_edges": int(snapshot.social_src.shape[0]),
     }
@@ -313,17 +332,21 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
     )
     split_s = time.perf_counter() - started
     generator = torch.Generator().manual_seed(config.seed)
+    replicas = Replicas()
+    replicas.device = torch.device(p.device)
     started = time.perf_counter()
     model, graphs = build_model(config, data)
     model.reset_parameters(generator=generator)
+    model.to(replicas.device)
+    graphs = tuple(g.to(replicas.device) for g in graphs)
     build_s = time.perf_counter() - started
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     objective = BatchObjective(model, graphs, config.reg_weight, generator)
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
 
-    def step(start: int, size: int) -> float:
+    def step(start: int, size: int) -> float:  # returns the loss as a float: synchronises
         rows = slice(start, start + size)
-        return train_step(objective, optimizer, users[rows], pos[rows], neg[rows], Replicas())
+        return train_step(objective, optimizer, users[rows], pos[rows], neg[rows], replicas)
 
     def timed_epoch(size: int, most: int) -> tuple[float, int, int, list[float]]:
         """Seconds per ``size`` step, steps per epoch, steps timed, their losses."""
@@ -342,6 +365,7 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
     perm = torch.randperm(n, generator=generator)
     users, pos = data.train_user[perm], data.train_item[perm]
     neg = sampler.sample(users, generator)
+    users, pos, neg = (t.to(replicas.device) for t in (users, pos, neg))
     sample_s = time.perf_counter() - started
     per_batch, per_epoch, timed, losses = timed_epoch(config.batch_size, p.train_batches)
     epoch_s = sample_s + per_batch * per_epoch
@@ -350,7 +374,9 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
 
     model.eval()
     with torch.no_grad():
-        emb = model.get_embedding(*graphs)
+        emb = model.get_embedding(*graphs).cpu()
+    gpu_peak_mb = torch.cuda.max_memory_allocated() / 2**20 if p.device == "cuda" else None
+    model.cpu()
     result = TrainResult(
         model=model,
         data=data,
@@ -379,6 +405,8 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
         "build_graph_s": build_s,
         "train_pairs": n,
         "threads": torch.get_num_threads(),
+        "device": p.device,
+        "gpu_peak_mb": gpu_peak_mb,
     }
 
 
@@ -619,14 +647,19 @@ def run_stage(stage: str, root: Path, params: Params, timeout_s: float) -> Stage
     return StageRecord(stage, "ok", cost, peak, wall, detail=detail, loadavg=load)
 
 
-def with_needs(stages: Iterable[str]) -> set[str]:
+def stage_needs(snapshot_from: str = "store") -> dict[str, str | None]:
+    """:data:`STAGE_NEEDS`, where a snapshot built from the world needs only generate."""
+    return STAGE_NEEDS | ({"export": "generate"} if snapshot_from == "world" else {})
+
+
+def with_needs(stages: Iterable[str], needs: dict[str, str | None] = STAGE_NEEDS) -> set[str]:
     """``stages`` and every stage they need, transitively."""
     out: set[str] = set()
     for stage in stages:
         need: str | None = stage
         while need is not None and need not in out:
             out.add(need)
-            need = STAGE_NEEDS[need]
+            need = needs[need]
     return out
 
 
@@ -643,9 +676,10 @@ def run_size(
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    selected = with_needs(stages)
+    needs = stage_needs(params.snapshot_from)
+    selected = with_needs(stages, needs)
     done: dict[str, StageRecord] = {}
-    for stage, need in STAGE_NEEDS.items():
+    for stage, need in needs.items():
         if stage not in selected:
             record = StageRecord(stage, "skipped", note="not selected (--stages)")
         elif stage == "load_bolt" and params.users > bolt_max_users:
@@ -896,6 +930,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(STAGE_NEEDS),
         help="Comma-separated stages to run (with the stages they need) [default: all].",
     )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=Params.device,
+        help="Where the train stage trains (cuda: one GPU).",
+    )
+    parser.add_argument(
+        "--snapshot-from",
+        choices=["store", "world"],
+        default=Params.snapshot_from,
+        help="export: from the SQLite store, or straight from the generated world (no store).",
+    )
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
@@ -922,6 +968,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: torch sees no GPU (torch.cuda.is_available() is False)")
 
     meta = {
         "sizes": args.sizes,
@@ -932,12 +983,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "capped_batches": args.capped_batches,
         "requests": args.requests,
         "bolt_max_users": args.bolt_max_users,
-        "stages": sorted(with_needs(args.stages), key=list(STAGE_NEEDS).index),
+        "stages": sorted(
+            with_needs(args.stages, stage_needs(args.snapshot_from)), key=list(STAGE_NEEDS).index
+        ),
+        "device": args.device,
+        "snapshot_from": args.snapshot_from,
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "python": platform.python_version(),
     }
-    print(f"growth: sizes {args.sizes}, {args.items:,} items, {args.threads} threads")
+    print(
+        f"growth: sizes {args.sizes}, {args.items:,} items, {args.threads} threads, "
+        f"train on {args.device}, snapshot from the {args.snapshot_from}"
+    )
     print(f"work: {args.work}", flush=True)
     skipped = [n for n in args.sizes if n > args.bolt_max_users]
     if skipped:
@@ -965,6 +1023,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     steps_per_epoch=args.steps_per_epoch,
                     capped_batches=args.capped_batches,
                     requests=args.requests,
+                    device=args.device,
+                    snapshot_from=args.snapshot_from,
                 )
                 size = SizeResult(users)
                 results.append(size)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.growth import (
     CHECKPOINT,
     DERIVED,
     RESULT_KEYS,
+    SNAPSHOT,
     STAGE_NEEDS,
     STAGES,
     Params,
@@ -28,8 +31,10 @@ from benchmarks.growth import (
     result_line,
     run_size,
     save_json,
+    stage_needs,
     with_needs,
 )
+from graph.snapshot import read_snapshot
 
 IN_PROCESS = ("generate", "load_sqlite", "export", "train", "eval", "reach", "plan")
 
@@ -139,6 +144,21 @@ def test_selected_stages_bring_what_they_need() -> None:
         "plan",
     }
     assert with_needs(STAGE_NEEDS) == set(STAGE_NEEDS)
+    assert with_needs(["train"], stage_needs("world")) == {"generate", "export", "train"}
+
+
+def test_the_snapshot_built_from_the_world_is_the_exported_one(tmp_path: Path) -> None:
+    params = Params(users=300, items=300, threads=1)
+    for stage in ("generate", "load_sqlite", "export"):
+        STAGES[stage](tmp_path, params)
+    direct = tmp_path / "direct"
+    direct.mkdir()
+    out = STAGES["export"](direct, replace(params, snapshot_from="world"))
+    assert out["source"] == "world"
+    ours, exported = read_snapshot(direct / SNAPSHOT), read_snapshot(tmp_path / SNAPSHOT)
+    assert ours.user_ids == exported.user_ids and ours.item_ids == exported.item_ids
+    for name in ("inter_user", "inter_item", "inter_kind", "inter_ts", "social_src", "social_dst"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(exported, name), err_msg=name)
 
 
 def test_unselected_stages_are_recorded_as_skipped(tmp_path: Path) -> None:
