@@ -332,8 +332,7 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
     )
     split_s = time.perf_counter() - started
     generator = torch.Generator().manual_seed(config.seed)
-    replicas = Replicas()
-    replicas.device = torch.device(p.device)
+    replicas = Replicas(p.device)
     started = time.perf_counter()
     model, graphs = build_model(config, data)
     model.reset_parameters(generator=generator)

@@ -386,13 +386,18 @@ class Replicas:
     This base class is a single process: it holds the whole batch and needs no communication.
     :class:`gnn.distributed.DataParallel` overrides every member for several processes.
 
+    Args:
+        device: where the single process trains (``"cuda"`` for one GPU).
+
     Attributes:
         world_size: number of processes.
         device: where this process trains.
     """
 
     world_size: int = 1
-    device: torch.device = torch.device("cpu")
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
 
     def wrap(self, objective: BatchObjective) -> torch.nn.Module:
         """The module to call for each batch's loss."""

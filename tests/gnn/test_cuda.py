@@ -15,10 +15,6 @@ from graph.synthetic import WorldConfig, generate_world
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
 
-class _OneGpu(Replicas):
-    device = torch.device("cuda")
-
-
 @pytest.mark.parametrize("model", ["lightgcn", "social"])
 def test_gpu_training_matches_cpu_training(model: str) -> None:
     snapshot = generate_world(WorldConfig(num_users=300, num_items=120, seed=3)).to_snapshot()
@@ -27,7 +23,7 @@ def test_gpu_training_matches_cpu_training(model: str) -> None:
     )
     data = TrainData.from_snapshot(snapshot, seed=0, kinds=config.kinds, ratios=config.ratios)
     on_cpu = train(data, config)
-    on_gpu = train(data, config, replicas=_OneGpu())
+    on_gpu = train(data, config, replicas=Replicas("cuda"))
     torch.testing.assert_close(
         [r.loss for r in on_gpu.history], [r.loss for r in on_cpu.history], rtol=1e-4, atol=0
     )
