@@ -27,6 +27,10 @@ the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
 lightgcn_ndcg@10=... social_recall@10=... social_ndcg@10=... sec_per_epoch=...
 pyg_sec_per_epoch=... speedup=... time_to_ndcg019_s=...`` followed by more keys;
 ``time_to_ndcg019_s=nan`` means the threshold was never reached (the best value is printed).
+The protocol masks only training items in validation (test masks training and validation items),
+so a user's test items compete with the validation items; ``lightgcn_valid_ndcg@10_test_masked``
+is the best model's validation NDCG@10 with the test items masked too (diagnostic only: model
+selection and early stopping use the protocol's figure).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -143,8 +148,30 @@ def _timed_train(
     return result, (reached[0] if reached else None), time.perf_counter() - started
 
 
+def _valid_ndcg_test_masked(result: TrainResult) -> float:
+    """Validation NDCG@10 of the best model with the test items masked too.
+
+    The protocol masks only training items in validation but training and validation items in
+    test, so a user's test items compete with the validation items and validation figures sit
+    below test ones. Swapping the two splits and evaluating "test" masks them symmetrically.
+    """
+    from gnn.evaluate import evaluate
+
+    data = result.data
+    swapped = replace(
+        data,
+        valid_user=data.test_user,
+        valid_item=data.test_item,
+        test_user=data.valid_user,
+        test_item=data.valid_item,
+    )
+    return evaluate(result.user_embeddings, result.item_embeddings, swapped, "test", (10,))[
+        "ndcg@10"
+    ]
+
+
 def _summary(result: TrainResult) -> dict[str, float]:
-    """Test metrics, cold-start slice and coverage@10 of a trained model."""
+    """Test metrics, cold-start slice, coverage@10 and validation figures of a trained model."""
     from gnn.report import build_report
 
     report = build_report(
@@ -155,6 +182,7 @@ def _summary(result: TrainResult) -> dict[str, float]:
     out["cold_users"] = float(report["cold_start"]["users"])
     out["coverage@10"] = report["coverage"]["coverage@10"]
     out["valid_ndcg@10"] = result.valid_metrics["ndcg@10"]
+    out["valid_ndcg@10_test_masked"] = _valid_ndcg_test_masked(result)
     out["best_epoch"] = float(result.best_epoch)
     out["sec_per_epoch"] = result.sec_per_epoch
     return out
@@ -223,7 +251,10 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
                 eval_times.append(_eval_seconds(result))
             print(
                 f"seed {seed} {model}: best epoch {result.best_epoch}/{result.epochs_run}, "
-                + " ".join(f"{k} {row[k]:.4f}" for k in ("valid_ndcg@10", *FULL_REPORTED))
+                + " ".join(
+                    f"{k} {row[k]:.4f}"
+                    for k in ("valid_ndcg@10", "valid_ndcg@10_test_masked", *FULL_REPORTED)
+                )
                 + f", cold@10 R {row['cold_recall@10']:.4f} N {row['cold_ndcg@10']:.4f}"
                 + f" ({row['cold_users']:.0f} users), coverage@10 {row['coverage@10']:.4f}, "
                 + f"{result.sec_per_epoch:.3f} s/epoch, {wall:.0f}s"
@@ -283,7 +314,11 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
     if hits and len(hits) < len(reach_times):
         print(f"valid ndcg@10 >= {TARGET_NDCG} reached in {len(hits)}/{len(reach_times)} seeds")
     if not hits:
-        print(f"our LightGCN never reached valid ndcg@10 >= {TARGET_NDCG} (best {best_valid:.4f})")
+        print(
+            f"our LightGCN never reached valid ndcg@10 >= {TARGET_NDCG} (best {best_valid:.4f}; "
+            "mean at the best epoch with the test items masked too: "
+            f"{mean['lightgcn']['valid_ndcg@10_test_masked']:.4f})"
+        )
     else:
         print(
             f"time to valid ndcg@10 >= {TARGET_NDCG}: "
@@ -341,6 +376,7 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
         "social_sec_per_epoch": mean["social"]["sec_per_epoch"],
         "eval_s": eval_s,
         "best_valid_ndcg@10": best_valid,
+        "lightgcn_valid_ndcg@10_test_masked": mean["lightgcn"]["valid_ndcg@10_test_masked"],
     }
     for model, values in synthetic.items():
         keys[f"synthetic_{model}_recall@10"] = values["recall@10"]
