@@ -285,7 +285,7 @@ def normalized_adjacency(user: Tensor, item: Tensor, num_users: int, num_items: 
         num_items: number of items ``I``.
 
     Returns:
-        float32 sparse CSR tensor of shape ``[U + I, U + I]``.
+        float32 sparse CSR tensor of shape ``[U + I, U + I]`` (int32 indices when they fit).
 
     Raises:
         ValueError: if the shapes differ or an index is out of range.
@@ -315,7 +315,7 @@ def normalized_social_adjacency(src: Tensor, dst: Tensor, num_users: int) -> Ten
         num_users: number of users ``U``.
 
     Returns:
-        float32 sparse CSR tensor of shape ``[U, U]``, symmetric.
+        float32 sparse CSR tensor of shape ``[U, U]``, symmetric (int32 indices when they fit).
 
     Raises:
         ValueError: if the shapes differ or an index is out of range.
@@ -344,10 +344,17 @@ def _symmetric_normalized(row: Tensor, col: Tensor, num_nodes: int) -> Tensor:
     value = dinv[row] * dinv[col]
     order = torch.argsort(row * num_nodes + col)
     row, col, value = row[order], col[order], value[order]
+    # int32 indices when they fit: MKL's sparse kernels behind torch.addmm take int32 and
+    # would convert int64 indices on every product.
+    index_dtype = torch.int32 if max(num_nodes, row.numel()) < 2**31 else torch.long
     crow = torch.zeros(num_nodes + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(row, minlength=num_nodes), 0, out=crow[1:])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
-            crow, col, value, (num_nodes, num_nodes), check_invariants=False
+            crow.to(index_dtype),
+            col.to(index_dtype),
+            value,
+            (num_nodes, num_nodes),
+            check_invariants=False,
         )

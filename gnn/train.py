@@ -7,9 +7,10 @@ validation split every ``eval_every`` epochs -> the best-validation weights are 
 evaluated once on the test split. The test split never influences training or selection.
 
 Speed: the adjacency is normalised once (:func:`gnn.data.normalized_adjacency`) and each
-batch does ``num_layers`` sparse-dense products forward and backward; negatives for a whole
-epoch are drawn at once and collisions with training positives are rejected by a sorted-key
-lookup (``torch.searchsorted``).
+batch does ``num_layers`` sparse-dense products forward and backward (LightGCN evaluates its
+layer mean as one polynomial, :func:`gnn.models.lightgcn.layer_mean`), Adam is the fused
+kernel, and negatives for a whole epoch are drawn at once and collisions with training
+positives are rejected by a sorted-key lookup (``torch.searchsorted``).
 
 The same loop trains in several processes (:mod:`gnn.distributed`): :class:`Replicas` is
 how it sees them, and :func:`train_step` is the batch step both paths share.
@@ -541,7 +542,8 @@ def _train(
     model.to(replicas.device)
     graphs = tuple(g.to(replicas.device) for g in graphs)
     objective = replicas.wrap(BatchObjective(model, graphs, config.reg_weight, generator))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # The fused kernel updates each parameter in one pass, with no temporaries.
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
 
     history: list[EpochRecord] = []

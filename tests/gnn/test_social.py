@@ -276,11 +276,13 @@ def test_social_training_learns_and_is_seeded(snapshot: Snapshot, result: TrainR
     assert not torch.equal(other.user_embeddings, result.user_embeddings)
 
 
-def test_no_social_weight_and_no_ssl_trains_exactly_lightgcn(snapshot: Snapshot) -> None:
+def test_no_social_weight_and_no_ssl_trains_like_lightgcn(snapshot: Snapshot) -> None:
     plain = train(snapshot, replace(CONFIG, model="lightgcn"))
     social = train(snapshot, replace(CONFIG, social_weight=0.0, ssl_weight=0.0))
-    torch.testing.assert_close(social.user_embeddings, plain.user_embeddings, rtol=0, atol=0)
-    assert [r.loss for r in social.history] == [r.loss for r in plain.history]
+    # Equal up to float rounding: LightGCN sums its layers in another order (Horner's rule).
+    torch.testing.assert_close(social.user_embeddings, plain.user_embeddings)
+    assert social.best_epoch == plain.best_epoch
+    assert [r.loss for r in social.history] == pytest.approx([r.loss for r in plain.history])
 
 
 def test_ssl_training_is_seeded_and_changes_the_model(snapshot: Snapshot) -> None:
