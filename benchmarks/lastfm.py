@@ -38,7 +38,10 @@ selection and early stopping use the protocol's figure).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +56,7 @@ from gnn.train import EpochRecord, TrainConfig, TrainResult, train
 from graph.export import export_snapshot
 from graph.load import load_tables
 from graph.readers import read_recbole
-from graph.snapshot import Snapshot
+from graph.snapshot import Snapshot, read_snapshot
 from graph.sqlite_store import SQLiteStore
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lastfm"
@@ -143,6 +146,48 @@ def paired_sec_per_epoch(
         timed = replace(config, seed=config.seed + round_, epochs=epochs, eval_every=epochs)
         ours.append(train(data, timed).sec_per_epoch)
     return statistics.median(pyg), statistics.median(ours)
+
+
+#: glibc malloc tuned to keep freed blocks for reuse instead of returning them to the kernel
+#: (and page-faulting them back on the next allocation).
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "1000000000", "MALLOC_TRIM_THRESHOLD_": "1000000000"}
+
+
+def paired_in_fresh_process(
+    snapshot_dir: Path, seed: int, rounds: int, threads: int, malloc: dict[str, str]
+) -> tuple[float, float]:
+    """:func:`paired_sec_per_epoch` in a new Python process with the ``malloc`` settings.
+
+    A fresh process times both sides from the same state, whatever this process ran before
+    (its allocator state changes PyG's epoch time by more than 2x). Any ``MALLOC_*`` setting of
+    this process is dropped first, so ``malloc={}`` is glibc's default.
+
+    Returns:
+        ``(pyg, ours)`` seconds per epoch.
+
+    Raises:
+        RuntimeError: if the child process fails.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.update(malloc)
+    command = [sys.executable, str(Path(__file__).resolve()), "--timing-only", str(snapshot_dir)]
+    command += ["--seeds", str(seed), "--pyg-rounds", str(rounds), "--threads", str(threads)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"timing process failed ({done.returncode}): {done.stderr[-2000:]}")
+    timing = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(timing["pyg"]), float(timing["ours"])
+
+
+def run_timing_only(args: argparse.Namespace) -> int:
+    """``--timing-only SNAPSHOT``: :func:`paired_sec_per_epoch` on the first seed's split of
+    LightGCN's default config; prints ``{"pyg": ..., "ours": ...}`` as the last line."""
+    seed = (args.seeds or [2020])[0]
+    data = TrainData.from_snapshot(read_snapshot(args.timing_only), seed=seed)
+    config = TrainConfig.for_model("lightgcn", seed=seed, num_threads=args.threads)
+    pyg, ours = paired_sec_per_epoch(data, config, args.pyg_rounds)
+    print(json.dumps({"pyg": pyg, "ours": ours}))
+    return 0
 
 
 def _timed_train(
@@ -241,8 +286,9 @@ def _line(name: str, values: dict[str, float]) -> str:
     return f"{name}: " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
 
 
-def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
-    """The ``--full`` benchmark (see the module docstring)."""
+def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -> int:
+    """The ``--full`` benchmark (see the module docstring); ``snapshot`` is read from
+    ``snapshot_dir``."""
     from socialrec.seeding import seed_everything
 
     seeds = args.seeds or [2020, 2021, 2022]
@@ -322,17 +368,23 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
         + "; MHCN recall@10 0.2123 ndcg@10 0.2068; SEPT 0.2127 / 0.2057"
     )
 
-    import torch
-
     data = TrainData.from_snapshot(snapshot, seed=seeds[0])
-    lightgcn = TrainConfig.for_model("lightgcn", seed=seeds[0], num_threads=args.threads, **common)
-    pyg, ours = paired_sec_per_epoch(data, lightgcn, args.pyg_rounds)
-    print(
-        f"PyG stock LightGCN: {pyg:.3f} s/epoch, ours {ours:.3f} s/epoch (medians of "
-        f"{args.pyg_rounds} alternating rounds of 2 epochs each, {torch.get_num_threads()} "
-        f"threads): speedup {pyg / ours:.1f}x; ours while training the seeds above "
-        f"{mean['lightgcn']['sec_per_epoch']:.3f} s/epoch"
-    )
+    timings = {}
+    for regime, malloc in (("default", {}), ("tuned_malloc", TUNED_MALLOC)):
+        timings[regime] = paired_in_fresh_process(
+            snapshot_dir, seeds[0], args.pyg_rounds, args.threads, malloc
+        )
+        pyg, ours = timings[regime]
+        print(
+            f"PyG stock LightGCN vs ours, fresh process, {regime} glibc malloc "
+            f"{' '.join(f'{k}={v}' for k, v in malloc.items())}: PyG {pyg:.3f} s/epoch, ours "
+            f"{ours:.3f} s/epoch (medians of {args.pyg_rounds} alternating rounds of 2 epochs "
+            f"each, {args.threads} threads): speedup {pyg / ours:.1f}x",
+            flush=True,
+        )
+    print(f"ours while training the seeds above: {mean['lightgcn']['sec_per_epoch']:.3f} s/epoch")
+    pyg, ours = timings["default"]
+    tuned_pyg, tuned_ours = timings["tuned_malloc"]
     hits = [t for t in reach_times if t is not None]
     time_to = statistics.fmean(hits) if len(hits) == len(reach_times) else float("nan")
     if hits and len(hits) < len(reach_times):
@@ -390,6 +442,9 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
         "pyg_sec_per_epoch": pyg,
         "speedup": pyg / ours,
         "time_to_ndcg019_s": time_to,
+        "tuned_malloc_sec_per_epoch": tuned_ours,
+        "tuned_malloc_pyg_sec_per_epoch": tuned_pyg,
+        "tuned_malloc_speedup": tuned_pyg / tuned_ours,
         "lightgcn_recall@20": mean["lightgcn"]["recall@20"],
         "lightgcn_ndcg@20": mean["lightgcn"]["ndcg@20"],
         "social_recall@20": mean["social"]["recall@20"],
@@ -408,7 +463,9 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot) -> int:
         keys[f"synthetic_{model}_ndcg@10"] = values["ndcg@10"]
     print(
         "RESULT "
-        + " ".join(f"{k}={v:.4f}" if k != "speedup" else f"{k}={v:.1f}" for k, v in keys.items())
+        + " ".join(
+            f"{k}={v:.1f}" if k.endswith("speedup") else f"{k}={v:.4f}" for k, v in keys.items()
+        )
     )
     return 0
 
@@ -445,17 +502,27 @@ def main(argv: list[str] | None = None) -> int:
         help="alternating rounds of 2 epochs of PyG's LightGCN and ours, timed (default 3)",
     )
     parser.add_argument("--skip-synthetic", action="store_true", help="--full without synthetic")
+    parser.add_argument(
+        "--timing-only", type=Path, default=None, metavar="SNAPSHOT", help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
 
     import torch
 
+    torch.set_num_threads(args.threads)
+    if args.timing_only is not None:
+        return run_timing_only(args)
+    with tempfile.TemporaryDirectory(prefix="socialrec-lastfm-") as tmp:
+        return _run(args, Path(tmp))
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
+    """Build the snapshot in ``work``, then run the LightGCN or the ``--full`` benchmark."""
     from socialrec.seeding import seed_everything
 
-    torch.set_num_threads(args.threads)
     try:
-        with tempfile.TemporaryDirectory(prefix="socialrec-lastfm-") as tmp:
-            started = time.perf_counter()
-            snapshot = lastfm_snapshot(args.data, Path(tmp))
+        started = time.perf_counter()
+        snapshot = lastfm_snapshot(args.data, work)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -466,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({time.perf_counter() - started:.1f}s)"
     )
     if args.full:
-        return run_full(args, snapshot)
+        return run_full(args, snapshot, work / "snapshot")
 
     overrides = {
         "epochs": args.epochs,
