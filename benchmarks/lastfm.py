@@ -23,8 +23,10 @@ validation NDCG@10 >= 0.19 (split, graph building and evaluations included); the
 full-ranking test evaluation (all items, every test user); PyG's stock
 ``torch_geometric.nn.models.LightGCN`` trained as in PyG's ``examples/lightgcn.py`` (full
 propagation per batch of 4096 on the same training pairs), timed in alternation with ours
-(``--pyg-rounds`` rounds of 2 epochs each; ``sec_per_epoch``, ``pyg_sec_per_epoch`` and
-``speedup`` come from these rounds, ``train_sec_per_epoch`` is ours while training the seeds);
+(``--pyg-rounds`` rounds of 2 epochs each) in a fresh child process, once with glibc's default
+malloc (``sec_per_epoch``, ``pyg_sec_per_epoch``, ``speedup``) and once with its mmap and trim
+thresholds raised (:data:`TUNED_MALLOC`; ``tuned_malloc_*``), because PyG's epoch time depends
+on the allocator by more than 2x (``train_sec_per_epoch`` is ours while training the seeds);
 and both models on the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
 lightgcn_ndcg@10=... social_recall@10=... social_ndcg@10=... sec_per_epoch=...
 pyg_sec_per_epoch=... speedup=... time_to_ndcg019_s=...`` followed by more keys;
