@@ -377,9 +377,9 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
             snapshot_dir, seeds[0], args.pyg_rounds, args.threads, malloc
         )
         pyg, ours = timings[regime]
+        settings = " ".join(f"{k}={v}" for k, v in malloc.items()) or "glibc's default malloc"
         print(
-            f"PyG stock LightGCN vs ours, fresh process, {regime} glibc malloc "
-            f"{' '.join(f'{k}={v}' for k, v in malloc.items())}: PyG {pyg:.3f} s/epoch, ours "
+            f"PyG stock LightGCN vs ours, fresh process, {settings}: PyG {pyg:.3f} s/epoch, ours "
             f"{ours:.3f} s/epoch (medians of {args.pyg_rounds} alternating rounds of 2 epochs "
             f"each, {args.threads} threads): speedup {pyg / ours:.1f}x",
             flush=True,
