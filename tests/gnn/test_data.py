@@ -110,6 +110,8 @@ def test_normalized_adjacency_matches_dense_reference() -> None:
     num_users, num_items = 4, 4  # user 3 and item 3 are isolated
     adj = normalized_adjacency(user, item, num_users, num_items)
     assert adj.layout == torch.sparse_csr
+    # int32 indices: MKL's sparse products would convert int64 ones on every call.
+    assert adj.crow_indices().dtype == adj.col_indices().dtype == torch.int32
     dense_a = torch.zeros(8, 8)
     for u, i in zip(user.tolist(), item.tolist(), strict=True):
         dense_a[u, num_users + i] = dense_a[num_users + i, u] = 1.0
