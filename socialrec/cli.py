@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from socialrec.commands import demo, generate, ingest, reach, serve, train
+from socialrec.commands import demo, generate, ingest, reach, serve, train, tune
 
 app = typer.Typer(
     name="socialrec",
@@ -12,7 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for area in (generate, ingest, train, serve, demo, reach):
+for area in (generate, ingest, train, tune, serve, demo, reach):
     area.register(app)
 
 if __name__ == "__main__":
