@@ -16,7 +16,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from graph.schema import INTERACTION_KINDS
+from graph.schema import INTERACTION_KINDS, TRAINING_KINDS
 from graph.snapshot import Snapshot
 
 #: Default train / valid / test ratios (the RecBole protocol).
@@ -223,13 +223,15 @@ class TrainData:
         Args:
             snapshot: the exported graph.
             seed: split seed.
-            kinds: interaction kinds to use (e.g. ``["purchase", "cart"]``); ``None`` = all.
+            kinds: interaction kinds to use (e.g. ``["purchase", "cart"]``); ``None`` = every
+                kind but ``tag`` (``graph.schema.TRAINING_KINDS``).
             ratios: (train, valid, test) weights.
 
         Raises:
             ValueError: if ``kinds`` names an unknown kind or the snapshot has no interactions.
         """
-        mask = np.ones(snapshot.inter_user.shape[0], dtype=bool)
+        default = [INTERACTION_KINDS.index(k) for k in TRAINING_KINDS]
+        mask = np.isin(snapshot.inter_kind, default)
         if kinds is not None:
             unknown = sorted(set(kinds) - set(INTERACTION_KINDS))
             if unknown or not kinds:

@@ -283,11 +283,16 @@ def read_lastfm(directory: str | os.PathLike[str]) -> list[TableSource]:
     """Read the HetRec 2011 Last.fm release (``hetrec2011-lastfm-2k``).
 
     Mapping: ``user_artists.dat`` -> interactions of kind ``view`` with value = listen count
-    and unknown timestamp; ``user_friends.dat`` -> mutual friendships (the file lists each
-    pair in both directions); ``artists.dat`` (UTF-8) -> items whose category is the artist's
-    most frequent tag in ``user_taggedartists.dat`` (ties -> the smaller tag id), named from
-    ``tags.dat`` (Latin-1); users = every user id seen in ``user_artists.dat`` or
-    ``user_friends.dat``, each attributed to the file and line of its first sighting.
+    and unknown timestamp; ``user_taggedartists.dat`` -> interactions of kind ``tag``: a
+    user's first tag of an artist is one adoption (value 1) at midnight UTC of its
+    day/month/year, attributed to that row's line (an impossible date is passed on as text, so
+    validation rejects it with the line; so are dates before 1970); ``user_friends.dat`` ->
+    mutual friendships (the file lists each pair in both directions); ``artists.dat``
+    (UTF-8) -> items whose category is the artist's most frequent tag in
+    ``user_taggedartists.dat`` (ties -> the smaller tag id), named from ``tags.dat``
+    (Latin-1), plus the tagged artists missing from ``artists.dat`` (without a category);
+    users = every user id seen in ``user_artists.dat`` or ``user_friends.dat``, each
+    attributed to the file and line of its first sighting.
 
     Raises:
         InputFormatError: if one of the five files is missing.
@@ -301,9 +306,14 @@ def read_lastfm(directory: str | os.PathLike[str]) -> list[TableSource]:
 
     tag_names = {f[0]: f[1] for _, f in _delimited(tags, encoding="latin-1") if len(f) >= 2}
     tag_counts: dict[str, Counter[int]] = {}
-    for _, f in _delimited(tagged):
+    first_tag: dict[tuple[str | None, ...], tuple[str, RawRow]] = {}
+    for line, f in _delimited(tagged):
         if len(f) >= 3 and f[2].isdigit():
             tag_counts.setdefault(f[1], Counter())[int(f[2])] += 1
+        order, row = _tag_row(line, f)
+        key = (row.values.get("user_id"), row.values.get("item_id"), row.malformed and str(line))
+        if key not in first_tag or order < first_tag[key][0]:
+            first_tag[key] = (order, row)
 
     def category(artist_id: str) -> str | None:
         counts = tag_counts.get(artist_id)
@@ -320,20 +330,42 @@ def read_lastfm(directory: str | os.PathLike[str]) -> list[TableSource]:
         RawRow(row.line, {**row.values, "kind": "view"}, row.malformed)
         for row in _tab_rows(listens, ("user_id", "item_id", "value"))
     ]
+    tag_rows = sorted((row for _, row in first_tag.values()), key=lambda row: row.line)
     friendships = [
         RawRow(row.line, {**row.values, "kind": "friend"}, row.malformed)
         for row in _tab_rows(friends, ("user_id", "friend_id"))
     ]
     users = _id_table("users", listens.name, interactions, ("user_id",))
+    listed_items = {row.values["item_id"] or "" for row in items}
+    tagged_only = _id_table("items", tagged.name, tag_rows, ("item_id",), listed_items)
     listed = {row.values["user_id"] or "" for row in users.rows}
     friends_only = _id_table("users", friends.name, friendships, ("user_id", "friend_id"), listed)
     return [
         users,
         *([friends_only] if friends_only.rows else []),
         TableSource("items", artists.name, items, ("name", "url", "pictureURL")),
+        *([tagged_only] if tagged_only.rows else []),
         TableSource("friendships", friends.name, friendships),
         TableSource("interactions", listens.name, interactions),
+        TableSource("interactions", tagged.name, tag_rows, ("tagID",)),
     ]
+
+
+def _tag_row(line: int, fields: list[str]) -> tuple[str, RawRow]:
+    """The ``tag`` interaction of one ``user_taggedartists.dat`` row (``userID artistID tagID
+    day month year``) and its sort key: ts = ISO date of that day (UTC), or the raw text when
+    it is not a date (sorted after every date)."""
+    names = ("user_id", "item_id", "tag", "day", "month", "year")
+    if len(fields) != len(names):
+        return "~", RawRow(line, {}, f"row has {len(fields)} fields, expected {len(names)}")
+    user, item, _, day, month, year = (v or None for v in fields)
+    try:
+        ts = date(int(year or ""), int(month or ""), int(day or "")).isoformat()
+        order = ts.zfill(12)
+    except ValueError:
+        ts = f"{year}-{month}-{day}"
+        order = "~" + ts
+    return order, RawRow(line, {"user_id": user, "item_id": item, "kind": "tag", "ts": ts})
 
 
 def read_recbole(

@@ -9,10 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-InteractionKind = Literal["view", "click", "cart", "purchase", "rating"]
+InteractionKind = Literal["view", "click", "cart", "purchase", "rating", "tag"]
 FriendshipKind = Literal["friend", "follow"]
 
-INTERACTION_KINDS: Final[tuple[str, ...]] = ("view", "click", "cart", "purchase", "rating")
+#: ``tag``: a user's first tag of an item (an adoption with a date, e.g. Last.fm tag
+#: assignments); new kinds go last so the codes of snapshots already written stay valid.
+INTERACTION_KINDS: Final[tuple[str, ...]] = (
+    "view",
+    "click",
+    "cart",
+    "purchase",
+    "rating",
+    "tag",
+)
+#: What training uses when no kinds are given: every kind but ``tag`` (as before tags existed).
+TRAINING_KINDS: Final[tuple[str, ...]] = ("view", "click", "cart", "purchase", "rating")
 FRIENDSHIP_KINDS: Final[tuple[str, ...]] = ("friend", "follow")
 
 #: Timestamps are integer seconds since the Unix epoch (UTC). A source without times

@@ -6,8 +6,21 @@
   qualified reach; :mod:`graph.reach.exact` — exact values on tiny graphs.
 * :mod:`graph.reach.plan` — seed selection (IMM for a count, CELF best-of for a budget).
 * :mod:`graph.reach.simulate` — the numba kernels behind them.
+* :mod:`graph.reach.backtest` — the backtest of every reach model on the store's own log
+  (:mod:`graph.reach.adoptions`: the log and its time split; :mod:`graph.reach.calibrate`: the
+  calibrated model and the usable-log check; :mod:`graph.reach.credit`: credit distribution).
 """
 
+from graph.reach.adoptions import AdoptionLog, split_by_time
+from graph.reach.backtest import BacktestReport, ModelScore, run_backtest, save_backtest
+from graph.reach.calibrate import (
+    CalibratedReach,
+    LogCheck,
+    Prediction,
+    UnusableLogError,
+    check_log,
+    fit_calibrated,
+)
 from graph.reach.estimate import (
     Estimate,
     ReachEstimate,
@@ -27,21 +40,33 @@ from graph.reach.influence_graph import (
 from graph.reach.plan import CampaignPlan, PlannedSeed, plan_campaign, top_followers
 
 __all__ = [
+    "AdoptionLog",
+    "BacktestReport",
+    "CalibratedReach",
     "CampaignPlan",
     "Estimate",
     "ExactReach",
     "InfluenceGraph",
     "LearnedProbabilities",
+    "LogCheck",
+    "ModelScore",
     "PlannedSeed",
+    "Prediction",
     "ReachEstimate",
     "SeedContribution",
+    "UnusableLogError",
     "WorkLimitError",
+    "check_log",
     "estimate_reach",
     "exact_reach",
     "exact_spread",
+    "fit_calibrated",
     "learned_from_log",
     "lt_normalized",
     "plan_campaign",
+    "run_backtest",
+    "save_backtest",
+    "split_by_time",
     "top_followers",
     "uniform",
     "weighted_cascade",
