@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -42,8 +43,20 @@ MODEL_LABELS = {"lightgcn": "LightGCN", "social": "SocialLightGCN"}
 
 def train(
     model: Annotated[
-        str, typer.Option(help="Model: lightgcn | social (LightGCN + friend graph).")
-    ] = "lightgcn",
+        str | None,
+        typer.Option(
+            help="Model: lightgcn | social (LightGCN + friend graph) [default: the --config "
+            "file's, else lightgcn]."
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Training configuration JSON (best.json of `socialrec tune`, or by hand); "
+            "options given explicitly override it.",
+        ),
+    ] = None,
     snapshot: Annotated[
         Path | None, typer.Option(help="Snapshot directory [default: <work_dir>/snapshot].")
     ] = None,
@@ -140,9 +153,13 @@ def train(
         "num_threads": threads,
         "kinds": tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
     }
-    config = TrainConfig.for_model(model, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        config.validate()
+        if config_file is None:
+            config = TrainConfig.for_model(model or "lightgcn", **given)
+            config.validate()
+        else:
+            config = _config_from_file(config_file, model, given)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     torchrun = launched_by_torchrun()
@@ -160,6 +177,26 @@ def train(
     except OSError as exc:
         raise fail(f"--out {target}: {exc}") from exc
     show_result(result, path)
+
+
+def _config_from_file(path: Path, model: str | None, given: dict[str, Any]) -> TrainConfig:
+    """The model's defaults, then the JSON file's fields, then the options ``given``.
+
+    Raises:
+        ValueError: naming the file, on a file that cannot be read or an unknown key.
+    """
+    from gnn.tune import resolve_config
+
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--config {path}: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of training fields")
+    try:
+        return resolve_config(values, model, **given)
+    except ValueError as exc:
+        raise ValueError(f"--config {path}: {exc}") from exc
 
 
 def _print_header(graph: Snapshot, snapshot_dir: Path, config: TrainConfig) -> None:

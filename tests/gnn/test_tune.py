@@ -1,0 +1,185 @@
+"""Hyperparameter search on a tiny synthetic world, and ``train --config`` with its output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gnn.checkpoint import load_checkpoint
+from gnn.data import TrainData
+from gnn.train import TrainConfig, train
+from gnn.tune import SearchSpace, TuneResult, parse_budget, resolve_config, tune
+from graph.snapshot import Snapshot, write_snapshot
+from graph.synthetic import WorldConfig, generate_world
+from socialrec.cli import app
+
+#: Small enough that a trial takes about a second on one thread.
+BASE = TrainConfig.for_model(
+    "social", embedding_dim=16, num_layers=2, epochs=25, patience=25, batch_size=256, seed=0,
+    num_threads=1,
+)  # fmt: skip
+SPACE = SearchSpace(embedding_dim=(8, 16, 32), num_layers=(1, 3))
+TRIALS = 8
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> Snapshot:
+    world = WorldConfig(
+        num_users=300, num_items=150, num_communities=6, num_categories=8,
+        interactions_per_user=12, seed=1,
+    )  # fmt: skip
+    return generate_world(world).to_snapshot()
+
+
+@pytest.fixture(scope="module")
+def data(snapshot: Snapshot) -> TrainData:
+    return TrainData.from_snapshot(snapshot, seed=BASE.seed)
+
+
+def _search(data: TrainData) -> TuneResult:
+    """A search that does not start from the defaults: what it finds, it found."""
+    return tune(data, BASE, trials=TRIALS, seed=7, space=SPACE, include_base=False, prune_warmup=5)
+
+
+@pytest.fixture(scope="module")
+def searches(data: TrainData) -> tuple[TuneResult, TuneResult]:
+    return _search(data), _search(data)
+
+
+def test_tune_finds_a_config_at_least_as_good_as_the_defaults(
+    data: TrainData, searches: tuple[TuneResult, TuneResult]
+) -> None:
+    result = searches[0]
+    defaults = train(data, BASE).valid_metrics[BASE.monitor]
+    assert result.best.value is not None
+    assert result.best.value >= defaults, (result.best, defaults)
+    # best_config is usable as is: training it again gives the value the search recorded
+    again = train(data, result.best_config).valid_metrics[BASE.monitor]
+    assert again == pytest.approx(result.best.value, abs=1e-9)
+    assert result.best_config.epochs == BASE.epochs and result.best_config.seed == BASE.seed
+    assert len(result.trials) == TRIALS
+
+
+def test_tune_is_deterministic_given_the_seed(searches: tuple[TuneResult, TuneResult]) -> None:
+    first, second = searches
+    assert first.best.params == second.best.params
+    assert [t.params for t in first.trials] == [t.params for t in second.trials]
+    assert [t.value for t in first.trials] == [t.value for t in second.trials]
+    assert [t.state for t in first.trials] == [t.state for t in second.trials]
+
+
+def test_pruning_stops_bad_trials_after_the_warmup(
+    searches: tuple[TuneResult, TuneResult],
+) -> None:
+    trials = searches[0].trials
+    pruned = [t for t in trials if t.state == "pruned"]
+    assert pruned, "no trial pruned; the pruner is not fed"
+    assert all(5 <= t.epochs_run < BASE.epochs for t in pruned)
+    best = searches[0].best
+    assert all(t.value is not None and t.value <= best.value for t in pruned)  # type: ignore[operator]
+
+
+def test_the_searched_fields_stay_in_the_space(searches: tuple[TuneResult, TuneResult]) -> None:
+    for t in searches[0].trials:
+        assert SPACE.lr[0] <= t.params["lr"] <= SPACE.lr[1]
+        assert t.params["embedding_dim"] in SPACE.embedding_dim
+        assert t.params["ssl_weight"] in (*SPACE.ssl_weight, BASE.ssl_weight)
+        assert ("ssl_eps" in t.params) == (t.params["ssl_weight"] > 0)
+
+
+def test_include_base_makes_trial_zero_the_defaults(data: TrainData) -> None:
+    base = replace(BASE, model="lightgcn", epochs=3)
+    result = tune(data, base, trials=1, seed=0, space=SPACE)
+    assert result.trials[0].params == {
+        "lr": base.lr, "reg_weight": base.reg_weight,
+        "embedding_dim": base.embedding_dim, "num_layers": base.num_layers,
+    }  # fmt: skip
+    assert result.best_config == base
+
+
+def test_a_budget_stops_the_search(data: TrainData) -> None:
+    with pytest.raises(ValueError, match="no trial completed within the budget"):
+        tune(data, BASE, budget_s=1e-3, seed=0, space=SPACE)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90.0), ("20m", 1200.0), ("1h", 3600.0), ("1.5m", 90.0), ("45", 45.0)],
+)
+def test_parse_budget(text: str, seconds: float) -> None:
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0m", "ten minutes", "5d", "-3s"])
+def test_parse_budget_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="budget must be a positive duration"):
+        parse_budget(text)
+
+
+def test_tune_rejects_no_stopping_rule(data: TrainData) -> None:
+    with pytest.raises(ValueError, match="give trials or budget_s"):
+        tune(data, BASE)
+
+
+def test_resolve_config_order_and_unknown_keys() -> None:
+    config = resolve_config({"model": "social", "lr": 0.01, "ks": [5, 10]}, epochs=7)
+    social = TrainConfig.for_model("social")
+    assert (config.model, config.lr, config.ks, config.epochs) == ("social", 0.01, (5, 10), 7)
+    assert config.reg_weight == social.reg_weight  # the model's default, not the field's
+    assert resolve_config(config.to_dict()) == config
+    assert resolve_config({"model": "social"}, "lightgcn").model == "lightgcn"
+    with pytest.raises(ValueError, match="unknown key 'learning_rate'"):
+        resolve_config({"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        resolve_config({"lr": -1.0})
+    with pytest.raises(ValueError, match="wrong type"):
+        resolve_config({"lr": "fast"})
+
+
+def test_tune_cli_writes_best_config_that_train_uses(snapshot: Snapshot, tmp_path: Path) -> None:
+    snap_dir, out = tmp_path / "snapshot", tmp_path / "tune"
+    write_snapshot(snapshot, snap_dir)
+    runner = CliRunner()
+    tuned = runner.invoke(
+        app,
+        ["tune", "--model", "lightgcn", "--snapshot", str(snap_dir), "--trials", "3",
+         "--epochs", "3", "--threads", "1", "--seed", "0", "--out", str(out)],
+    )  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    assert "trial   2" in tuned.output and "best.json" in tuned.output
+    best = json.loads((out / "best.json").read_text())
+    table = json.loads((out / "trials.json").read_text())
+    assert len(table["trials"]) == 3 and table["best_config"] == best
+    assert (out / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    model = tmp_path / "model.pt"
+    trained = runner.invoke(
+        app,
+        ["train", "--config", str(out / "best.json"), "--snapshot", str(snap_dir),
+         "--out", str(model), "--epochs", "2", "--allow-worse-than-popular"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    stored = load_checkpoint(model).train_config
+    assert stored == {**best, "epochs": 2}  # the file as is, the explicit option on top
+
+
+def test_train_config_errors_name_the_key_and_the_file(snapshot: Snapshot, tmp_path: Path) -> None:
+    write_snapshot(snapshot, tmp_path / "snapshot")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": "social", "learnin_rate": 0.1}))
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["train", "--config", str(bad), "--snapshot", str(tmp_path / "snapshot")]
+    )
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert f"--config {bad}" in text and "unknown key 'learnin_rate'" in text
+    bad.write_text("[1, 2]")
+    result = runner.invoke(
+        app, ["train", "--config", str(bad), "--snapshot", str(tmp_path / "snapshot")]
+    )
+    assert result.exit_code == 1 and "expected a JSON object" in " ".join(result.output.split())
