@@ -36,6 +36,8 @@ class Checkpoint:
         user_ids / item_ids: index -> id maps of the snapshot the model was trained on.
         snapshot_fingerprint: ``Snapshot.fingerprint`` of that snapshot.
         metrics: evaluation results, e.g. ``{"valid": {...}, "test": {...}}``.
+        card: the model card (:func:`gnn.train.model_card`): data set, defaults and overrides,
+            validation curve, references, baseline guard, slices; empty in older files.
     """
 
     model_name: str
@@ -48,6 +50,7 @@ class Checkpoint:
     item_ids: list[str]
     snapshot_fingerprint: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     version: int = CHECKPOINT_VERSION
 
@@ -55,6 +58,18 @@ class Checkpoint:
     def model_version(self) -> str:
         """A short identifier for /health: model name, creation time and snapshot."""
         return f"{self.model_name}@{self.created_at}/{self.snapshot_fingerprint[:12]}"
+
+    @property
+    def quality_warnings(self) -> list[str]:
+        """Warnings about the model's quality: one when the baseline guard of its model card
+        failed (its best validation metric is below the popularity baseline's)."""
+        guard = self.card.get("guard")
+        if not isinstance(guard, dict) or guard.get("passed") is not False:
+            return []
+        return [
+            f"worse than popularity: validation {guard['monitor']} {guard['model']:.4f} < "
+            f"{guard['popular']:.4f} of recommending the most popular items"
+        ]
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:

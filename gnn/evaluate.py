@@ -36,8 +36,11 @@ def _ranked_batches(
     split: str,
     k: int,
     batch_size: int,
+    only_items: Tensor | None = None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """Yield (users, top-k item indices, relevance mask [B, num_items]) batch by batch."""
+    """Yield (users, top-k item indices, relevance mask [B, num_items]) batch by batch; with
+    ``only_items`` (bool ``[num_items]``) only those items are relevant and only users with one
+    of them in ``split`` are evaluated."""
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     if user_emb.shape[0] != data.num_users or item_emb.shape[0] != data.num_items:
@@ -52,6 +55,14 @@ def _ranked_batches(
     masked = [data.pairs("train")] + ([data.pairs("valid")] if split == "test" else [])
     mask_user, mask_item = _sorted_by_user(masked)
     target_user, target_item = _sorted_by_user([data.pairs(split)])
+    if only_items is not None:
+        if only_items.shape != (data.num_items,) or only_items.dtype != torch.bool:
+            raise ValueError(
+                f"only_items must be a bool mask of shape ({data.num_items},), got "
+                f"{only_items.dtype} {tuple(only_items.shape)}"
+            )
+        keep = only_items[target_item]
+        target_user, target_item = target_user[keep], target_item[keep]
     users = torch.unique(target_user)
     position = torch.full((data.num_users,), -1, dtype=torch.long)
     items_t = item_emb.to(torch.float32).T.contiguous()
@@ -104,10 +115,13 @@ def per_user_metrics(
     ks: Sequence[int] = (10, 20),
     *,
     batch_size: int = 1024,
+    only_items: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Full-ranking metrics of every user with items in ``split``, one value per user.
 
-    Arguments as in :func:`evaluate`.
+    Arguments as in :func:`evaluate`; ``only_items`` (bool ``[num_items]``), if given, makes
+    only those items relevant (every item is still ranked) and evaluates only the users with
+    one of them in ``split``: the metrics of an item slice such as the long tail.
 
     Returns:
         ``(users [n], {"recall@10": float64 [n], ...})``, users ascending.
@@ -122,7 +136,8 @@ def per_user_metrics(
     users: list[Tensor] = []
     parts: dict[str, list[Tensor]] = {f"{name}@{k}": [] for k in ks for name in METRICS}
     depth = min(max(ks), data.num_items)  # a cut-off beyond the catalogue ranks everything
-    for batch, top, relevant in _ranked_batches(user_emb, item_emb, data, split, depth, batch_size):
+    batches = _ranked_batches(user_emb, item_emb, data, split, depth, batch_size, only_items)
+    for batch, top, relevant in batches:
         hits = relevant.gather(1, top)
         if depth < max(ks):
             hits = torch.nn.functional.pad(hits, (0, max(ks) - depth))

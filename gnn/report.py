@@ -1,4 +1,5 @@
-"""Evaluation reports: overall, cold-start and per-activity metrics, coverage, learning curves.
+"""Evaluation reports: overall, cold-start, long-tail and per-activity metrics, coverage,
+learning curves.
 
 :func:`build_report` returns a JSON-able dict; :func:`write_report` writes it as
 ``report.json`` with two PNG plots (matplotlib, Agg backend): ``learning_curves.png`` (loss
@@ -9,6 +10,7 @@ and validation metric per epoch, from the history stored in ``checkpoint.metrics
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,11 +27,96 @@ from gnn.evaluate import catalogue_coverage, per_user_metrics
 DEFAULT_BUCKETS: tuple[int, ...] = (5, 10, 20, 50)
 #: Test users with at most this many training interactions form the cold-start slice.
 COLD_START_MAX: int = 20
+#: The head of the catalogue: this share of the items, the most interacted-with in training;
+#: the others are the long tail.
+HEAD_SHARE: float = 0.2
 
 
 def _mean(values: dict[str, Tensor], mask: Tensor) -> dict[str, float]:
     count = int(mask.sum())
     return {name: float(v[mask].sum()) / count if count else 0.0 for name, v in values.items()}
+
+
+def long_tail_items(data: TrainData, head_share: float = HEAD_SHARE) -> Tensor:
+    """Bool mask ``[num_items]`` of the long-tail items: all but the ``ceil(head_share *
+    num_items)`` items with the most training interactions (ties: lower index first).
+
+    Raises:
+        ValueError: if ``head_share`` is not in [0, 1].
+    """
+    if not 0 <= head_share <= 1:
+        raise ValueError(f"head_share must be in [0, 1], got {head_share}")
+    counts = torch.bincount(data.train_item, minlength=data.num_items)
+    order = torch.argsort(counts, descending=True, stable=True)
+    tail = torch.ones(data.num_items, dtype=torch.bool)
+    tail[order[: math.ceil(head_share * data.num_items)]] = False
+    return tail
+
+
+def _cold_start(
+    data: TrainData, users: Tensor, values: dict[str, Tensor], cold_start_max: int
+) -> dict[str, Any]:
+    if cold_start_max < 0:
+        raise ValueError(f"cold_start_max must be >= 0, got {cold_start_max}")
+    cold = torch.bincount(data.train_user, minlength=data.num_users)[users] <= cold_start_max
+    return {"max_train": cold_start_max, "users": int(cold.sum()), "metrics": _mean(values, cold)}
+
+
+def _long_tail(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str,
+    ks: Sequence[int],
+    head_share: float,
+    batch_size: int,
+) -> dict[str, Any]:
+    tail = long_tail_items(data, head_share)
+    users, values = per_user_metrics(
+        user_emb, item_emb, data, split, ks, batch_size=batch_size, only_items=tail
+    )
+    everyone = torch.ones(users.numel(), dtype=torch.bool)
+    return {
+        "head_share": head_share,
+        "items": int(tail.sum()),
+        "users": int(users.numel()),
+        "metrics": _mean(values, everyone),
+    }
+
+
+def slices(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    data: TrainData,
+    split: str = "test",
+    ks: Sequence[int] = (10, 20),
+    *,
+    cold_start_max: int = COLD_START_MAX,
+    head_share: float = HEAD_SHARE,
+    batch_size: int = 1024,
+) -> dict[str, Any]:
+    """Metrics of the cold-start users and of the long-tail items on ``split``.
+
+    Args:
+        user_emb / item_emb / data / split / ks / batch_size: as in :func:`build_report`.
+        cold_start_max: users with at most this many training interactions are cold-start.
+        head_share: share of the items, the most popular in training, that are not long-tail
+            (:func:`long_tail_items`).
+
+    Returns:
+        ``{"cold_start": {"max_train", "users", "metrics"}, "long_tail": {"head_share",
+        "items", "users", "metrics"}}``: long-tail metrics count only long-tail items as
+        relevant (every item is still ranked), over the users with a long-tail item in
+        ``split``.
+
+    Raises:
+        ValueError: on an unknown split, a bad slice bound or mismatched shapes.
+    """
+    users, values = per_user_metrics(user_emb, item_emb, data, split, ks, batch_size=batch_size)
+    return {
+        "cold_start": _cold_start(data, users, values, cold_start_max),
+        "long_tail": _long_tail(user_emb, item_emb, data, split, ks, head_share, batch_size),
+    }
 
 
 def build_report(
@@ -41,9 +128,11 @@ def build_report(
     *,
     buckets: Sequence[int] = DEFAULT_BUCKETS,
     cold_start_max: int = COLD_START_MAX,
+    head_share: float = HEAD_SHARE,
     batch_size: int = 1024,
 ) -> dict[str, Any]:
-    """Evaluate embeddings on ``split`` overall, on the cold-start slice and per activity bucket.
+    """Evaluate embeddings on ``split`` overall, on the cold-start and long-tail slices
+    (:func:`slices`) and per activity bucket.
 
     Args:
         user_emb: final user embeddings ``[num_users, d]``.
@@ -54,25 +143,25 @@ def build_report(
         buckets: increasing upper bounds of training interactions per bucket; users above
             the last bound form a final open bucket.
         cold_start_max: users with at most this many training interactions are cold-start.
+        head_share: share of the items that are the popular head (:func:`long_tail_items`).
         batch_size: users scored per matmul.
 
     Returns:
-        ``{"split", "users", "metrics", "coverage", "cold_start", "by_activity"}``:
-        ``coverage`` maps ``"coverage@k"`` to the share of items recommended to someone,
-        ``cold_start`` is ``{"max_train", "users", "metrics"}`` and ``by_activity`` a list
-        of ``{"bucket", "low", "high", "users", "metrics"}`` (``high`` ``None`` = open).
+        ``{"split", "users", "metrics", "coverage", "cold_start", "long_tail",
+        "by_activity"}``: ``coverage`` maps ``"coverage@k"`` to the share of items
+        recommended to someone, ``cold_start`` and ``long_tail`` are as in :func:`slices` and
+        ``by_activity`` a list of ``{"bucket", "low", "high", "users", "metrics"}``
+        (``high`` ``None`` = open).
 
     Raises:
         ValueError: on an unknown split, bad buckets or mismatched shapes.
     """
     if not buckets or any(b < 1 for b in buckets) or list(buckets) != sorted(set(buckets)):
         raise ValueError(f"buckets must be increasing positive bounds, got {list(buckets)}")
-    if cold_start_max < 0:
-        raise ValueError(f"cold_start_max must be >= 0, got {cold_start_max}")
     users, values = per_user_metrics(user_emb, item_emb, data, split, ks, batch_size=batch_size)
+    cold_start = _cold_start(data, users, values, cold_start_max)
     activity = torch.bincount(data.train_user, minlength=data.num_users)[users]
     everyone = torch.ones(users.numel(), dtype=torch.bool)
-    cold = activity <= cold_start_max
     by_activity = []
     low = 0
     for high in [*buckets, None]:
@@ -97,11 +186,8 @@ def build_report(
             )
             for k in ks
         },
-        "cold_start": {
-            "max_train": cold_start_max,
-            "users": int(cold.sum()),
-            "metrics": _mean(values, cold),
-        },
+        "cold_start": cold_start,
+        "long_tail": _long_tail(user_emb, item_emb, data, split, ks, head_share, batch_size),
         "by_activity": by_activity,
     }
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from gnn.baselines import popularity_embeddings, popularity_metrics
 from gnn.checkpoint import Checkpoint
 from gnn.data import (
     DEFAULT_RATIOS,
@@ -40,6 +41,7 @@ from gnn.losses import bpr_loss, l2_reg
 from gnn.metrics import METRICS
 from gnn.models.lightgcn import LightGCN
 from gnn.models.social import FUSIONS, SocialLightGCN
+from gnn.report import slices
 from graph.snapshot import Snapshot
 
 #: Model registry: ``TrainConfig.model`` / ``Checkpoint.model_name`` -> model class.
@@ -95,7 +97,9 @@ class TrainConfig:
         reg_weight: weight of :func:`gnn.losses.l2_reg` on the batch's layer-0 embeddings.
         epochs: maximum number of epochs.
         eval_every: evaluate on the validation split every this many epochs.
-        patience: stop after this many evaluations without a better ``monitor`` value.
+        patience: stop after this many evaluations without a better ``monitor`` value, once
+            the warm-up is over and the model has beaten popularity (:func:`should_stop`).
+        warmup_epochs: never stop before this many epochs.
         monitor: validation metric for early stopping / model selection.
         seed: seeds the split, the initialisation, the shuffles and the negatives.
         ratios: (train, valid, test) split weights.
@@ -119,7 +123,8 @@ class TrainConfig:
     reg_weight: float = 1e-4
     epochs: int = 300
     eval_every: int = 1
-    patience: int = 20
+    patience: int = 50
+    warmup_epochs: int = 30
     monitor: str = "ndcg@10"
     seed: int = 2020
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
@@ -147,8 +152,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        if self.num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {self.num_layers}")
+        for name, count in (("num_layers", self.num_layers), ("warmup_epochs", self.warmup_epochs)):
+            if count < 0:
+                raise ValueError(f"{name} must be >= 0, got {count}")
         if not (math.isfinite(self.social_weight) and 0 <= self.social_weight <= 1):
             raise ValueError(f"social_weight must be in [0, 1], got {self.social_weight}")
         if self.fusion not in FUSIONS:
@@ -223,6 +229,39 @@ class EpochRecord:
 TrainProgress = Callable[[EpochRecord], None]
 
 
+def should_stop(
+    curve: Sequence[float],
+    epoch: int,
+    baseline: float,
+    *,
+    patience: int,
+    warmup_epochs: int,
+) -> bool:
+    """The early-stopping rule: stop after ``epoch`` only if all three hold.
+
+    - the warm-up is over: ``epoch >= warmup_epochs``;
+    - the best validation value so far beats the popularity baseline's
+      (``max(curve) > baseline``): a model still below it may be in a flat start (the
+      contrastive loss can keep validation flat for dozens of epochs), so it trains on until it
+      beats popularity or reaches the maximum epochs;
+    - the last ``patience`` evaluations brought no better value (the best is the first
+      evaluation holding the maximum, at least ``patience`` evaluations back).
+
+    Args:
+        curve: the validation ``monitor`` values so far, one per evaluation, oldest first.
+        epoch: epochs run so far.
+        baseline: the popularity baseline's value of the same metric on the same split.
+        patience: evaluations without improvement to wait.
+        warmup_epochs: epochs before which training never stops.
+    """
+    if not curve or epoch < warmup_epochs:
+        return False
+    best = max(curve)
+    if best <= baseline:
+        return False
+    return len(curve) - 1 - list(curve).index(best) >= patience
+
+
 @dataclass
 class TrainResult:
     """The outcome of :func:`train`.
@@ -235,6 +274,10 @@ class TrainResult:
         best_epoch: epoch of the best validation ``monitor`` value.
         valid_metrics / test_metrics: metrics of the best model.
         user_embeddings / item_embeddings: final propagated embeddings of the best model.
+        popular_valid / popular_test: metrics of the popularity baseline
+            (:func:`gnn.baselines.popularity_metrics`) on the same splits.
+        slices: test metrics of the cold-start users and long-tail items
+            (:func:`gnn.report.slices`), ``{"model": ..., "popular": ...}``.
         stopped_early: whether patience ran out before ``config.epochs``.
     """
 
@@ -247,11 +290,22 @@ class TrainResult:
     test_metrics: dict[str, float]
     user_embeddings: Tensor
     item_embeddings: Tensor
+    popular_valid: dict[str, float] = field(default_factory=dict)
+    popular_test: dict[str, float] = field(default_factory=dict)
+    slices: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
 
     @property
     def epochs_run(self) -> int:
         return len(self.history)
+
+    @property
+    def beats_popular(self) -> bool:
+        """Whether the best validation ``monitor`` value is at least popularity's."""
+        monitor = self.config.monitor
+        return self.valid_metrics.get(monitor, -math.inf) >= self.popular_valid.get(
+            monitor, -math.inf
+        )
 
     @property
     def sec_per_epoch(self) -> float:
@@ -536,6 +590,7 @@ def _train(
             "source has no validation interactions (every user has too few interactions "
             f"for ratios={list(data.ratios)}); early stopping needs some"
         )
+    popular_valid = popularity_metrics(data, "valid", config.ks, batch_size=config.eval_batch_size)
     generator = torch.Generator().manual_seed(config.seed)
     model, graphs = build_model(config, data)
     model.reset_parameters(generator=generator)
@@ -547,11 +602,11 @@ def _train(
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
 
     history: list[EpochRecord] = []
+    curve: list[float] = []
     best_value = -math.inf
     best_epoch = 0
     best_state = copy.deepcopy(model.state_dict())
     best_valid: dict[str, float] = {}
-    bad_evals = 0
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
@@ -567,16 +622,21 @@ def _train(
                 config.ks,
                 batch_size=config.eval_batch_size,
             )
-            if record.valid[config.monitor] > best_value:
-                best_value = record.valid[config.monitor]
-                best_epoch, best_valid, bad_evals = epoch, record.valid, 0
+            curve.append(record.valid[config.monitor])
+            if curve[-1] > best_value:
+                best_value, best_epoch, best_valid = curve[-1], epoch, record.valid
                 best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad_evals += 1
         history.append(record)
         if progress is not None:
             progress(record)
-        if replicas.agree(bad_evals >= config.patience):
+        stop = should_stop(
+            curve,
+            epoch,
+            popular_valid[config.monitor],
+            patience=config.patience,
+            warmup_epochs=config.warmup_epochs,
+        )
+        if replicas.agree(stop):
             stopped_early = True
             break
 
@@ -585,6 +645,11 @@ def _train(
     model.cpu()
     user_emb, item_emb = emb[: data.num_users].clone(), emb[data.num_users :].clone()
     test = evaluate(user_emb, item_emb, data, "test", config.ks, batch_size=config.eval_batch_size)
+    popular_emb = popularity_embeddings(data)
+    test_slices = {
+        name: slices(*emb_pair, data, "test", config.ks, batch_size=config.eval_batch_size)
+        for name, emb_pair in (("model", (user_emb, item_emb)), ("popular", popular_emb))
+    }
     return TrainResult(
         model=model,
         data=data,
@@ -595,16 +660,72 @@ def _train(
         test_metrics=test,
         user_embeddings=user_emb,
         item_embeddings=item_emb,
+        popular_valid=popular_valid,
+        popular_test=popularity_metrics(data, "test", config.ks, batch_size=config.eval_batch_size),
+        slices=test_slices,
         stopped_early=stopped_early,
     )
 
 
-def to_checkpoint(result: TrainResult) -> Checkpoint:
+def model_card(
+    result: TrainResult, references: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The model card of a training run (JSON-able), stored in its checkpoint and report.
+
+    Args:
+        result: the run.
+        references: more reference models beside popularity, e.g. ``{"lightgcn": {"valid":
+            {...}, "test": {...}}}`` of a LightGCN trained on the same split.
+
+    Returns:
+        ``{"dataset", "defaults", "overrides", "monitor", "valid_curve", "best_epoch",
+        "stopped_early", "references", "guard", "slices"}``: ``dataset`` has the snapshot
+        fingerprint and the split's sizes; ``overrides`` the fields of the configuration that
+        differ from ``TrainConfig.for_model(model)``; ``valid_curve`` ``[epoch, value]`` pairs
+        of the monitored metric; ``references["popular"]`` the popularity baseline's valid and
+        test metrics; ``guard`` ``{"monitor", "model", "popular", "passed"}`` (passed: the
+        best validation value is at least popularity's); ``slices`` the test metrics of
+        cold-start users and long-tail items for the model and popularity.
+    """
+    config, data, monitor = result.config, result.data, result.config.monitor
+    defaults = TrainConfig.for_model(config.model).to_dict()
+    return {
+        "dataset": {
+            "fingerprint": data.fingerprint,
+            "users": data.num_users,
+            "items": data.num_items,
+            "social_links": int(data.social_src.numel()),
+            **{split: int(data.pairs(split)[0].numel()) for split in ("train", "valid", "test")},
+        },
+        "defaults": defaults,
+        "overrides": {k: v for k, v in config.to_dict().items() if defaults.get(k) != v},
+        "monitor": monitor,
+        "valid_curve": [[r.epoch, r.valid[monitor]] for r in result.history if r.valid],
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "references": {
+            "popular": {"valid": result.popular_valid, "test": result.popular_test},
+            **(references or {}),
+        },
+        "guard": {
+            "monitor": monitor,
+            "model": result.valid_metrics.get(monitor, math.nan),
+            "popular": result.popular_valid.get(monitor, math.nan),
+            "passed": result.beats_popular,
+        },
+        "slices": result.slices,
+    }
+
+
+def to_checkpoint(
+    result: TrainResult, references: dict[str, dict[str, Any]] | None = None
+) -> Checkpoint:
     """The servable checkpoint of a training run: weights, resolved config, id maps, final
-    propagated embeddings and metrics (``{"valid", "test", "best_epoch", "epochs_run",
+    propagated embeddings, metrics (``{"valid", "test", "best_epoch", "epochs_run",
     "sec_per_epoch", "split", "history"}``; ``history`` holds one
     ``{"epoch", "loss", "train_seconds", "valid"}`` dict per epoch, ``valid`` possibly
-    ``None``). ``model_name`` is ``result.config.model``."""
+    ``None``) and the model card (:func:`model_card` with ``references``). ``model_name`` is
+    ``result.config.model``."""
     model, data = result.model, result.data
     model_config: dict[str, Any] = {
         "num_users": model.num_users,
@@ -641,6 +762,7 @@ def to_checkpoint(result: TrainResult) -> Checkpoint:
             },
             "history": [asdict(record) for record in result.history],
         },
+        card=model_card(result, references),
     )
 
 

@@ -41,6 +41,7 @@ def health(state: StateDep, settings: SettingsDep, request: Request) -> HealthRe
         status="ok" if store.status == "ok" else "degraded",
         model_version=state.checkpoint.model_version,
         model_name=state.checkpoint.model_name,
+        model_warnings=state.checkpoint.quality_warnings,
         snapshot=SnapshotInfo(
             fingerprint=snapshot.fingerprint,
             created_at=str(meta.get("created_at", "")),

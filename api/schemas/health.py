@@ -50,6 +50,11 @@ class HealthResponse(BaseModel):
     )
     model_version: str
     model_name: str
+    model_warnings: list[str] = Field(
+        default_factory=list,
+        description="Quality warnings of the served checkpoint, e.g. its model ended below the "
+        "popularity baseline on validation (trained with --allow-worse-than-popular).",
+    )
     snapshot: SnapshotInfo
     counts: Counts
     dependencies: list[Dependency]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -95,7 +98,15 @@ def train(
     ] = None,
     reg_weight: Annotated[float | None, typer.Option(min=0.0, help="L2 weight.")] = None,
     patience: Annotated[
-        int | None, typer.Option(min=1, help="Evaluations without improvement before stopping.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Evaluations without improvement before stopping (once past the warm-up and "
+            "above popularity).",
+        ),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help="Epochs before early stopping may stop.")
     ] = None,
     eval_every: Annotated[
         int | None, typer.Option(min=1, help="Epochs between evaluations.")
@@ -118,9 +129,18 @@ def train(
         str,
         typer.Option(help="cpu (gloo) | cuda (nccl, one GPU per process, even for N = 1)."),
     ] = "cpu",
+    allow_worse_than_popular: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 0 even if the model ends below the popularity baseline on validation "
+            "(the checkpoint is written and marked either way)."
+        ),
+    ] = False,
 ) -> None:
     """Train a model on a snapshot (early stopping on validation NDCG@10) and save a checkpoint.
 
+    Popularity is scored on the same validation split: a model whose best validation
+    NDCG@10 is below it exits 1 (unless --allow-worse-than-popular), its checkpoint marked.
     Defaults of the training options are those of gnn.train.TrainConfig.for_model. With
     --nproc N (or --device cuda, or under torchrun) the processes share each batch and
     all-reduce their gradients: same steps as one process; rank 0 prints and writes.
@@ -148,6 +168,7 @@ def train(
         "steps_per_epoch": steps_per_epoch,
         "reg_weight": reg_weight,
         "patience": patience,
+        "warmup_epochs": warmup,
         "eval_every": eval_every,
         "seed": seed,
         "num_threads": threads,
@@ -167,7 +188,9 @@ def train(
         raise fail("--nproc starts local processes; under torchrun use its --nproc-per-node")
     if torchrun or nproc > 1 or device != "cpu":
         del graph  # read above to fail early; each process reads its own
-        _train_distributed(snapshot_dir, target, config, nproc, device, torchrun)
+        _train_distributed(
+            snapshot_dir, target, config, nproc, device, torchrun, allow_worse_than_popular
+        )
         return
     seed_everything(config.seed)
     _print_header(graph, snapshot_dir, config)
@@ -176,7 +199,7 @@ def train(
         path = save_checkpoint(to_checkpoint(result), target)
     except OSError as exc:
         raise fail(f"--out {target}: {exc}") from exc
-    show_result(result, path)
+    show_result(result, path, allow_worse_than_popular)
 
 
 def _config_from_file(path: Path, model: str | None, given: dict[str, Any]) -> TrainConfig:
@@ -216,6 +239,7 @@ def _train_distributed(
     nproc: int,
     device: str,
     torchrun: bool,
+    allow_worse: bool,
 ) -> None:
     """Run :func:`_train_rank` in the process group torchrun set up, or in ``nproc`` new local
     processes; a failed process exits with code 1 (its own message is printed above)."""
@@ -227,7 +251,7 @@ def _train_distributed(
         backend(device)
     except ValueError as exc:
         raise fail(f"--device: {exc}") from exc
-    args = (snapshot_dir, target, config)
+    args = (snapshot_dir, target, config, allow_worse)
     if torchrun:
         run(_train_rank, args, device)
         return
@@ -242,7 +266,7 @@ def _train_distributed(
         raise fail(f"training process {exc.error_index} failed: {last}") from exc
 
 
-def _train_rank(snapshot_dir: Path, target: Path, config: TrainConfig) -> None:
+def _train_rank(snapshot_dir: Path, target: Path, config: TrainConfig, allow_worse: bool) -> None:
     """One process of a distributed run: every rank trains its replica; rank 0 alone prints
     the header and progress and writes the checkpoint."""
     import torch.distributed as dist
@@ -265,7 +289,7 @@ def _train_rank(snapshot_dir: Path, target: Path, config: TrainConfig) -> None:
             path = save_checkpoint(to_checkpoint(result), target)
         except OSError as exc:
             raise fail(f"--out {target}: {exc}") from exc
-        show_result(result, path)
+        show_result(result, path, allow_worse)
     except typer.Exit as exc:  # reported above; exit as a process, not a CLI command
         raise SystemExit(exc.exit_code) from None
 
@@ -275,13 +299,31 @@ def fit_with_progress(
     config: TrainConfig,
     fit: Callable[[Snapshot, TrainConfig, TrainProgress], TrainResult] | None = None,
 ) -> TrainResult:
-    """Train on ``graph`` with an epoch progress bar (``fit``, default
-    :func:`gnn.train.train`); a bad configuration exits with code 1."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from gnn.train import EpochRecord, train
+    """Train on ``graph`` (``fit``, default :func:`gnn.train.train`) with an epoch progress bar
+    on a terminal, plain periodic lines (:func:`plain_progress`) otherwise; a bad
+    configuration exits with code 1."""
+    from gnn.train import train
 
     fit = fit or train
+    try:
+        if not console.is_terminal:
+            return fit(graph, config, plain_progress(config))
+        with _progress_bar(config) as (on_epoch, finish):
+            result = fit(graph, config, on_epoch)
+            finish(result.epochs_run)
+            return result
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
+@contextmanager
+def _progress_bar(
+    config: TrainConfig,
+) -> Iterator[tuple[TrainProgress, Callable[[int], None]]]:
+    """A rich epoch bar; yields the epoch callback and ``finish(epochs_run)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gnn.train import EpochRecord
 
     with Progress(
         TextColumn("epoch {task.completed:>4.0f}/{task.total:.0f}"),
@@ -302,25 +344,69 @@ def fit_with_progress(
                 description=f"loss {record.loss:.4f}  best valid {config.monitor} {best[0]:.4f}",
             )
 
-        try:
-            result = fit(graph, config, on_epoch)
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
-        progress.update(task, total=result.epochs_run)
-    return result
+        yield on_epoch, lambda epochs_run: progress.update(task, total=epochs_run)
 
 
-def show_result(result: TrainResult, path: Path) -> None:
-    """Print the best epoch's validation and test metrics and where the checkpoint is."""
+def plain_progress(config: TrainConfig, interval_s: float = 10.0) -> TrainProgress:
+    """An epoch callback for output that is not a terminal: one plain line after the first
+    and the last epoch and whenever ``interval_s`` seconds passed since the last line, with
+    the loss, the validation metric (best so far), elapsed time and the time to the maximum
+    epochs (an upper bound: early stopping may end sooner)."""
+    from gnn.train import EpochRecord
+
+    started = time.monotonic()
+    state = {"last": -math.inf, "best": -math.inf}
+
+    def on_epoch(record: EpochRecord) -> None:
+        value = math.nan if record.valid is None else record.valid[config.monitor]
+        if record.valid is not None:
+            state["best"] = max(state["best"], value)
+        now = time.monotonic()
+        if record.epoch not in (1, config.epochs) and now - state["last"] < interval_s:
+            return
+        state["last"] = now
+        elapsed = now - started
+        left = elapsed / record.epoch * (config.epochs - record.epoch)
+        console.print(
+            f"epoch {record.epoch}/{config.epochs} loss {record.loss:.4f} valid "
+            f"{config.monitor} {value:.4f} (best {state['best']:.4f}) elapsed {elapsed:.0f}s "
+            f"eta <= {left:.0f}s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    return on_epoch
+
+
+def show_result(result: TrainResult, path: Path, allow_worse: bool = False) -> None:
+    """Print the best epoch's validation and test metrics beside popularity's and where the
+    checkpoint is; a model below popularity on validation exits 1 unless ``allow_worse``."""
     stop = "early stop" if result.stopped_early else "max epochs"
     console.print(
         _metrics_table(
             f"best epoch {result.best_epoch} of {result.epochs_run} ({stop}), "
             f"{result.sec_per_epoch:.2f} s/epoch",
-            {"valid": result.valid_metrics, "test": result.test_metrics},
+            {
+                "valid": result.valid_metrics,
+                "test": result.test_metrics,
+                "popular valid": result.popular_valid,
+                "popular test": result.popular_test,
+            },
         )
     )
     console.print(f"checkpoint: {path}")
+    if result.beats_popular:
+        return
+    monitor = result.config.monitor
+    message = (
+        f"the model is worse than recommending the most popular items: best validation "
+        f"{monitor} {result.valid_metrics.get(monitor, float('nan')):.4f} < popularity's "
+        f"{result.popular_valid[monitor]:.4f} (checkpoint marked). Try more --epochs, another "
+        "--lr or `socialrec tune`"
+    )
+    if not allow_worse:
+        raise fail(message + "; --allow-worse-than-popular accepts it")
+    console.print(f"[bold yellow]warning:[/] {message}")
 
 
 def evaluate(
@@ -336,8 +422,10 @@ def evaluate(
         typer.Option(help="Report directory [default: <checkpoint dir>/report-<checkpoint name>]."),
     ] = None,
 ) -> None:
-    """Evaluate a checkpoint on its snapshot's test (or valid) split (full ranking) and write a
-    report: report.json, learning_curves.png and activity.png."""
+    """Evaluate a checkpoint on its snapshot's test (or valid) split (full ranking) beside the
+    popularity baseline and write a report: report.json (with the model card),
+    learning_curves.png and activity.png."""
+    from gnn.baselines import popularity_metrics
     from gnn.checkpoint import CheckpointError, load_checkpoint
     from gnn.report import build_report, write_report
     from gnn.train import TrainConfig, checkpoint_data
@@ -362,9 +450,13 @@ def evaluate(
             config.ks,
             batch_size=config.eval_batch_size,
         )
+        popular = popularity_metrics(data, split, config.ks, batch_size=config.eval_batch_size)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     result["model"] = {"name": ckpt.model_name, "version": ckpt.model_version}
+    result["popular"] = popular
+    result["card"] = ckpt.card
+    result["warnings"] = ckpt.quality_warnings
     history = ckpt.metrics.get("history")
     target = report or path.with_name(f"report-{path.stem}")
     try:
@@ -373,13 +465,14 @@ def evaluate(
         )
     except OSError as exc:
         raise fail(f"--report {target}: {exc}") from exc
-    columns = {"now": result["metrics"]}
+    columns = {"now": result["metrics"], "popular": popular}
     stored = ckpt.metrics.get(split)
     if isinstance(stored, dict):
         columns["at training"] = stored
     columns[f"cold start (<= {result['cold_start']['max_train']})"] = result["cold_start"][
         "metrics"
     ]
+    columns["long tail"] = result["long_tail"]["metrics"]
     console.print(_metrics_table(f"{ckpt.model_version} on the {split} split", columns))
     activity = Table(title="by training interactions per user")
     activity.add_column("bucket")
@@ -398,6 +491,8 @@ def evaluate(
         + f" ({result['users']} users evaluated)"
     )
     console.print("report: " + ", ".join(str(f) for f in files))
+    for warning in result["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {warning}")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from gnn.train import (
     TrainConfig,
     TrainResult,
     evaluate_checkpoint,
+    should_stop,
     to_checkpoint,
     train,
 )
@@ -71,6 +72,8 @@ def test_training_beats_popularity_and_random(result: TrainResult) -> None:
     learned = result.valid_metrics["recall@10"]
     popularity = torch.bincount(data.train_item, minlength=data.num_items).float()
     pop = evaluate(torch.ones(data.num_users, 1), popularity[:, None], data, "valid")
+    assert result.popular_valid == pytest.approx(pop)  # the run scores the same baseline
+    assert result.beats_popular
     gen = torch.Generator().manual_seed(0)
     rand = evaluate(
         torch.randn(data.num_users, 8, generator=gen),
@@ -96,11 +99,52 @@ def test_best_epoch_is_chosen_on_validation(result: TrainResult) -> None:
 
 
 def test_early_stopping_respects_patience(snapshot: Snapshot) -> None:
-    config = replace(CONFIG, lr=0.5, epochs=60, patience=3, eval_every=2)
+    config = replace(CONFIG, lr=0.5, epochs=60, patience=3, eval_every=2, warmup_epochs=0)
     out = train(snapshot, config)
-    if out.stopped_early:
-        assert out.epochs_run - out.best_epoch == config.patience * config.eval_every
-    assert out.epochs_run <= config.epochs
+    assert out.stopped_early and out.beats_popular
+    assert out.epochs_run - out.best_epoch == config.patience * config.eval_every
+
+
+def test_early_stopping_waits_for_the_warm_up(snapshot: Snapshot) -> None:
+    config = replace(CONFIG, lr=0.5, epochs=60, patience=1, warmup_epochs=20)
+    out = train(snapshot, config)
+    assert out.stopped_early and out.epochs_run >= config.warmup_epochs
+
+
+def first_stop(curve: list[float], baseline: float, patience: int, warmup: int) -> int | None:
+    """The first epoch (one evaluation per epoch) after which :func:`should_stop` stops."""
+    for epoch in range(1, len(curve) + 1):
+        if should_stop(curve[:epoch], epoch, baseline, patience=patience, warmup_epochs=warmup):
+            return epoch
+    return None
+
+
+#: A SimGCL-like start: flat well below popularity (0.1) for 60 epochs, then it learns
+#: (best 0.5 at epoch 120) and stays flat.
+FLAT_START = [0.01] * 60 + [0.01 + 0.49 * n / 60 for n in range(1, 61)] + [0.4] * 100
+
+
+@pytest.mark.parametrize(
+    ("curve", "baseline", "patience", "warmup", "expected"),
+    [
+        (FLAT_START, 0.1, 50, 30, 170),  # flat start below popularity: waits, then patience
+        (FLAT_START, 0.1, 20, 0, 140),  # old patience: without the guard it stopped at 21
+        (FLAT_START, 0.6, 50, 30, None),  # never beats popularity: runs to max epochs
+        ([0.3] + [0.2] * 99, 0.1, 5, 30, 30),  # beats popularity at once: warm-up binds
+        ([0.3] + [0.2] * 99, 0.1, 5, 0, 6),  # no warm-up: patience alone
+        ([0.1, 0.3, 0.3, 0.3, 0.3], 0.1, 2, 0, 4),  # ties are no improvement
+        ([0.2] * 10, 0.2, 1, 0, None),  # equal to popularity is not beating it
+    ],
+)
+def test_stopping_rule_on_scripted_curves(
+    curve: list[float], baseline: float, patience: int, warmup: int, expected: int | None
+) -> None:
+    assert first_stop(curve, baseline, patience, warmup) == expected
+
+
+def test_default_patience_is_the_protocols() -> None:
+    assert TrainConfig().patience == 50
+    assert TrainConfig.for_model("social").patience == 50
 
 
 def test_training_is_seeded(snapshot: Snapshot, result: TrainResult) -> None:
