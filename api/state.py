@@ -74,14 +74,14 @@ def load_state(
         snapshot = read_snapshot(snapshot_dir)
         checkpoint = load_checkpoint(checkpoint_path)
         recommender = RecommenderService.from_artifacts(snapshot, checkpoint)
-        reach = ReachService(snapshot, checkpoint)
+        live = LiveGraph(snapshot)
+        reach = ReachService(snapshot, checkpoint, live=live)
     except ValueError as exc:  # SnapshotError, CheckpointError, ArtifactMismatchError
         raise StateLoadError(
             f"cannot start the API (snapshot {snapshot_dir}, checkpoint {checkpoint_path}): "
             f"{exc}. Set SOCIALREC_SNAPSHOT_DIR / SOCIALREC_CHECKPOINT_PATH or "
             "--snapshot / --checkpoint."
         ) from exc
-    live = LiveGraph(snapshot)
     social = SocialRecommender(
         live,
         social_boost=settings.social_boost,

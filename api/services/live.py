@@ -140,10 +140,18 @@ class LiveGraph:
         self._live: dict[str, list[Interaction]] = {}
         self._deleted: set[str] = set()
         self._vectors: dict[str, torch.Tensor] = {}
+        self._membership = 0
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snap
+
+    @property
+    def membership(self) -> int:
+        """A counter that grows whenever a user is registered, deleted or comes back (caches
+        of who is served, such as the reach graph, compare it to know when to rebuild)."""
+        with self._lock:
+            return self._membership
 
     # -- users ----------------------------------------------------------------------------
 
@@ -167,6 +175,11 @@ class LiveGraph:
         """Register users (new ones become servable; deleted ones come back)."""
         with self._lock:
             for user in users:
+                if user.user_id in self._deleted or (
+                    user.user_id not in self._snap.user_index
+                    and user.user_id not in self._new_users
+                ):
+                    self._membership += 1
                 self._deleted.discard(user.user_id)
                 if user.user_id not in self._snap.user_index:
                     self._new_users[user.user_id] = user
@@ -181,6 +194,7 @@ class LiveGraph:
             if not self.has_user(user_id):
                 self._deleted.add(user_id)  # stays unservable even if a later load has it
                 return False
+            self._membership += 1
             items = self.seen(user_id)
             self._popularity[items] = np.maximum(self._popularity[items] - 1.0, 0.0)
             self._deleted.add(user_id)

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 import numpy as np
@@ -40,6 +40,7 @@ import torch
 from numpy.typing import NDArray
 from scipy.stats import rankdata
 
+from api.services.live import LiveGraph
 from gnn.checkpoint import Checkpoint
 from graph.reach.estimate import (
     Estimate,
@@ -86,8 +87,11 @@ def percentile_affinity(scores: NDArray[np.floating]) -> NDArray[np.float64]:
     return (rankdata(s, method="average") - 1.0) / (s.shape[0] - 1.0)
 
 
-def item_affinity(checkpoint: Checkpoint, item_id: str) -> NDArray[np.float64]:
-    """Affinity of every checkpoint user (checkpoint order) for ``item_id``.
+def item_affinity(
+    checkpoint: Checkpoint, item_id: str, *, drop: Collection[str] = ()
+) -> NDArray[np.float64]:
+    """Affinity of every checkpoint user (checkpoint order) for ``item_id``, ranked among the
+    users not in ``drop`` (users in ``drop``, e.g. deleted ones, get 0 and count in no rank).
 
     Raises:
         ValueError: if the item is not in the checkpoint.
@@ -100,15 +104,25 @@ def item_affinity(checkpoint: Checkpoint, item_id: str) -> NDArray[np.float64]:
         scores = torch.mv(
             checkpoint.user_embeddings.to(torch.float32),
             checkpoint.item_embeddings[item].to(torch.float32),
-        )
-    return percentile_affinity(scores.numpy())
+        ).numpy()
+    if not drop:
+        return percentile_affinity(scores)
+    keep = np.array([u not in drop for u in checkpoint.user_ids], dtype=bool)
+    out = np.zeros(scores.shape[0], dtype=np.float64)
+    out[keep] = percentile_affinity(scores[keep])
+    return out
 
 
 def graph_affinity(
-    graph: InfluenceGraph, checkpoint: Checkpoint, item_id: str, *, missing: float = 0.0
+    graph: InfluenceGraph,
+    checkpoint: Checkpoint,
+    item_id: str,
+    *,
+    missing: float = 0.0,
+    drop: Collection[str] = (),
 ) -> NDArray[np.float64]:
     """:func:`item_affinity` aligned with the influence graph's nodes (by user id); users the
-    model does not know get ``missing``.
+    model does not know get ``missing``, users in ``drop`` 0.
 
     Raises:
         ValueError: if the graph has no ids, the item is unknown or ``missing`` is outside
@@ -118,13 +132,32 @@ def graph_affinity(
         raise ValueError("graph has no user ids; build it with InfluenceGraph.from_snapshot")
     if not 0.0 <= missing <= 1.0:
         raise ValueError(f"missing must be in [0, 1], got {missing!r}")
-    per_user = item_affinity(checkpoint, item_id)
+    per_user = item_affinity(checkpoint, item_id, drop=drop)
     position = {uid: i for i, uid in enumerate(checkpoint.user_ids)}
     index = np.array([position.get(uid, -1) for uid in graph.ids], dtype=np.int64)
     out = np.full(graph.num_nodes, missing, dtype=np.float64)
     known = index >= 0
     out[known] = per_user[index[known]]
     return out
+
+
+def without_nodes(graph: InfluenceGraph, dead: NDArray[np.bool_]) -> InfluenceGraph:
+    """``graph`` with every edge into or out of a ``dead`` node removed (nodes and ids kept)."""
+    keep = ~(dead[graph.sources] | dead[graph.indices])
+    indptr = np.zeros(graph.num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(graph.sources[keep], minlength=graph.num_nodes), out=indptr[1:])
+    prob = None if graph.prob is None else graph.prob[keep]
+    return replace(graph, indptr=indptr, indices=graph.indices[keep], prob=prob)
+
+
+def with_isolated(graph: InfluenceGraph, ids: Sequence[str]) -> InfluenceGraph:
+    """``graph`` with nodes ``ids`` appended, without edges (e.g. users registered since)."""
+    if not ids:
+        return graph
+    tail = np.full(len(ids), graph.indptr[-1], dtype=np.int64)
+    return replace(
+        graph, indptr=np.concatenate([graph.indptr, tail]), ids=[*(graph.ids or []), *ids]
+    )
 
 
 class UnknownEntityError(LookupError):
@@ -184,35 +217,54 @@ class InfluencerReach:
     qualified: Estimate | None
 
 
-class ReachService:
-    """Reach estimates, campaign plans and influencer rankings on one snapshot.
+class ServedGraph:
+    """The influence graph of the users served at one moment, and its per-setting caches.
+
+    Nodes are the snapshot's users, then the users registered since (without edges: the
+    snapshot has none for them). Deleted users keep their node but lose every edge, so they
+    are never reached, and :meth:`check_users` and :meth:`top_followers` leave them out.
 
     Args:
-        snapshot: The served snapshot (its friend/follow edges form the influence graph).
-        checkpoint: The served model, for qualified reach (``None``: no target items).
-        jobs: Worker threads of the kernels (default: available CPUs).
-
-    Thread-safe: caches are guarded by a lock; the graphs themselves are read-only.
+        snapshot: The served snapshot.
+        checkpoint: The served model (``None``: no affinities).
+        base: The snapshot's influence graph (:meth:`InfluenceGraph.from_snapshot`).
+        deleted: Users deleted since the snapshot.
+        registered: Users registered since the snapshot.
     """
 
     def __init__(
-        self, snapshot: Snapshot, checkpoint: Checkpoint | None = None, *, jobs: int | None = None
+        self,
+        snapshot: Snapshot,
+        checkpoint: Checkpoint | None,
+        base: InfluenceGraph,
+        deleted: Collection[str] = (),
+        registered: Sequence[str] = (),
     ) -> None:
         self.snapshot = snapshot
         self.checkpoint = checkpoint
-        self.jobs = jobs
-        self.graph = InfluenceGraph.from_snapshot(snapshot)
+        index = base.index
+        dead = np.zeros(base.num_nodes, dtype=bool)
+        dead[[index[u] for u in deleted if u in index]] = True
+        self._deleted = frozenset(deleted)
+        self._core = without_nodes(base, dead) if dead.any() else base
+        self._new = [u for u in registered if u not in index and u not in self._deleted]
+        self.graph = with_isolated(self._core, self._new)
+        self.served = np.concatenate([~dead, np.ones(len(self._new), dtype=bool)])
         self._lock = threading.Lock()
         self._graphs: OrderedDict[tuple[object, ...], InfluenceGraph] = OrderedDict()
         self._affinity: OrderedDict[str, NDArray[np.float64]] = OrderedDict()
 
-    # -- inputs ---------------------------------------------------------------------------
-
     def check_users(self, users: Sequence[str]) -> None:
-        """Raises UnknownEntityError naming every user not in the influence graph."""
-        unknown = [u for u in users if u not in self.graph.index]
+        """Raises UnknownEntityError naming every user not served (unknown or deleted)."""
+        index = self.graph.index
+        unknown = [u for u in users if u not in index or not self.served[index[u]]]
         if unknown:
             raise UnknownEntityError("user", unknown)
+
+    def top_followers(self, count: int) -> list[str]:
+        """The ``count`` served users with the most followers, ties by node order."""
+        order = top_followers(self.graph, self.graph.num_nodes)
+        return [self.graph.label(int(v)) for v in order[self.served[order]][: max(count, 0)]]
 
     def probability_graph(self, spec: ProbabilitySpec, model: Model) -> InfluenceGraph:
         """The influence graph with ``spec``'s probabilities (LT: incoming weights scaled to
@@ -226,13 +278,14 @@ class ReachService:
                 self._graphs.move_to_end(key)
                 return cached
         if spec.kind == "uniform":
-            graph = uniform(self.graph, spec.p)
+            graph = uniform(self._core, spec.p)
         elif spec.kind == "weighted_cascade":
-            graph = weighted_cascade(self.graph)
+            graph = weighted_cascade(self._core)
         else:
-            graph = learned_from_log(self.graph, self.snapshot, window_s=spec.window_s).graph
+            graph = learned_from_log(self._core, self.snapshot, window_s=spec.window_s).graph
         if model == "lt":
             graph = lt_normalized(graph)
+        graph = with_isolated(graph, self._new)
         with self._lock:
             self._graphs[key] = graph
             while len(self._graphs) > _CACHE_SIZE:
@@ -240,12 +293,12 @@ class ReachService:
         return graph
 
     def affinity(self, item_id: str) -> NDArray[np.float64]:
-        """Calibrated affinity of every graph node for ``item_id`` (see :func:`graph_affinity`),
-        cached per item.
+        """Calibrated affinity of every node for ``item_id`` (see :func:`graph_affinity`;
+        deleted users get 0 and count in no rank), cached per item.
 
         Raises:
             UnknownEntityError: if the model does not know the item.
-            ValueError: if the service has no checkpoint.
+            ValueError: if there is no checkpoint.
         """
         if self.checkpoint is None:
             raise ValueError(
@@ -258,7 +311,7 @@ class ReachService:
                 return cached
         if item_id not in self.checkpoint.item_ids:
             raise UnknownEntityError("item", [item_id])
-        values = graph_affinity(self.graph, self.checkpoint, item_id)
+        values = graph_affinity(self.graph, self.checkpoint, item_id, drop=self._deleted)
         with self._lock:
             self._affinity[item_id] = values
             while len(self._affinity) > 4 * _CACHE_SIZE:
@@ -268,11 +321,11 @@ class ReachService:
     def target(
         self, item_id: str | None = None, segment: Collection[str] | None = None
     ) -> NDArray[np.float64] | None:
-        """Target weight of every graph node: affinity for ``item_id`` (1 without) times
-        membership of ``segment`` (all users without); ``None`` when neither is given.
+        """Target weight of every node: affinity for ``item_id`` (1 without) times membership
+        of ``segment`` (all users without); ``None`` when neither is given.
 
         Raises:
-            ValueError: if ``segment`` has no member in the influence graph.
+            ValueError: if ``segment`` has no served member in the influence graph.
             UnknownEntityError: if the model does not know the item.
         """
         if item_id is None and segment is None:
@@ -283,12 +336,91 @@ class ReachService:
         if segment is not None:
             index = self.graph.index
             members = np.array([index[u] for u in segment if u in index], dtype=np.int64)
+            members = members[self.served[members]]
             if members.size == 0:
                 raise ValueError("the segment has no members in the influence graph")
             inside = np.zeros(self.graph.num_nodes, dtype=bool)
             inside[members] = True
             weights[~inside] = 0.0
         return weights
+
+
+class ReachService:
+    """Reach estimates, campaign plans and influencer rankings on one snapshot.
+
+    Args:
+        snapshot: The served snapshot (its friend/follow edges form the influence graph).
+        checkpoint: The served model, for qualified reach (``None``: no target items).
+        live: The live graph over ``snapshot``: users deleted since are left out of every
+            answer (as seeds, candidates and reached users), users registered since are
+            served (``None``: the snapshot's users as they are).
+        jobs: Worker threads of the kernels (default: available CPUs).
+
+    Thread-safe: each request works on one :class:`ServedGraph`, rebuilt when the live
+    graph's membership changes; its caches are guarded by a lock.
+    """
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        checkpoint: Checkpoint | None = None,
+        *,
+        live: LiveGraph | None = None,
+        jobs: int | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.checkpoint = checkpoint
+        self.live = live
+        self.jobs = jobs
+        self._base = InfluenceGraph.from_snapshot(snapshot)
+        self._lock = threading.Lock()
+        self._membership = -1
+        self._served = ServedGraph(snapshot, checkpoint, self._base)
+
+    def served(self) -> ServedGraph:
+        """The served graph as of now (rebuilt after a registration or deletion)."""
+        if self.live is None:
+            return self._served
+        membership = self.live.membership  # read first: what follows is at least as new
+        with self._lock:
+            if membership == self._membership:
+                return self._served
+        served = ServedGraph(
+            self.snapshot,
+            self.checkpoint,
+            self._base,
+            self.live.deleted,
+            [u.user_id for u in self.live.new_users()],
+        )
+        with self._lock:
+            if membership > self._membership:
+                self._served, self._membership = served, membership
+        return served
+
+    @property
+    def graph(self) -> InfluenceGraph:
+        """The served influence graph, without probabilities."""
+        return self.served().graph
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def check_users(self, users: Sequence[str]) -> None:
+        """Raises UnknownEntityError naming every user not served."""
+        self.served().check_users(users)
+
+    def probability_graph(self, spec: ProbabilitySpec, model: Model) -> InfluenceGraph:
+        """:meth:`ServedGraph.probability_graph` of the served graph."""
+        return self.served().probability_graph(spec, model)
+
+    def affinity(self, item_id: str) -> NDArray[np.float64]:
+        """:meth:`ServedGraph.affinity` of the served graph."""
+        return self.served().affinity(item_id)
+
+    def target(
+        self, item_id: str | None = None, segment: Collection[str] | None = None
+    ) -> NDArray[np.float64] | None:
+        """:meth:`ServedGraph.target` of the served graph."""
+        return self.served().target(item_id, segment)
 
     def _check_time(
         self,
@@ -348,10 +480,11 @@ class ReachService:
     ) -> ReachEstimate:
         """:func:`graph.reach.estimate_reach` of ``seeds`` (with qualified reach for the
         :meth:`target` of ``item_id`` and ``segment``), after checking ids and the time limit."""
-        self.check_users(seeds)
+        view = self.served()
+        view.check_users(seeds)
         spec = probability or ProbabilitySpec()
-        affinity = self.target(item_id, segment)
-        graph = self.probability_graph(spec, model)
+        affinity = view.target(item_id, segment)
+        graph = view.probability_graph(spec, model)
         self._check_time(
             graph, model, [seeds], simulations, time_limit_s, attribute=True, what="this estimate"
         )
@@ -387,21 +520,23 @@ class ReachService:
         """:func:`graph.reach.plan_campaign` after checking ids and the time limit (a pilot
         for the four Monte-Carlo runs, IMM's own projection for the RR sets); the objective is
         qualified reach when ``item_id`` or ``segment`` is given (see :meth:`target`)."""
+        view = self.served()
         if candidates is not None:
-            self.check_users(candidates)
+            view.check_users(candidates)
         if costs is not None:
-            self.check_users(list(costs))
+            view.check_users(list(costs))
+        if candidates is None and budget is not None and costs is not None:
+            candidates = list(costs)
+        elif candidates is None:
+            if pool_size < 1:
+                raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+            candidates = view.top_followers(pool_size)  # served users only
         spec = probability or ProbabilitySpec()
-        affinity = self.target(item_id, segment)
-        graph = self.probability_graph(spec, model)
+        affinity = view.target(item_id, segment)
+        graph = view.probability_graph(spec, model)
         started = time.perf_counter()
         if time_limit_s is not None:
-            if candidates is not None:
-                pool = resolve_seeds(graph, list(candidates))
-            elif budget is not None and costs is not None:
-                pool = resolve_seeds(graph, list(costs))
-            else:
-                pool = top_followers(graph, pool_size)
+            pool = resolve_seeds(graph, list(candidates))
             pool = pool[np.argsort(-graph.out_degree[pool], kind="stable")]
             if k is not None:
                 size = min(k, len(pool))
@@ -464,10 +599,11 @@ class ReachService:
         pool_n = pool_size if pool_size is not None else max(3 * k, k + 20)
         if pool_n < 1:
             raise ValueError(f"pool_size must be >= 1, got {pool_n!r}")
+        view = self.served()
         spec = probability or ProbabilitySpec()
-        affinity = self.target(item_id, segment)
-        graph = self.probability_graph(spec, model)
-        pool = [graph.label(int(v)) for v in top_followers(graph, pool_n)]
+        affinity = view.target(item_id, segment)
+        graph = view.probability_graph(spec, model)
+        pool = view.top_followers(pool_n)
         self._check_time(
             graph,
             model,
@@ -520,9 +656,11 @@ class ReachService:
         """Estimates of the prefixes ``order[:1], order[:2], ...`` (reach, or qualified reach
         with ``item_id`` or ``segment``), on the same worlds (for "reach vs number of
         influencers")."""
+        view = self.served()
+        view.check_users(order)
         spec = probability or ProbabilitySpec()
-        affinity = self.target(item_id, segment)
-        graph = self.probability_graph(spec, model)
+        affinity = view.target(item_id, segment)
+        graph = view.probability_graph(spec, model)
         out = []
         for i in range(1, len(order) + 1):
             est = estimate_reach(

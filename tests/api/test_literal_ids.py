@@ -14,20 +14,18 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from gnn.checkpoint import save_checkpoint
 from graph.export import export_snapshot
 from graph.snapshot import Snapshot
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
 from graph.validate import MAX_ID_CHARS
+from tests.api.servers import SERVE, fill_bolt
 from tests.api.social_graph import (
     API_KEY,
     USERS,
-    checkpoint_for,
     make_settings,
-    write_graph,
 )
-from tests.bolt_server import BoltTarget, clear_database, free_port
+from tests.bolt_server import BoltTarget, free_port
 from tests.server_process import ServerProcess, python_server
 
 KEY: Final[dict[str, str]] = {"X-API-Key": API_KEY}
@@ -43,29 +41,6 @@ WEIRD: Final[list[str]] = [
     "🛒" * MAX_ID_CHARS,
 ]
 TOO_LONG: Final[str] = "z" * 10_000
-SERVE: Final[str] = (
-    "from socialrec.commands.serve import run_server; from api.settings import Settings; "
-    "run_server(Settings(_env_file=None))"
-)
-
-
-def _fill_bolt(target: BoltTarget, work: Path) -> dict[str, str]:
-    """The social graph in the Bolt store, with its snapshot and checkpoint under ``work``."""
-    store = target.open_store()
-    try:
-        clear_database(store)
-        write_graph(store)
-        snapshot = export_snapshot(store, work / "snapshot")
-    finally:
-        store.close()
-    save_checkpoint(checkpoint_for(snapshot), work / "model.pt")
-    return {
-        "SOCIALREC_STORE": "neo4j",
-        "SOCIALREC_NEO4J_URI": target.uri,
-        "SOCIALREC_NEO4J_USER": target.user,
-        "SOCIALREC_NEO4J_PASSWORD": target.password,
-        "SOCIALREC_NEO4J_DATABASE": target.database,
-    }
 
 
 def _open(kind: str, work: Path, request: pytest.FixtureRequest) -> GraphStore:
@@ -92,7 +67,7 @@ def served(
     kind: str = request.param
     work = tmp_path_factory.mktemp(kind)
     make_settings(work)  # SQLite store, snapshot and checkpoint
-    extra = _fill_bolt(request.getfixturevalue("bolt_target"), work) if kind == "neo4j" else {}
+    extra = fill_bolt(request.getfixturevalue("bolt_target"), work) if kind == "neo4j" else {}
     port = free_port()
     env = dict(
         os.environ,

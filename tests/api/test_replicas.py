@@ -11,10 +11,6 @@ that cannot be read.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +22,15 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.services.events import StoreGateway
 from api.services.sync import ChangeSync
-from gnn.checkpoint import save_checkpoint
-from graph.export import export_snapshot
 from graph.store import GraphStore, StoreUnavailableError
-from tests.api.social_graph import (
-    API_KEY,
-    DAY,
-    T0,
-    checkpoint_for,
-    make_settings,
-    write_graph,
-)
-from tests.bolt_server import BoltTarget, clear_database, free_port
-from tests.server_process import ServerProcess, python_server
+from tests.api.servers import fill_bolt, serve_env, servers, until
+from tests.api.social_graph import API_KEY, DAY, T0, make_settings
+from tests.bolt_server import BoltTarget
+from tests.server_process import ServerProcess
 
 KEY = {"X-API-Key": API_KEY}
-SERVE = (
-    "from socialrec.commands.serve import run_server; from api.settings import Settings; "
-    "run_server(Settings(_env_file=None))"
-)
 #: A user id distinctive enough to search the servers' logs for.
 NEWCOMER = "newcomer-7f3e"
-#: Bound on the wait for a replica to apply another's write (the interval is 0.3 s).
-CONVERGE_S = 30.0
-
-
-def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + CONVERGE_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {CONVERGE_S} s")
-        time.sleep(0.1)
 
 
 def _get(base: str, path: str, **params: Any) -> httpx.Response:
@@ -92,28 +66,6 @@ def _caught_up(base: str, seq: int) -> bool:
     return int(_sync(base)["watermark"]) >= seq
 
 
-@contextmanager
-def _replicas(env: dict[str, str]) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Two API processes with ``env`` (each on its own free port), stopped on exit."""
-    with ExitStack() as stack:
-        servers = []
-        for _ in range(2):
-            port = free_port()
-            serving = python_server(SERVE, port, env | {"SOCIALREC_PORT": str(port)})
-            servers.append(stack.enter_context(serving))
-        yield servers[0], servers[1]
-
-
-def _base_env(work_dir: Path) -> dict[str, str]:
-    return dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        SOCIALREC_WORK_DIR=str(work_dir),
-        SOCIALREC_API_KEY=API_KEY,
-        SOCIALREC_SYNC_INTERVAL_S="0.3",
-    )
-
-
 def _converge(first: ServerProcess, second: ServerProcess) -> None:
     """Write to ``first``, read from ``second``; delete on ``second``, read from ``first``."""
     a, b = first.base, second.base
@@ -137,9 +89,9 @@ def _converge(first: ServerProcess, second: ServerProcess) -> None:
     assert response.json()["errors"] == []
     assert "p2" not in _items(a, "a")  # the replica that took the write applies it at once
 
-    _until(lambda: "p2" not in _items(b, "a"), "the other replica applies the write")
+    until(lambda: "p2" not in _items(b, "a"), "the other replica applies the write")
     written = int(_sync(b)["watermark"])
-    _until(lambda: _caught_up(a, written), "the writer re-reads its own write")
+    until(lambda: _caught_up(a, written), "the writer re-reads its own write")
     # history: b's purchase counted once on both, although both read it from the log
     assert _interactions(b, "b") == _interactions(a, "b") == b_history + 1
     # friends' activity: a's friend b bought p3
@@ -154,7 +106,7 @@ def _converge(first: ServerProcess, second: ServerProcess) -> None:
     # the same write again, to the other replica: logged again, applied nowhere twice
     response = httpx.post(f"{b}/api/v1/events", json=payload, headers=KEY, timeout=30)
     assert response.status_code == 200, response.text
-    _until(
+    until(
         lambda: _caught_up(a, written + 1) and _caught_up(b, written + 1),
         "both replicas read the repeated write",
     )
@@ -168,7 +120,7 @@ def _converge(first: ServerProcess, second: ServerProcess) -> None:
     )
     response = httpx.delete(f"{b}/api/v1/users/c", headers=KEY, timeout=30)
     assert response.status_code == 200, response.text
-    _until(
+    until(
         lambda: _get(a, "/api/v1/users/c/recommendations").status_code == 404,
         "the other replica forgets the deleted user",
     )
@@ -183,29 +135,15 @@ def _converge(first: ServerProcess, second: ServerProcess) -> None:
 
 def test_two_replicas_on_one_sqlite_file_converge(tmp_path: Path) -> None:
     make_settings(tmp_path)  # store, snapshot and checkpoint under tmp_path
-    with _replicas(_base_env(tmp_path)) as (first, second):
+    with servers(serve_env(tmp_path), 2) as (first, second):
         _converge(first, second)
     for server in (first, second):
         assert NEWCOMER not in server.output  # logs name changes by number only
 
 
 def test_two_replicas_on_one_bolt_server_converge(bolt_target: BoltTarget, tmp_path: Path) -> None:
-    store = bolt_target.open_store()
-    try:
-        clear_database(store)
-        write_graph(store)
-        snapshot = export_snapshot(store, tmp_path / "snapshot")
-    finally:
-        store.close()
-    save_checkpoint(checkpoint_for(snapshot), tmp_path / "model.pt")
-    env = _base_env(tmp_path) | {
-        "SOCIALREC_STORE": "neo4j",
-        "SOCIALREC_NEO4J_URI": bolt_target.uri,
-        "SOCIALREC_NEO4J_USER": bolt_target.user,
-        "SOCIALREC_NEO4J_PASSWORD": bolt_target.password,
-        "SOCIALREC_NEO4J_DATABASE": bolt_target.database,
-    }
-    with _replicas(env) as (first, second):
+    env = serve_env(tmp_path) | fill_bolt(bolt_target, tmp_path)
+    with servers(env, 2) as (first, second):
         _converge(first, second)
     for server in (first, second):
         assert NEWCOMER not in server.output
@@ -264,7 +202,7 @@ def test_a_store_that_cannot_be_read_stops_nothing(tmp_path: Path) -> None:
             with pytest.raises(StoreUnavailableError, match="the disk is gone"):
                 sync.run_once()
             sync.start()
-            _until(lambda: len(attempts) >= 10, "the sync thread keeps trying")
+            until(lambda: len(attempts) >= 10, "the sync thread keeps trying")
             assert client.get("/api/v1/users/a/recommendations").status_code == 200
         finally:
             sync.stop()  # the thread survived every failed round and stops when asked
