@@ -155,6 +155,7 @@ class CalibratedReach:
         seeds_per_item: Seeds per cascade in the fit.
         window_s / smoothing / prior: The learned-probability options chosen on the inner split.
         fit_start / fit_end: Time of the first and last adoption used.
+        snapshot_fingerprint: The snapshot the model was fitted on.
         actions: ``A_u`` per user id (users with at least one adoption).
         propagations: ``[followed_id, follower_id, A_u2v]`` for every edge with ``A_u2v > 0``.
         background: Background rate per user id (users with adoptions that could be followed).
@@ -176,6 +177,7 @@ class CalibratedReach:
     prior: float
     fit_start: int
     fit_end: int
+    snapshot_fingerprint: str
     actions: dict[str, int]
     propagations: list[list[Any]]
     background: dict[str, float]
@@ -318,6 +320,18 @@ class CalibratedReach:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (json.JSONDecodeError, ValueError) as exc:
             raise ValueError(f"{path}: {exc}") from exc
+
+
+def load_for_serving(path: str | os.PathLike[str]) -> tuple[CalibratedReach | None, str | None]:
+    """The model saved by the last backtest, or ``(None, reason)`` so the caller can fall back
+    to weighted cascade with ``calibrated: false`` and that reason."""
+    target = Path(path)
+    if not target.is_file():
+        return None, f"no calibrated model at {target}: run `socialrec reach backtest` first"
+    try:
+        return CalibratedReach.load(target), None
+    except (OSError, ValueError) as exc:
+        return None, f"calibrated model unreadable ({exc})"
 
 
 def raw_reach(
@@ -545,6 +559,7 @@ def fit_calibrated(
         prior=float(prior_value),
         fit_start=log.period()[0],
         fit_end=stop,
+        snapshot_fingerprint=str(snapshot.meta.get("fingerprint", "")),
         actions={ids[u]: int(a) for u, a in enumerate(final.actions) if a > 0},
         propagations=[
             [ids[int(src[e])], ids[int(graph.indices[e])], int(final.propagations[e])] for e in nz

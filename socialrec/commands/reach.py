@@ -4,6 +4,7 @@ Both read the snapshot (and, for a target item, the checkpoint) named by the set
 options, call :class:`api.services.reach.ReachService` (the same code as the API) and print
 rich tables. ``plan --plot`` saves a PNG of reach vs number of influencers (the planned order
 against the top-followers order, both estimated on the same simulated worlds).
+``reach backtest`` (:mod:`socialrec.commands.reach_backtest`) checks the models against the log.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -129,7 +130,10 @@ def read_costs(path: Path) -> dict[str, float]:
 
 
 def reach(
-    seeds: Annotated[str, typer.Option(help="Comma-separated seed users, e.g. a,b,c.")],
+    ctx: typer.Context,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seed users, e.g. a,b,c.")
+    ] = None,
     model: ModelOpt = "ic",
     probability: ProbabilityOpt = "wc",
     p: POpt = 0.05,
@@ -141,11 +145,17 @@ def reach(
     checkpoint: CheckpointOpt = None,
     jobs: JobsOpt = None,
 ) -> None:
-    """Estimate how many users the seeds reach (seeds included): CI, by hop, per seed, overlaps."""
+    """Estimate how many users the seeds reach (seeds included): CI, by hop, per seed, overlaps.
+
+    `socialrec reach backtest` checks the reach models against the store's own log.
+    """
     from api.services.reach import UnknownEntityError
 
+    if ctx.invoked_subcommand is not None:
+        return
     seed_list = _split(seeds, "--seeds")
-    assert seed_list is not None
+    if seed_list is None:
+        raise fail("give --seeds a,b,c (or run `socialrec reach backtest`)")
     spec = _spec(model, probability, p, window)
     settings = get_settings()
     if simulations > settings.max_simulations:
@@ -343,15 +353,25 @@ def save_reach_plot(
         ax.set_title(f"{ylabel.capitalize()} vs number of influencers")
         ax.grid(alpha=0.3)
         ax.legend()
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
+        return save_png(fig, path)
     finally:
         plt.close(fig)
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Lay out and save a matplotlib figure as a PNG (creating the directory)."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
     return path
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``reach`` and ``plan`` to ``app``."""
-    app.command()(reach)
+    """Add ``reach`` (with its ``backtest`` subcommand) and ``plan`` to ``app``."""
+    from socialrec.commands.reach_backtest import backtest
+
+    group = typer.Typer(no_args_is_help=False, pretty_exceptions_enable=False)
+    group.callback(invoke_without_command=True)(reach)
+    group.command()(backtest)
+    app.add_typer(group, name="reach")
     app.command()(plan)
