@@ -19,10 +19,12 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX change_user IF NOT EXISTS FOR (c:Change) ON (c.user_id)",
 )
 
+# An absent field (region null, signup_ts -1) keeps the stored value.
 UPSERT_USERS: Final = """
 UNWIND $rows AS r
 MERGE (u:User {id: r.id})
-SET u.region = r.region, u.signup_ts = r.signup_ts
+SET u.region = coalesce(r.region, u.region),
+    u.signup_ts = CASE WHEN r.signup_ts = -1 THEN coalesce(u.signup_ts, -1) ELSE r.signup_ts END
 """
 
 UPSERT_ITEMS: Final = """

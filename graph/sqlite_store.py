@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
+from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User, canonical_friendship
 from graph.store import (
     CHANGE_FIELDS,
     ChangePage,
@@ -82,9 +82,12 @@ _SCHEMA: Final[tuple[str, ...]] = (
     "CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id)",
 )
 
+# An absent field (region NULL, signup_ts -1) keeps the stored value (issue 20.4).
 _UPSERT_USER: Final[str] = (
     "INSERT INTO users (id, region, signup_ts) VALUES (?, ?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET region = excluded.region, signup_ts = excluded.signup_ts"
+    "ON CONFLICT (id) DO UPDATE SET region = coalesce(excluded.region, users.region), "
+    f"signup_ts = CASE excluded.signup_ts WHEN {UNKNOWN_TS} THEN users.signup_ts "
+    "ELSE excluded.signup_ts END"
 )
 _UPSERT_ITEM: Final[str] = (
     "INSERT INTO items (id, category, price, in_stock) VALUES (?, ?, ?, ?) "

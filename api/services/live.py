@@ -22,7 +22,7 @@ import torch
 from numpy.typing import NDArray
 
 from api.services.recommender import distinct_pairs
-from graph.schema import INTERACTION_KINDS, Interaction, User
+from graph.schema import INTERACTION_KINDS, UNKNOWN_TS, Interaction, User
 from graph.snapshot import FRIEND_CODE, Snapshot
 
 
@@ -172,17 +172,25 @@ class LiveGraph:
             return frozenset(self._deleted)
 
     def add_users(self, users: Iterable[User]) -> None:
-        """Register users (new ones become servable; deleted ones come back)."""
+        """Register users (new ones become servable; deleted ones come back). Registering a
+        user again keeps the fields the new row leaves absent, as the stores do."""
         with self._lock:
             for user in users:
+                known = self._new_users.get(user.user_id)
                 if user.user_id in self._deleted or (
-                    user.user_id not in self._snap.user_index
-                    and user.user_id not in self._new_users
+                    known is None and user.user_id not in self._snap.user_index
                 ):
                     self._membership += 1
                 self._deleted.discard(user.user_id)
-                if user.user_id not in self._snap.user_index:
-                    self._new_users[user.user_id] = user
+                if user.user_id in self._snap.user_index:
+                    continue
+                if known is not None:
+                    user = User(
+                        user.user_id,
+                        known.region if user.region is None else user.region,
+                        known.signup_ts if user.signup_ts == UNKNOWN_TS else user.signup_ts,
+                    )
+                self._new_users[user.user_id] = user
 
     def delete_user(self, user_id: str) -> bool:
         """Forget ``user_id``: history, vector and appearances as anyone's neighbour.

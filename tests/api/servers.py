@@ -13,7 +13,9 @@ import pytest
 
 from gnn.checkpoint import save_checkpoint
 from graph.export import export_snapshot
-from tests.api.social_graph import API_KEY, checkpoint_for, write_graph
+from graph.sqlite_store import SQLiteStore
+from graph.store import GraphStore
+from tests.api.social_graph import API_KEY, checkpoint_for, make_settings, write_graph
 from tests.bolt_server import BoltTarget, clear_database, free_port
 from tests.server_process import ServerProcess, python_server
 
@@ -75,3 +77,23 @@ def servers(env: dict[str, str], count: int) -> Iterator[list[ServerProcess]]:
             serving = python_server(SERVE, port, env | {"SOCIALREC_PORT": str(port)})
             running.append(stack.enter_context(serving))
         yield running
+
+
+@contextmanager
+def serve_social_graph(
+    kind: str, work: Path, request: pytest.FixtureRequest, **env: str
+) -> Iterator[ServerProcess]:
+    """One server on the social graph held in a ``kind`` store (``"sqlite"`` or ``"neo4j"``:
+    the session's Bolt server), files under ``work``, extra ``SOCIALREC_*`` settings ``env``."""
+    make_settings(work)  # SQLite store, snapshot and checkpoint
+    extra = fill_bolt(request.getfixturevalue("bolt_target"), work) if kind == "neo4j" else {}
+    with servers(serve_env(work) | extra | env, 1) as (server,):
+        yield server
+
+
+def open_store(kind: str, work: Path, request: pytest.FixtureRequest) -> GraphStore:
+    """The store a :func:`serve_social_graph` server of ``kind`` on ``work`` writes to."""
+    if kind == "sqlite":
+        return SQLiteStore(work / "graph.sqlite3")
+    target: BoltTarget = request.getfixturevalue("bolt_target")
+    return target.open_store()

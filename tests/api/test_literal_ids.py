@@ -5,7 +5,6 @@ key are refused and store nothing."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -16,17 +15,13 @@ import pytest
 
 from graph.export import export_snapshot
 from graph.snapshot import Snapshot
-from graph.sqlite_store import SQLiteStore
-from graph.store import GraphStore
 from graph.validate import MAX_ID_CHARS
-from tests.api.servers import SERVE, fill_bolt
+from tests.api.servers import open_store, serve_social_graph
 from tests.api.social_graph import (
     API_KEY,
     USERS,
-    make_settings,
 )
-from tests.bolt_server import BoltTarget, free_port
-from tests.server_process import ServerProcess, python_server
+from tests.server_process import ServerProcess
 
 KEY: Final[dict[str, str]] = {"X-API-Key": API_KEY}
 MAX_BODY: Final[int] = 65_536
@@ -43,15 +38,8 @@ WEIRD: Final[list[str]] = [
 TOO_LONG: Final[str] = "z" * 10_000
 
 
-def _open(kind: str, work: Path, request: pytest.FixtureRequest) -> GraphStore:
-    if kind == "sqlite":
-        return SQLiteStore(work / "graph.sqlite3")
-    target: BoltTarget = request.getfixturevalue("bolt_target")
-    return target.open_store()
-
-
 def _export(kind: str, work: Path, request: pytest.FixtureRequest) -> Snapshot:
-    store = _open(kind, work, request)
+    store = open_store(kind, work, request)
     try:
         return export_snapshot(store, work / "export")
     finally:
@@ -66,19 +54,7 @@ def served(
     store; shared by the tests of this module."""
     kind: str = request.param
     work = tmp_path_factory.mktemp(kind)
-    make_settings(work)  # SQLite store, snapshot and checkpoint
-    extra = fill_bolt(request.getfixturevalue("bolt_target"), work) if kind == "neo4j" else {}
-    port = free_port()
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        SOCIALREC_WORK_DIR=str(work),
-        SOCIALREC_API_KEY=API_KEY,
-        SOCIALREC_PORT=str(port),
-        SOCIALREC_MAX_BODY_BYTES=str(MAX_BODY),
-        **extra,
-    )
-    with python_server(SERVE, port, env) as server:
+    with serve_social_graph(kind, work, request, SOCIALREC_MAX_BODY_BYTES=str(MAX_BODY)) as server:
         yield kind, server, work
 
 

@@ -12,7 +12,7 @@ from graph.load import load_directory, load_tables
 from graph.readers import InputFormatError, read_lastfm, read_recbole
 from graph.schema import Friendship, Interaction, Item, User
 from graph.sqlite_store import SQLiteStore
-from graph.store import StoreCounts
+from graph.store import GraphStore, StoreCounts
 
 NOW = 1_700_000_000
 
@@ -181,3 +181,20 @@ def test_cli_load_and_export(world: Path, tmp_path: Path, monkeypatch: pytest.Mo
         assert "--store oracle" in bad_store.output
     finally:
         get_settings.cache_clear()
+
+
+def test_partial_user_rows_keep_stored_attributes(store: GraphStore, tmp_path: Path) -> None:
+    for n, text in enumerate(
+        (
+            "user_id,region,signup_ts\nu1,eu,1600000000\nu2,us,1600000001\n",
+            "user_id\nu1\n",  # the columns are absent
+            "user_id,region,signup_ts\nu1,,\nu2,mars,\n",  # empty fields; a new region
+        )
+    ):
+        data = tmp_path / f"in{n}"
+        data.mkdir()
+        (data / "users.csv").write_text(text, encoding="utf-8")
+        load_directory(store, data, tmp_path / f"r{n}")
+    users = {u.user_id: u for page in store.iter_users() for u in page}
+    assert users["u1"] == User("u1", "eu", 1600000000)
+    assert users["u2"] == User("u2", "mars", 1600000001)

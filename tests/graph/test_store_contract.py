@@ -73,6 +73,17 @@ def test_upsert_updates_attributes(store: GraphStore) -> None:
     assert store.counts().interactions == 6
 
 
+def test_an_upsert_with_a_field_absent_keeps_the_stored_value(store: GraphStore) -> None:
+    fill(store)  # u3 is ("eu", 10); u2 is ("us", -1)
+    store.upsert_users([User("u3"), User("u2", None, 77)])
+    store.write_events([User("u3")], [])
+    users = {u.user_id: u for u in flat(store.iter_users())}
+    assert users["u3"] == User("u3", "eu", 10)
+    assert users["u2"] == User("u2", "us", 77)
+    store.upsert_users([User("u3", "mars", 11)])  # a given value replaces, any region
+    assert User("u3", "mars", 11) in flat(store.iter_users())
+
+
 def test_friendships_are_canonical(store: GraphStore) -> None:
     fill(store)
     store.upsert_friendships([Friendship("u1", "u2", "friend"), Friendship("u2", "u1")])

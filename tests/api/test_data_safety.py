@@ -1,0 +1,63 @@
+"""Data safety through a real server, with each store behind it (issue 20): a write never
+loses or silently changes what the store holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from graph.schema import User
+from tests.api.servers import open_store, serve_social_graph
+from tests.api.social_graph import API_KEY
+from tests.server_process import ServerProcess
+
+KEY = {"X-API-Key": API_KEY}
+Served = tuple[str, ServerProcess, Path]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "neo4j"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """(store kind, a running server, its work directory), shared by this module's tests."""
+    kind: str = request.param
+    work = tmp_path_factory.mktemp(kind)
+    with serve_social_graph(kind, work, request) as server:
+        yield kind, server, work
+
+
+def _events(base: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(f"{base}/api/v1/events", json=body, headers=KEY, timeout=30)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _stored_users(served: Served, request: pytest.FixtureRequest) -> dict[str, User]:
+    kind, _, work = served
+    store = open_store(kind, work, request)
+    try:
+        return {u.user_id: u for page in store.iter_users() for u in page}
+    finally:
+        store.close()
+
+
+def test_registering_a_user_again_keeps_their_stored_attributes(
+    served: Served, request: pytest.FixtureRequest
+) -> None:
+    base = served[1].base
+    first = {"user_id": "n-reg", "region": "r5", "signup_ts": 1711397021}  # r5: a new region
+    assert _events(base, {"users": [first]})["accepted_users"] == 1
+    assert _stored_users(served, request)["n-reg"] == User("n-reg", "r5", 1711397021)
+    again = _events(base, {"users": [{"user_id": "n-reg"}, {"user_id": "a"}]})
+    assert again["accepted_users"] == 2 and again["errors"] == []
+    stored = _stored_users(served, request)
+    assert stored["n-reg"] == User("n-reg", "r5", 1711397021)
+    assert stored["a"].region == "north"
+    moved = _events(base, {"users": [{"user_id": "n-reg", "region": "r6"}]})
+    assert moved["accepted_users"] == 1
+    assert _stored_users(served, request)["n-reg"] == User("n-reg", "r6", 1711397021)
