@@ -124,6 +124,8 @@ class TrialRecord:
 
 #: Called after every trial with its record and the best complete record so far (or None).
 TuneProgress = Callable[[TrialRecord, "TrialRecord | None"], None]
+#: Called after every epoch of a trial with the trial's number and the epoch's record.
+EpochProgress = Callable[[int, EpochRecord], None]
 
 
 @dataclass
@@ -183,6 +185,7 @@ def tune(
     include_base: bool = True,
     prune_warmup: int = 50,
     progress: TuneProgress | None = None,
+    epoch_progress: EpochProgress | None = None,
 ) -> TuneResult:
     """Search the hyperparameters of ``base.model`` on the validation split.
 
@@ -201,6 +204,7 @@ def tune(
             configuration worse on validation than the one it started from.
         prune_warmup: epochs before a trial may be pruned.
         progress: called after every trial (see :data:`TuneProgress`).
+        epoch_progress: called after every epoch of every trial (see :data:`EpochProgress`).
 
     Returns:
         The best configuration and the trial table.
@@ -228,7 +232,7 @@ def tune(
     records: list[TrialRecord] = []
 
     def objective(trial: optuna.Trial) -> float:
-        record = _run_trial(trial, data, base, space, deadline)
+        record = _run_trial(trial, data, base, space, deadline, epoch_progress)
         records.append(record)
         if progress is not None:
             progress(record, _best(records))
@@ -283,6 +287,7 @@ def _run_trial(
     base: TrainConfig,
     space: SearchSpace,
     deadline: float | None,
+    epoch_progress: EpochProgress | None,
 ) -> TrialRecord:
     params = space.suggest(trial, base.model)
     config = dataclasses.replace(base, **params)
@@ -291,6 +296,8 @@ def _run_trial(
 
     def on_epoch(record: EpochRecord) -> None:
         epochs[0] = record.epoch
+        if epoch_progress is not None:
+            epoch_progress(trial.number, record)
         if record.valid is not None and record.valid[base.monitor] > best[0]:
             best[0], best[1] = record.valid[base.monitor], record.epoch
         if deadline is not None and time.monotonic() > deadline:

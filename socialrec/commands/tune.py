@@ -14,8 +14,13 @@ from api.settings import get_settings
 from socialrec.console import console, fail
 
 if TYPE_CHECKING:
+    from gnn.train import EpochRecord
     from gnn.tune import TrialRecord, TuneResult
     from graph.snapshot import Snapshot
+
+
+#: Seconds between the progress lines printed during a trial.
+PROGRESS_EVERY_S = 30.0
 
 
 def tune(
@@ -79,7 +84,20 @@ def tune(
     )
     started = time.monotonic()
 
+    last_line = [started]
+
+    def on_epoch(number: int, record: EpochRecord) -> None:
+        now = time.monotonic()
+        if now - last_line[0] >= PROGRESS_EVERY_S:
+            last_line[0] = now
+            valid = "" if record.valid is None else f" valid {record.valid[base.monitor]:.4f}"
+            console.print(
+                f"  trial {number:>3} epoch {record.epoch:>4} loss {record.loss:.4f}{valid}  "
+                f"elapsed {now - started:7.0f}s"
+            )
+
     def on_trial(record: TrialRecord, best: TrialRecord | None) -> None:
+        last_line[0] = time.monotonic()
         console.print(
             f"trial {record.number:>3} {record.state:<8} {_value(record.value)} "
             f"best {_value(best.value if best else None)}  epochs {record.epochs_run:>4}  "
@@ -96,6 +114,7 @@ def tune(
             seed=base.seed,
             prune_warmup=prune_warmup,
             progress=on_trial,
+            epoch_progress=on_epoch,
         )
     except ValueError as exc:
         raise fail(str(exc)) from exc

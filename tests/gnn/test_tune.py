@@ -93,7 +93,12 @@ def test_the_searched_fields_stay_in_the_space(searches: tuple[TuneResult, TuneR
 
 def test_include_base_makes_trial_zero_the_defaults(data: TrainData) -> None:
     base = replace(BASE, model="lightgcn", epochs=3)
-    result = tune(data, base, trials=1, seed=0, space=SPACE)
+    epochs: list[tuple[int, int]] = []
+    result = tune(
+        data, base, trials=1, seed=0, space=SPACE,
+        epoch_progress=lambda number, record: epochs.append((number, record.epoch)),
+    )  # fmt: skip
+    assert epochs == [(0, 1), (0, 2), (0, 3)]
     assert result.trials[0].params == {
         "lr": base.lr, "reg_weight": base.reg_weight,
         "embedding_dim": base.embedding_dim, "num_layers": base.num_layers,
