@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,14 @@ from typer.testing import CliRunner
 
 from api.settings import get_settings
 from gnn.checkpoint import save_checkpoint
+from graph.export import export_snapshot
+from graph.reach.calibrate import CalibratedReach
 from graph.snapshot import write_snapshot
+from graph.sqlite_store import SQLiteStore
 from socialrec.cli import app
 from socialrec.commands.reach import read_costs
 from tests.api.test_reach_api import checkpoint, world
+from tests.graph.test_reach_backtest import ic_rows
 
 runner = CliRunner()
 
@@ -47,6 +52,7 @@ def test_reach_prints_tables(paths: list[str]) -> None:
         (["reach", "--seeds", ","], "--seeds is empty"),
         (["reach", "--seeds", "k1", "--model", "sir"], "--model must be ic or lt"),
         (["reach", "--seeds", "k1", "--probability", "x"], "--probability must be one of"),
+        (["reach"], "give --seeds a,b,c (or run `socialrec reach backtest`)"),
         (["plan"], "give exactly one of --k or --budget"),
         (["plan", "--budget", "3"], "--budget needs --costs"),
         (["plan", "--k", "9"], "k must be an int in [1, 8]"),
@@ -100,3 +106,48 @@ def test_read_costs_errors(tmp_path: Path) -> None:
         read_costs(path)
     path.write_text("user_id,cost\na,1.5\nb,2\n")
     assert read_costs(path) == {"a": 1.5, "b": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [],
+            "no usable adoption log: only 4 timed purchase adoptions (need >= 100); reach "
+            "falls back to weighted cascade (calibrated: false)",
+        ),
+        (["--kinds", "like"], "kinds must be a non-empty subset"),
+    ],
+)
+def test_reach_backtest_errors_exit_1(paths: list[str], args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["reach", "backtest", *args, *paths[:2]])
+    assert result.exit_code == 1, result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_reach_backtest_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small IC world loaded into the SQLite store and exported, as a user would; the default
+    output directory is <work_dir>/reach."""
+    store = SQLiteStore(tmp_path / "graph.sqlite3")
+    users, items, friendships, interactions = ic_rows(num_users=150, num_items=1200)
+    store.upsert_users(users)
+    store.upsert_items(items)
+    store.upsert_friendships(friendships)
+    store.upsert_interactions(interactions)
+    export_snapshot(store, tmp_path / "snapshot")
+    store.close()
+    monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    args = ["reach", "backtest", "--horizon", "30", "--simulations", "20", "--jobs", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    for model in ("calibrated", "weighted_cascade", "credit_distribution", "constant_median"):
+        assert model in out
+    assert "backtest: inner split" in out  # plain progress lines when not on a terminal
+    reach_dir = tmp_path / "reach"
+    assert (reach_dir / "reach_backtest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((reach_dir / "reach_backtest.json").read_text())
+    assert report["options"]["horizon_s"] == 30 * 86_400 and report["counts"]["held_out"] > 20
+    model = CalibratedReach.load(reach_dir / "reach_model.json")
+    assert model.backtest is not None and model.backtest["horizon_s"] == 30 * 86_400

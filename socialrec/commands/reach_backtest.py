@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
+from rich import box
 from rich.table import Table
 
 from api.settings import get_settings
@@ -117,23 +118,26 @@ def print_report(report: BacktestReport) -> None:
     counts, period = report.counts, report.period
     days = report.options["horizon_s"] / DAY
     table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
         title=f"Reach backtest: {counts['held_out']} held-out items, {days:g}-day horizon, "
-        f"{report.options['seeds_per_item']} seed(s) each"
+        f"{report.options['seeds_per_item']} seed(s) each",
+        caption="rho: Spearman; MdALE: median |log(pred / obs)|; cov50/90: interval coverage; "
+        "pred / obs: mean predicted (expected) and observed adopters, seeds included",
     )
-    for col in ("model", "Spearman", "95% CI", "MAE", "med |log err|", "cov 50%", "cov 90%"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    table.add_column("mean pred / obs", justify="right")
+    table.add_column("model", no_wrap=True, min_width=19)
+    for col in ("rho", "MAE", "MdALE", "cov50", "cov90", "pred", "obs"):
+        table.add_column(col, justify="right")
     for s in report.scores:
-        ci = "-" if s.spearman_ci is None else f"[{s.spearman_ci[0]:.2f}, {s.spearman_ci[1]:.2f}]"
         table.add_row(
             s.model,
-            _num(s.spearman),
-            ci,
-            _num(s.mae),
-            _num(s.median_abs_log_error),
+            _num(s.spearman, 2),
+            _num(s.mae, 2),
+            _num(s.median_abs_log_error, 2),
             _num(s.coverage50, 2),
             _num(s.coverage90, 2),
-            f"{s.mean_predicted:,.2f} / {s.mean_observed:,.2f}",
+            _num(s.mean_predicted, 2),
+            _num(s.mean_observed, 2),
         )
     console.print(table)
     stamp = "%Y-%m-%d"
@@ -145,9 +149,11 @@ def print_report(report: BacktestReport) -> None:
         f"items not evaluated (horizon past the log's end), {counts['untimed']:,} untimed "
         "adoptions left out"
     )
-    c = report.calibrated
+    c, ci = report.calibrated, report.score("calibrated").spearman_ci
     console.print(
-        f"calibrated: window {c['window_s'] / DAY:g} d, smoothing {c['smoothing']:g}, prior "
+        "calibrated: Spearman 95% CI "
+        + ("-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]")
+        + f", window {c['window_s'] / DAY:g} d, smoothing {c['smoothing']:g}, prior "
         f"{c['prior']:.3g}, scale {c['scale']:.3g}, background weight "
         f"{c['background_weight']:.3g}, intercept {c['intercept']:.3g}"
     )
