@@ -258,9 +258,11 @@ def tune(
         optuna.logging.set_verbosity(verbosity)
     best = _best(records)
     if best is None:
+        last = records[-1] if records else None
+        where = f"; trial {last.number} had run {last.epochs_run} epochs" if last else ""
         raise ValueError(
-            f"no trial completed within the budget ({len(records)} started); "
-            "give more time or fewer epochs"
+            f"no trial completed within the budget ({len(records)} started{where}); "
+            "give a larger budget or fewer epochs"
         )
     return TuneResult(
         base=base,
