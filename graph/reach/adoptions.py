@@ -176,6 +176,16 @@ class TimeSplit:
     too_small: int
 
 
+def check_split_options(horizon_s: int, holdout: float, seeds_per_item: int) -> None:
+    """Raises ValueError naming the first option out of range."""
+    if horizon_s <= 0:
+        raise ValueError(f"horizon_s must be > 0 seconds, got {horizon_s}")
+    if not 0.0 < holdout < 1.0:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
+    if seeds_per_item < 1:
+        raise ValueError(f"seeds_per_item must be >= 1, got {seeds_per_item}")
+
+
 def split_by_time(
     log: AdoptionLog,
     *,
@@ -198,12 +208,7 @@ def split_by_time(
         ValueError: on a horizon <= 0, a holdout outside (0, 1), ``seeds_per_item < 1`` or an
             empty log.
     """
-    if horizon_s <= 0:
-        raise ValueError(f"horizon_s must be > 0 seconds, got {horizon_s}")
-    if not 0.0 < holdout < 1.0:
-        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
-    if seeds_per_item < 1:
-        raise ValueError(f"seeds_per_item must be >= 1, got {seeds_per_item}")
+    check_split_options(horizon_s, holdout, seeds_per_item)
     if end is not None:
         log = log.subset(log.ts <= end)
     if not len(log):

@@ -428,7 +428,8 @@ def _losses(report: BacktestReport) -> list[str]:
     follow = report.score("seed_followers").spearman
     if follow is not None and (cal.spearman is None or cal.spearman < follow):
         out.append(
-            f"calibrated Spearman {cal.spearman or 0:.3f} is below the seed follower count's {follow:.3f}"
+            f"calibrated Spearman {cal.spearman or 0:.3f} is below the seed follower "
+            f"count's {follow:.3f}"
         )
     for name, nominal in (("coverage90", 0.9), ("coverage50", 0.5)):
         value = getattr(cal, name)

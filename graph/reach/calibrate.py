@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from graph.reach.adoptions import AdoptionLog, Cascades, earlier_influencers, split_by_time
+from graph.reach.adoptions import (
+    AdoptionLog,
+    Cascades,
+    check_split_options,
+    earlier_influencers,
+    split_by_time,
+)
 from graph.reach.estimate import estimate_reach
 from graph.reach.influence_graph import InfluenceGraph, learned_from_log
 
@@ -91,7 +97,11 @@ def check_log(
     Needs the graph to have edges, ``MIN_ADOPTIONS`` timed adoptions and ``MIN_ITEMS``
     evaluable cascades in the held-out part and in the inner split of the fit part. Callers
     without a usable log fall back to weighted cascade and report ``reason``.
+
+    Raises:
+        ValueError: if an option is out of range (see ``split_by_time``).
     """
+    check_split_options(horizon_s, holdout, seeds_per_item)
     items = int(np.unique(log.item).shape[0])
 
     def result(reason: str | None) -> LogCheck:
@@ -103,19 +113,12 @@ def check_log(
     if len(log) < MIN_ADOPTIONS:
         untimed = f"; {log.untimed} untimed ones cannot be placed in time" if log.untimed else ""
         return result(f"only {len(log)} timed {kinds} adoptions (need >= {MIN_ADOPTIONS}){untimed}")
-    for label, split_end in (("held-out", None), ("inner", 0)):
+    fit, end = log, None
+    for label in ("held-out", "inner"):
         try:
             split = split_by_time(
-                log, horizon_s=horizon_s, holdout=holdout, seeds_per_item=seeds_per_item
+                fit, horizon_s=horizon_s, holdout=holdout, seeds_per_item=seeds_per_item, end=end
             )
-            if split_end == 0:
-                split = split_by_time(
-                    split.fit,
-                    horizon_s=horizon_s,
-                    holdout=holdout,
-                    seeds_per_item=seeds_per_item,
-                    end=split.cutoff - 1,
-                )
         except ValueError as exc:
             return result(f"the {label} split is empty ({exc})")
         if len(split.held_out) < MIN_ITEMS:
@@ -124,6 +127,7 @@ def check_log(
                 f"horizon of {kinds} adoptions (need >= {MIN_ITEMS}; {split.censored} censored "
                 "by the end of the log): shorten the horizon or collect a longer log"
             )
+        fit, end = split.fit, split.cutoff - 1
     return result(None)
 
 
