@@ -71,8 +71,8 @@ class SearchSpace:
         return params
 
     def defaults(self, config: TrainConfig) -> dict[str, Any]:
-        """``config``'s values of the searched fields, as a trial to enqueue (the categorical
-        choices gain the value if they lack it)."""
+        """``config``'s values of the searched fields, as a trial to enqueue (see
+        :meth:`including`)."""
         values = {
             name: getattr(config, name)
             for name in ("lr", "reg_weight", "embedding_dim", "num_layers")
@@ -86,14 +86,26 @@ class SearchSpace:
         return values
 
     def including(self, config: TrainConfig) -> SearchSpace:
-        """This space, with ``config``'s categorical values added to the choices."""
-        dims = self.embedding_dim
-        ssl = self.ssl_weight
-        if config.embedding_dim not in dims:
-            dims = (*dims, config.embedding_dim)
-        if config.model == "social" and config.ssl_weight not in ssl:
-            ssl = (*ssl, config.ssl_weight)
-        return dataclasses.replace(self, embedding_dim=dims, ssl_weight=ssl)
+        """This space widened to hold ``config``'s values (so that they can be a trial): each
+        range stretches to the value (not to a non-positive one on a log scale) and each set
+        of choices gains it."""
+        changes: dict[str, tuple[Any, ...]] = {}
+        for name in (
+            "lr",
+            "reg_weight",
+            "num_layers",
+            "social_weight",
+            "ssl_temperature",
+            "ssl_eps",
+        ):
+            (low, high), value = getattr(self, name), getattr(config, name)
+            if value > 0 or name in ("num_layers", "social_weight"):
+                changes[name] = (min(low, value), max(high, value))
+        for name in ("embedding_dim", "ssl_weight"):
+            choices, value = getattr(self, name), getattr(config, name)
+            if value not in choices:
+                changes[name] = (*choices, value)
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass

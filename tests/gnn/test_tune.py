@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,12 +93,15 @@ def test_the_searched_fields_stay_in_the_space(searches: tuple[TuneResult, TuneR
 
 
 def test_include_base_makes_trial_zero_the_defaults(data: TrainData) -> None:
-    base = replace(BASE, model="lightgcn", epochs=3)
+    """Even values outside the space (lr, layers, dim here): the space widens to hold them."""
+    base = replace(BASE, model="lightgcn", epochs=3, lr=0.09, num_layers=5, embedding_dim=12)
     epochs: list[tuple[int, int]] = []
-    result = tune(
-        data, base, trials=1, seed=0, space=SPACE,
-        epoch_progress=lambda number, record: epochs.append((number, record.epoch)),
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # Optuna warns on out-of-range values
+        result = tune(
+            data, base, trials=1, seed=0, space=SPACE,
+            epoch_progress=lambda number, record: epochs.append((number, record.epoch)),
+        )  # fmt: skip
     assert epochs == [(0, 1), (0, 2), (0, 3)]
     assert result.trials[0].params == {
         "lr": base.lr, "reg_weight": base.reg_weight,
