@@ -421,14 +421,21 @@ def evaluate(
         Path | None,
         typer.Option(help="Report directory [default: <checkpoint dir>/report-<checkpoint name>]."),
     ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another checkpoint trained on the same snapshot and split (e.g. a LightGCN) "
+            "to report beside this one."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a checkpoint on its snapshot's test (or valid) split (full ranking) beside the
-    popularity baseline and write a report: report.json (with the model card),
-    learning_curves.png and activity.png."""
+    popularity baseline (and --reference) and write a report: report.json (with the model
+    card), learning_curves.png and activity.png."""
     from gnn.baselines import popularity_metrics
     from gnn.checkpoint import CheckpointError, load_checkpoint
     from gnn.report import build_report, write_report
-    from gnn.train import TrainConfig, checkpoint_data
+    from gnn.train import TrainConfig, checkpoint_data, evaluate_checkpoint
 
     settings = get_settings()
     if split not in ("test", "valid"):
@@ -455,6 +462,17 @@ def evaluate(
         raise fail(str(exc)) from exc
     result["model"] = {"name": ckpt.model_name, "version": ckpt.model_version}
     result["popular"] = popular
+    references = {}
+    if reference is not None:
+        try:
+            other = load_checkpoint(reference)
+            same = TrainConfig.from_dict(other.train_config)
+            if (same.seed, same.ratios, same.kinds) != (config.seed, config.ratios, config.kinds):
+                raise ValueError("it was trained on another split (seed, ratios or kinds differ)")
+            references[other.model_name] = evaluate_checkpoint(other, graph, split, config.ks)
+        except ValueError as exc:  # CheckpointError included
+            raise fail(f"--reference {reference}: {exc}") from exc
+    result["references"] = references
     result["card"] = ckpt.card
     result["warnings"] = ckpt.quality_warnings
     history = ckpt.metrics.get("history")
@@ -465,7 +483,7 @@ def evaluate(
         )
     except OSError as exc:
         raise fail(f"--report {target}: {exc}") from exc
-    columns = {"now": result["metrics"], "popular": popular}
+    columns = {"now": result["metrics"], "popular": popular, **references}
     stored = ckpt.metrics.get(split)
     if isinstance(stored, dict):
         columns["at training"] = stored

@@ -19,7 +19,7 @@ from gnn.baselines import popularity_embeddings, popularity_metrics
 from gnn.checkpoint import load_checkpoint, save_checkpoint
 from gnn.evaluate import per_user_metrics
 from gnn.report import long_tail_items, slices
-from gnn.train import TrainResult, to_checkpoint, train
+from gnn.train import TrainResult, evaluate_checkpoint, to_checkpoint, train
 from graph.schema import Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 from socialrec.cli import app
@@ -174,25 +174,25 @@ def test_cli_guard_exit_code_mark_report_and_health(tmp_path: Path, skewed: Snap
     assert accepted.exit_code == 0, accepted.output
     assert "warning: the model is worse" in text(accepted)
 
+    other = tmp_path / "other.pt"  # a reference on the same split, and one on another
+    for seed, path in (("0", other), ("1", tmp_path / "seed1.pt")):
+        reference = [*args[:3], "--out", str(path), "--seed", seed, "--epochs", "1"]
+        assert runner.invoke(app, [*reference, "--allow-worse-than-popular"]).exit_code == 0
+
     report = tmp_path / "report"
-    evaluated = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--checkpoint",
-            str(out),
-            "--snapshot",
-            str(snap_dir),
-            "--report",
-            str(report),
-        ],
-    )
+    where = ["--checkpoint", str(out), "--snapshot", str(snap_dir), "--report", str(report)]
+    evaluated = runner.invoke(app, ["evaluate", *where, "--reference", str(other)])
     assert evaluated.exit_code == 0, evaluated.output
     assert "warning: worse than popularity" in text(evaluated)
     written = json.loads((report / "report.json").read_text())
     assert written["warnings"] and written["card"]["guard"]["passed"] is False
     assert written["popular"]["ndcg@10"] > written["metrics"]["ndcg@10"]
     assert "long_tail" in written
+    assert written["references"]["lightgcn"] == evaluate_checkpoint(
+        load_checkpoint(other), skewed, "test", (10, 20)
+    )
+    mismatch = runner.invoke(app, ["evaluate", *where, "--reference", str(tmp_path / "seed1.pt")])
+    assert mismatch.exit_code == 1 and "another split" in text(mismatch)
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg, unused-ignore]
