@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     )
     snapshot_dir: Path | None = Field(None, description="Default <work_dir>/snapshot.")
     checkpoint_path: Path | None = Field(None, description="Default <work_dir>/model.pt.")
+    reach_dir: Path | None = Field(
+        None, description="Reach backtest and calibrated model; default <work_dir>/reach."
+    )
 
     # Graph store.
     store: Literal["sqlite", "neo4j"] = "sqlite"
@@ -139,6 +142,10 @@ class Settings(BaseSettings):
     @property
     def resolved_checkpoint_path(self) -> Path:
         return self.checkpoint_path or self.work_dir / "model.pt"
+
+    @property
+    def resolved_reach_dir(self) -> Path:
+        return self.reach_dir or self.work_dir / "reach"
 
 
 @lru_cache

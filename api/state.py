@@ -13,6 +13,7 @@ from api.services.events import ImpressionLog, StoreGateway
 from api.services.live import LiveGraph, carry_over
 from api.services.profile import ProfileService
 from api.services.reach import ReachService
+from api.services.reach_model import load_reach_model
 from api.services.recommender import RecommenderService
 from api.services.social import SocialRecommender
 from api.settings import Settings
@@ -75,7 +76,12 @@ def load_state(
         checkpoint = load_checkpoint(checkpoint_path)
         recommender = RecommenderService.from_artifacts(snapshot, checkpoint)
         live = LiveGraph(snapshot)
-        reach = ReachService(snapshot, checkpoint, live=live)
+        reach = ReachService(
+            snapshot,
+            checkpoint,
+            live=live,
+            reach_model=load_reach_model(settings.resolved_reach_dir),
+        )
     except ValueError as exc:  # SnapshotError, CheckpointError, ArtifactMismatchError
         raise StateLoadError(
             f"cannot start the API (snapshot {snapshot_dir}, checkpoint {checkpoint_path}): "

@@ -15,7 +15,7 @@ from api.routes.reach import (
     run_checked,
     segment_members,
 )
-from api.schemas.reach import PlanRequest, PlanResponse
+from api.schemas.reach import Answered, PlanRequest, PlanResponse
 from api.services.auth import read_access
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=[Depends(read_access)])
@@ -55,6 +55,9 @@ def plan_campaign(
         request.simulations, settings, ("body", "simulations"), DEFAULT_SIMULATIONS
     )
     members = segment_members(request.segment, profiles)
+    answered = Answered.resolve(
+        request.probability, reach, model=request.model, num_seeds=request.k
+    )
     plan = run_checked(
         lambda: reach.plan(
             k=request.k,
@@ -62,7 +65,7 @@ def plan_campaign(
             costs=request.costs,
             candidates=request.candidates,
             model=request.model,
-            probability=request.probability.to_spec(),
+            probability=answered.spec(),
             simulations=sims,
             seed=request.seed,
             item_id=request.item_id,
@@ -75,4 +78,6 @@ def plan_campaign(
         ("body",),
     )
     metrics.count_simulations("plan", sims)
-    return PlanResponse.of(plan, request, sims, None if members is None else len(members))
+    return PlanResponse.of(
+        plan, request, sims, None if members is None else len(members), answered
+    )

@@ -15,7 +15,14 @@ from api.routes.reach import (
     run_checked,
     segment_members,
 )
-from api.schemas.reach import Influencer, InfluencersResponse, Probability, Segment
+from api.schemas.reach import (
+    Answered,
+    Influencer,
+    InfluencersResponse,
+    Probability,
+    ReachModelOut,
+    Segment,
+)
 from api.services.auth import read_access
 from api.services.profile import ActivitySegment, ValueTier
 from graph.reach.estimate import make_seed
@@ -56,8 +63,12 @@ def get_influencers(
     ] = None,
     model: Annotated[Literal["ic", "lt"], Query()] = "ic",
     probability: Annotated[
-        Literal["uniform", "weighted_cascade", "learned"], Query(description="Edge probabilities.")
-    ] = "weighted_cascade",
+        Literal["calibrated", "uniform", "weighted_cascade", "learned"] | None,
+        Query(
+            description="Edge probabilities [default: calibrated when the server has a "
+            "backtested model, else weighted_cascade]."
+        ),
+    ] = None,
     p: Annotated[float, Query(ge=0.0, le=1.0, description="probability=uniform.")] = 0.05,
     window_s: Annotated[
         int, Query(gt=0, le=MAX_WINDOW_S, description="probability=learned.")
@@ -74,7 +85,10 @@ def get_influencers(
         k = min(DEFAULT_K, settings.max_plan_k)
     at_most(("query", "k"), k, settings.max_plan_k, "k")
     sims = bounded_simulations(simulations, settings, ("query", "simulations"), DEFAULT_SIMULATIONS)
-    prob = Probability(kind=probability, p=p, window_s=window_s)
+    requested = (
+        None if probability is None else Probability(kind=probability, p=p, window_s=window_s)
+    )
+    answered = Answered.resolve(requested, reach, model=model, num_seeds=1)
     segment = (
         None
         if activity is None and value_tier is None
@@ -88,7 +102,7 @@ def get_influencers(
             item_id=item_id,
             segment=members,
             model=model,
-            probability=prob.to_spec(),
+            probability=answered.spec(),
             simulations=sims,
             seed=used_seed,
             pool_size=min(max(3 * k, k + 20), settings.max_candidates),
@@ -101,11 +115,13 @@ def get_influencers(
     return InfluencersResponse(
         item_id=item_id,
         model=model,
-        probability=prob,
+        probability=answered.probability,
         simulations=sims,
         seed=used_seed,
         segment=segment,
         segment_size=None if members is None else len(members),
         ranked_by="reach" if item_id is None and segment is None else "qualified",
-        influencers=[Influencer.of(row) for row in rows],
+        influencers=[Influencer.of(row, answered) for row in rows],
+        calibration=None if item_id is None else answered.calibration,
+        reach_model=ReachModelOut.of(answered.info),
     )

@@ -17,8 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from api.deps import ProfilesDep, ReachDep, SettingsDep
 from api.observability import MetricsDep
 from api.schemas.reach import (
-    CALIBRATION,
+    Answered,
+    CalibrationResponse,
     EstimateOut,
+    PredictedOut,
+    ReachModelOut,
     ReachRequest,
     ReachResponse,
     SeedReach,
@@ -111,11 +114,14 @@ def post_reach(
         request.simulations, settings, ("body", "simulations"), DEFAULT_SIMULATIONS
     )
     members = segment_members(request.segment, profiles)
+    answered = Answered.resolve(
+        request.probability, reach, model=request.model, num_seeds=len(request.seeds)
+    )
     est = run_checked(
         lambda: reach.estimate(
             request.seeds,
             model=request.model,
-            probability=request.probability.to_spec(),
+            probability=answered.spec(),
             simulations=sims,
             seed=request.seed,
             item_id=request.item_id,
@@ -130,7 +136,7 @@ def post_reach(
     return ReachResponse(
         seeds=est.seeds,
         model=request.model,
-        probability=request.probability,
+        probability=answered.probability,
         simulations=est.simulations,
         seed=est.seed,
         item_id=request.item_id,
@@ -146,7 +152,26 @@ def post_reach(
         overlap=est.overlap,
         shared=EstimateOut.of(est.shared),
         qualified=None if est.qualified is None else EstimateOut.of(est.qualified),
-        calibration=None if request.item_id is None else CALIBRATION,
+        calibration=None if request.item_id is None else answered.calibration,
         segment=request.segment,
         segment_size=None if members is None else len(members),
+        reach_model=ReachModelOut.of(answered.info),
+        predicted=PredictedOut.of(answered.predict(est.reach, est.seeds)),
+    )
+
+
+@router.get(
+    "/calibration",
+    response_model=CalibrationResponse,
+    summary="The last reach backtest: how far to trust reach estimates",
+)
+def get_calibration(reach: ReachDep) -> CalibrationResponse:
+    """Whether requests that name no probability are answered by a calibrated model, why not
+    if they are not, and the last backtest report (per model: Spearman with bootstrap CI,
+    MAE, median absolute log error, interval coverage, mean predicted vs observed)."""
+    info = reach.reach_model.info(reach.default_probability().kind)
+    return CalibrationResponse(
+        reach_model=ReachModelOut.of(info),
+        affinity=reach.affinity_method,
+        backtest=reach.reach_model.report,
     )

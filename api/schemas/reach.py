@@ -1,28 +1,33 @@
 """Request and response schemas of the reach, campaign-plan and influencer resources.
 
 Counts include the seeds (see :mod:`graph.reach.estimate`). Qualified reach is the expected
-sum, over reached users, of their target weight: the calibrated affinity for the target item
-(percentile rank of the model's score among all users, in [0, 1]; 1 without an item) times 1
-for members of the target segment and 0 for others (all users count without a segment); see
-:mod:`api.services.reach`. With a segment and no item it is the expected segment members
-reached.
+sum, over reached users, of their target weight: the purchase probability for the target item
+(1 without an item; see ``calibration`` in each response) times 1 for members of the target
+segment and 0 for others (all users count without a segment); see :mod:`api.services.reach`.
+With a segment and no item it is the expected segment members reached.
+
+Every response names the reach model that answered (``reach_model``): calibrated on the
+store's own log by the last backtest, or weighted cascade with the reason; calibrated answers
+add ``predicted`` adopters with predictive intervals next to the Monte-Carlo ``reach``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.services.profile import ActivitySegment, ValueTier
-from api.services.reach import InfluencerReach, ProbabilitySpec
+from api.services.reach import InfluencerReach, ProbabilitySpec, ReachService
+from api.services.reach_model import ReachModel, ReachModelInfo
+from graph.reach.calibrate import Prediction
 from graph.reach.estimate import Estimate
 from graph.reach.plan import CampaignPlan
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ModelName = Literal["ic", "lt"]
-CALIBRATION = "percentile rank of the model score for the item among all users, in [0, 1]"
 
 
 def _duplicate(values: list[str]) -> str | None:
@@ -35,12 +40,13 @@ def _duplicate(values: list[str]) -> str | None:
 
 
 class Probability(BaseModel):
-    """Edge probabilities: uniform ``p``, weighted cascade (``1 / in-degree``) or learned
-    from the interaction log within ``window_s`` (Goyal, Bonchi & Lakshmanan, WSDM 2010)."""
+    """Edge probabilities: the backtested, calibrated model (``calibrated``), uniform ``p``,
+    weighted cascade (``1 / in-degree``) or learned from the interaction log within
+    ``window_s`` (Goyal, Bonchi & Lakshmanan, WSDM 2010)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["uniform", "weighted_cascade", "learned"] = "weighted_cascade"
+    kind: Literal["calibrated", "uniform", "weighted_cascade", "learned"] = "weighted_cascade"
     p: float = Field(0.05, ge=0.0, le=1.0, description="Edge probability (kind=uniform).")
     window_s: int = Field(
         7 * 24 * 3600, gt=0, le=10 * 365 * 24 * 3600, description="Window (kind=learned)."
@@ -48,6 +54,45 @@ class Probability(BaseModel):
 
     def to_spec(self) -> ProbabilitySpec:
         return ProbabilitySpec(kind=self.kind, p=self.p, window_s=self.window_s)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """How a reach request is answered: the resolved probabilities, the model block of the
+    response, the affinity method, and the calibrated prediction (see :meth:`predict`)."""
+
+    probability: Probability
+    info: ReachModelInfo
+    calibration: str
+    model: ReachModel
+    model_name: str
+
+    @classmethod
+    def resolve(
+        cls,
+        requested: Probability | None,
+        service: ReachService,
+        *,
+        model: str,
+        num_seeds: int | None = None,
+    ) -> Answered:
+        """Resolve ``requested`` (``None``: the service's default) for a request."""
+        probability = requested or Probability(kind=service.default_probability().kind)
+        info = service.reach_model.info(
+            probability.kind,
+            model=model,
+            num_seeds=num_seeds,
+            p=probability.p,
+            window_s=probability.window_s,
+        )
+        return cls(probability, info, service.affinity_method, service.reach_model, model)
+
+    def spec(self) -> ProbabilitySpec:
+        return self.probability.to_spec()
+
+    def predict(self, reach: Estimate, seeds: list[str]) -> Prediction | None:
+        """Calibrated adopters of ``seeds`` given their simulated ``reach`` (or ``None``)."""
+        return self.model.predict(self.probability.kind, self.model_name, reach, seeds)
 
 
 class Segment(BaseModel):
@@ -64,6 +109,51 @@ class Segment(BaseModel):
         if self.activity is None and self.value_tier is None:
             raise ValueError("a segment needs activity or value_tier")
         return self
+
+
+class ReachModelOut(BaseModel):
+    """The reach model that answered, and how far to trust it."""
+
+    name: str = Field(description="calibrated, weighted_cascade, uniform or learned.")
+    calibrated: bool = Field(description="Whether `predicted` comes from a backtested model.")
+    reason: str | None = Field(description="Why not calibrated.")
+    fit_period: tuple[str | None, str | None] | None = Field(
+        description="First and last day of the adoptions the calibration was fitted on."
+    )
+    horizon_days: float | None = Field(description="Horizon of the calibrated adopters.")
+    backtest: dict[str, Any] | None = Field(
+        description="Headline figures of the last backtest (Spearman, coverage, MAE, period)."
+    )
+    warnings: list[str] = Field(description="Where the request is outside what was backtested.")
+
+    @classmethod
+    def of(cls, info: ReachModelInfo) -> ReachModelOut:
+        return cls(**asdict(info))
+
+
+class PredictedOut(BaseModel):
+    """Calibrated adopters within the horizon (seeds included), with predictive intervals
+    that include the model's error on the backtest's inner split (not only Monte-Carlo)."""
+
+    expected: float
+    median: float
+    low50: float
+    high50: float
+    low90: float
+    high90: float
+
+    @classmethod
+    def of(cls, prediction: Prediction | None) -> PredictedOut | None:
+        if prediction is None:
+            return None
+        return cls(
+            expected=prediction.expected,
+            median=prediction.median,
+            low50=prediction.low50,
+            high50=prediction.high50,
+            low90=prediction.low90,
+            high90=prediction.high90,
+        )
 
 
 class EstimateOut(BaseModel):
@@ -88,7 +178,11 @@ class _Common(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName = Field("ic", description="Independent Cascade or Linear Threshold.")
-    probability: Probability = Field(default_factory=Probability)
+    probability: Probability | None = Field(
+        None,
+        description="Edge probabilities [default: the calibrated model of the last backtest "
+        "when the server has one, else weighted cascade].",
+    )
     simulations: int | None = Field(
         None, ge=2, description="Monte-Carlo worlds, 2..max_simulations [default: 1000]."
     )
@@ -143,6 +237,10 @@ class ReachResponse(BaseModel):
     calibration: str | None = Field(description="How scores become affinities (with item_id).")
     segment: Segment | None
     segment_size: int | None = Field(description="Served users in the segment (with segment).")
+    reach_model: ReachModelOut
+    predicted: PredictedOut | None = Field(
+        description="Calibrated adopters within the horizon (calibrated model under ic)."
+    )
 
 
 class PlanRequest(_Common):
@@ -182,6 +280,7 @@ class BaselineOut(BaseModel):
     seeds: list[str] = Field(description="The top-followers set (same size, or within budget).")
     reach: EstimateOut
     qualified: EstimateOut | None
+    predicted: PredictedOut | None = Field(description="Calibrated adopters (see PlanResponse).")
 
 
 class PlanResponse(BaseModel):
@@ -202,6 +301,11 @@ class PlanResponse(BaseModel):
     guarantee: float = Field(description="Approximation factor on the sampled objective.")
     rr_sets: int
     total_cost: float | None
+    calibration: str | None = Field(description="How scores become affinities (with item_id).")
+    reach_model: ReachModelOut
+    predicted: PredictedOut | None = Field(
+        description="Calibrated adopters of the chosen set within the horizon (calibrated, ic)."
+    )
 
     @classmethod
     def of(
@@ -210,13 +314,14 @@ class PlanResponse(BaseModel):
         request: PlanRequest,
         simulations: int,
         segment_size: int | None,
+        answered: Answered,
     ) -> PlanResponse:
         est, base = plan.estimate, plan.baseline_estimate
         return cls(
             objective="qualified" if plan.objective == "qualified" else "reach",
             method=plan.method,
             model=request.model,
-            probability=request.probability,
+            probability=answered.probability,
             simulations=simulations,
             seed=plan.seed,
             item_id=request.item_id,
@@ -231,11 +336,15 @@ class PlanResponse(BaseModel):
                 seeds=plan.baseline,
                 reach=EstimateOut.of(base.reach),
                 qualified=None if base.qualified is None else EstimateOut.of(base.qualified),
+                predicted=PredictedOut.of(answered.predict(base.reach, plan.baseline)),
             ),
             ratio=plan.ratio if plan.ratio != float("inf") else None,
             guarantee=plan.guarantee,
             rr_sets=plan.rr_sets,
             total_cost=plan.total_cost,
+            calibration=answered.calibration if request.item_id is not None else None,
+            reach_model=ReachModelOut.of(answered.info),
+            predicted=PredictedOut.of(answered.predict(est.reach, [c.seed for c in plan.chosen])),
         )
 
 
@@ -244,14 +353,18 @@ class Influencer(BaseModel):
     followers: int
     reach: EstimateOut = Field(description="Reach as the only seed (seed included).")
     qualified: EstimateOut | None = Field(description="Qualified reach alone (with item_id).")
+    predicted: PredictedOut | None = Field(
+        description="Calibrated adopters alone within the horizon (calibrated model, ic)."
+    )
 
     @classmethod
-    def of(cls, row: InfluencerReach) -> Influencer:
+    def of(cls, row: InfluencerReach, answered: Answered) -> Influencer:
         return cls(
             user_id=row.user_id,
             followers=row.followers,
             reach=EstimateOut.of(row.reach),
             qualified=None if row.qualified is None else EstimateOut.of(row.qualified),
+            predicted=PredictedOut.of(answered.predict(row.reach, [row.user_id])),
         )
 
 
@@ -265,3 +378,15 @@ class InfluencersResponse(BaseModel):
     segment_size: int | None = Field(description="Served users in the segment (with segment).")
     ranked_by: Literal["reach", "qualified"]
     influencers: list[Influencer] = Field(description="Best first.")
+    calibration: str | None = Field(description="How scores become affinities (with item_id).")
+    reach_model: ReachModelOut
+
+
+class CalibrationResponse(BaseModel):
+    """``GET /api/v1/reach/calibration``."""
+
+    reach_model: ReachModelOut = Field(description="The model of requests naming no probability.")
+    affinity: str = Field(description="How model scores become purchase probabilities.")
+    backtest: dict[str, Any] | None = Field(
+        description="The last backtest report (`socialrec reach backtest`), null if none."
+    )

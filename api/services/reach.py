@@ -7,17 +7,18 @@ by a *pilot*: a few simulations are timed first and the full request is refused 
 :class:`graph.reach.WorkLimitError` (422) when the projected time exceeds the limit. A running
 numba kernel cannot be interrupted, so the limit is enforced by projection, not preemption.
 
-Calibration: **percentile rank among all users for that item**. With LightGCN scores
-``s_u = user_embeddings[u] . item_embeddings[i]``, user ``u``'s affinity is the fraction of
-the other users who score lower for item ``i`` (ties count half)::
+Affinity for an item (qualified reach): a **purchase probability**. The model's score
+``s_u = user_embeddings[u] . item_embeddings[i]`` goes through the isotonic map of
+:func:`gnn.calibration.fit_purchase_calibration`, fitted on the checkpoint's validation pairs:
+``P(item among the user's next held-out interactions | score)``. Qualified reach is then the
+expected number of reached users who go on to interact with the item in such a period ("likely
+buyers"). When the checkpoint's split cannot be rebuilt from the served snapshot (another
+snapshot), affinity falls back to the **percentile rank** of the score among all users
+(:func:`percentile_affinity`: 0.5 for the median user, a relative propensity, not a
+probability), and responses say which one was used.
 
-    affinity_u = (rank_u - 1) / (num_users - 1)   # rank_u: average rank, 1 = lowest score
-
-so it lies in ``[0, 1]``, is 0.5 for the median user and 1 for the user the model ranks first.
-It is scale-free (inner products of different items and models are not comparable, ranks
-are) and robust to outlying scores. It is a relative propensity, not a purchase probability:
-qualified reach is "reached users weighted by how strongly the model prefers them for the item
-among all users"; a random audience has qualified reach about half its reach.
+Edge probabilities: requests that name none use the calibrated model of the last backtest
+when there is one (:mod:`api.services.reach_model`), weighted cascade otherwise.
 
 Segments: a request may target a segment (a set of users, e.g. the ``active`` users of
 :meth:`api.services.profile.ProfileService.segment_members`). Each user's *target weight* is
@@ -41,6 +42,8 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 
 from api.services.live import LiveGraph
+from api.services.reach_model import CALIBRATED, ReachModel
+from gnn.calibration import PurchaseCalibration, fit_purchase_calibration
 from gnn.checkpoint import Checkpoint
 from graph.reach.estimate import (
     Estimate,
@@ -63,8 +66,16 @@ from graph.reach.plan import CampaignPlan, plan_campaign, top_followers
 from graph.reach.simulate import run_simulations
 from graph.snapshot import Snapshot
 
-ProbabilityKind = Literal["uniform", "weighted_cascade", "learned"]
-PROBABILITY_KINDS: Final[tuple[str, ...]] = ("uniform", "weighted_cascade", "learned")
+ProbabilityKind = Literal["uniform", "weighted_cascade", "learned", "calibrated"]
+PROBABILITY_KINDS: Final[tuple[str, ...]] = ("uniform", "weighted_cascade", "learned", CALIBRATED)
+#: How affinities are made, as responses describe them.
+PURCHASE_PROBABILITY: Final[str] = (
+    "purchase probability: P(item among the user's next held-out interactions | model score), "
+    "isotonic on the model's validation pairs"
+)
+PERCENTILE_RANK: Final[str] = (
+    "percentile rank of the model score for the item among all users, in [0, 1]"
+)
 #: Simulations timed by the pilot that projects a request's cost.
 PILOT_SIMULATIONS: Final[int] = 8
 _CACHE_SIZE: Final[int] = 8
@@ -88,10 +99,15 @@ def percentile_affinity(scores: NDArray[np.floating]) -> NDArray[np.float64]:
 
 
 def item_affinity(
-    checkpoint: Checkpoint, item_id: str, *, drop: Collection[str] = ()
+    checkpoint: Checkpoint,
+    item_id: str,
+    *,
+    drop: Collection[str] = (),
+    purchase: PurchaseCalibration | None = None,
 ) -> NDArray[np.float64]:
-    """Affinity of every checkpoint user (checkpoint order) for ``item_id``, ranked among the
-    users not in ``drop`` (users in ``drop``, e.g. deleted ones, get 0 and count in no rank).
+    """Affinity of every checkpoint user (checkpoint order) for ``item_id``: the purchase
+    probability of ``purchase`` or, without it, the percentile rank among the users not in
+    ``drop`` (users in ``drop``, e.g. deleted ones, get 0 and count in no rank).
 
     Raises:
         ValueError: if the item is not in the checkpoint.
@@ -105,11 +121,12 @@ def item_affinity(
             checkpoint.user_embeddings.to(torch.float32),
             checkpoint.item_embeddings[item].to(torch.float32),
         ).numpy()
-    if not drop:
-        return percentile_affinity(scores)
     keep = np.array([u not in drop for u in checkpoint.user_ids], dtype=bool)
     out = np.zeros(scores.shape[0], dtype=np.float64)
-    out[keep] = percentile_affinity(scores[keep])
+    if purchase is not None:
+        out[keep] = purchase.probability(scores[keep])
+    else:
+        out[keep] = percentile_affinity(scores[keep])
     return out
 
 
@@ -120,6 +137,7 @@ def graph_affinity(
     *,
     missing: float = 0.0,
     drop: Collection[str] = (),
+    purchase: PurchaseCalibration | None = None,
 ) -> NDArray[np.float64]:
     """:func:`item_affinity` aligned with the influence graph's nodes (by user id); users the
     model does not know get ``missing``, users in ``drop`` 0.
@@ -132,7 +150,7 @@ def graph_affinity(
         raise ValueError("graph has no user ids; build it with InfluenceGraph.from_snapshot")
     if not 0.0 <= missing <= 1.0:
         raise ValueError(f"missing must be in [0, 1], got {missing!r}")
-    per_user = item_affinity(checkpoint, item_id, drop=drop)
+    per_user = item_affinity(checkpoint, item_id, drop=drop, purchase=purchase)
     position = {uid: i for i, uid in enumerate(checkpoint.user_ids)}
     index = np.array([position.get(uid, -1) for uid in graph.ids], dtype=np.int64)
     out = np.full(graph.num_nodes, missing, dtype=np.float64)
@@ -176,9 +194,10 @@ class ProbabilitySpec:
     """How edge probabilities are set.
 
     Attributes:
-        kind: ``"uniform"`` (every edge ``p``), ``"weighted_cascade"`` (``1 / in-degree``) or
+        kind: ``"uniform"`` (every edge ``p``), ``"weighted_cascade"`` (``1 / in-degree``),
             ``"learned"`` (from the interaction log, Goyal et al. WSDM 2010, window
-            ``window_s``).
+            ``window_s``) or ``"calibrated"`` (the backtested model of
+            :mod:`api.services.reach_model`).
         p: The uniform probability, in ``[0, 1]``.
         window_s: The learning window in seconds (> 0).
     """
@@ -230,6 +249,8 @@ class ServedGraph:
         base: The snapshot's influence graph (:meth:`InfluenceGraph.from_snapshot`).
         deleted: Users deleted since the snapshot.
         registered: Users registered since the snapshot.
+        reach_model: The calibrated reach model, if any.
+        purchase: The purchase-probability calibration (``None``: percentile ranks).
     """
 
     def __init__(
@@ -239,9 +260,13 @@ class ServedGraph:
         base: InfluenceGraph,
         deleted: Collection[str] = (),
         registered: Sequence[str] = (),
+        reach_model: ReachModel | None = None,
+        purchase: PurchaseCalibration | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.checkpoint = checkpoint
+        self.reach_model = reach_model or ReachModel()
+        self.purchase = purchase
         index = base.index
         dead = np.zeros(base.num_nodes, dtype=bool)
         dead[[index[u] for u in deleted if u in index]] = True
@@ -281,6 +306,8 @@ class ServedGraph:
             graph = uniform(self._core, spec.p)
         elif spec.kind == "weighted_cascade":
             graph = weighted_cascade(self._core)
+        elif spec.kind == CALIBRATED:
+            graph = self.reach_model.require().influence_graph(self._core)
         else:
             graph = learned_from_log(self._core, self.snapshot, window_s=spec.window_s).graph
         if model == "lt":
@@ -311,7 +338,9 @@ class ServedGraph:
                 return cached
         if item_id not in self.checkpoint.item_ids:
             raise UnknownEntityError("item", [item_id])
-        values = graph_affinity(self.graph, self.checkpoint, item_id, drop=self._deleted)
+        values = graph_affinity(
+            self.graph, self.checkpoint, item_id, drop=self._deleted, purchase=self.purchase
+        )
         with self._lock:
             self._affinity[item_id] = values
             while len(self._affinity) > 4 * _CACHE_SIZE:
@@ -354,6 +383,8 @@ class ReachService:
         live: The live graph over ``snapshot``: users deleted since are left out of every
             answer (as seeds, candidates and reached users), users registered since are
             served (``None``: the snapshot's users as they are).
+        reach_model: The calibrated reach model of the last backtest (default: none, so
+            requests that name no probability use weighted cascade).
         jobs: Worker threads of the kernels (default: available CPUs).
 
     Thread-safe: each request works on one :class:`ServedGraph`, rebuilt when the live
@@ -366,16 +397,52 @@ class ReachService:
         checkpoint: Checkpoint | None = None,
         *,
         live: LiveGraph | None = None,
+        reach_model: ReachModel | None = None,
         jobs: int | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.checkpoint = checkpoint
         self.live = live
+        self.reach_model = reach_model or ReachModel()
         self.jobs = jobs
         self._base = InfluenceGraph.from_snapshot(snapshot)
         self._lock = threading.Lock()
         self._membership = -1
-        self._served = ServedGraph(snapshot, checkpoint, self._base)
+        self.purchase, self.affinity_method = self._fit_purchase()
+        self._served = self._view((), ())
+
+    def _fit_purchase(self) -> tuple[PurchaseCalibration | None, str]:
+        """The purchase calibration of the checkpoint on its own validation split, or
+        ``None`` (percentile ranks) when that split cannot be rebuilt from the snapshot."""
+        if self.checkpoint is None:
+            return None, PERCENTILE_RANK
+        from gnn.train import checkpoint_data
+
+        try:
+            data = checkpoint_data(self.checkpoint, self.snapshot)
+            purchase = fit_purchase_calibration(
+                self.checkpoint.user_embeddings, self.checkpoint.item_embeddings, data
+            )
+        except ValueError as exc:
+            return None, f"{PERCENTILE_RANK} (no purchase calibration: {exc})"
+        return purchase, PURCHASE_PROBABILITY
+
+    def _view(self, deleted: Collection[str], registered: Sequence[str]) -> ServedGraph:
+        return ServedGraph(
+            self.snapshot,
+            self.checkpoint,
+            self._base,
+            deleted,
+            registered,
+            reach_model=self.reach_model,
+            purchase=self.purchase,
+        )
+
+    def default_probability(self) -> ProbabilitySpec:
+        """The probabilities of a request that names none: calibrated when available."""
+        if self.reach_model.calibrated is None:
+            return ProbabilitySpec(kind="weighted_cascade")
+        return ProbabilitySpec(kind="calibrated")
 
     def served(self) -> ServedGraph:
         """The served graph as of now (rebuilt after a registration or deletion)."""
@@ -385,13 +452,7 @@ class ReachService:
         with self._lock:
             if membership == self._membership:
                 return self._served
-        served = ServedGraph(
-            self.snapshot,
-            self.checkpoint,
-            self._base,
-            self.live.deleted,
-            [u.user_id for u in self.live.new_users()],
-        )
+        served = self._view(self.live.deleted, [u.user_id for u in self.live.new_users()])
         with self._lock:
             if membership > self._membership:
                 self._served, self._membership = served, membership
@@ -482,7 +543,7 @@ class ReachService:
         :meth:`target` of ``item_id`` and ``segment``), after checking ids and the time limit."""
         view = self.served()
         view.check_users(seeds)
-        spec = probability or ProbabilitySpec()
+        spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
         self._check_time(
@@ -531,7 +592,7 @@ class ReachService:
             if pool_size < 1:
                 raise ValueError(f"pool_size must be >= 1, got {pool_size}")
             candidates = view.top_followers(pool_size)  # served users only
-        spec = probability or ProbabilitySpec()
+        spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
         started = time.perf_counter()
@@ -600,7 +661,7 @@ class ReachService:
         if pool_n < 1:
             raise ValueError(f"pool_size must be >= 1, got {pool_n!r}")
         view = self.served()
-        spec = probability or ProbabilitySpec()
+        spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
         pool = view.top_followers(pool_n)
@@ -658,7 +719,7 @@ class ReachService:
         influencers")."""
         view = self.served()
         view.check_users(order)
-        spec = probability or ProbabilitySpec()
+        spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
         out = []
