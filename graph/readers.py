@@ -18,8 +18,9 @@ text, binary (read as UTF-8), numbers, booleans, dates or timestamps):
     ``friend_id``.
 ``interactions``
     ``user_id``, ``item_id``, ``kind`` = ``view`` | ``click`` | ``cart`` | ``purchase`` |
-    ``rating`` (all three required), ``value`` (number >= 0, empty means 1; a ``rating`` must
-    have a value in [0, 5]), ``ts`` (optional timestamp).
+    ``rating`` | ``tag`` (all three required), ``value`` (number >= 0, empty means 1; a
+    ``rating`` must have a value in [0, 5]), ``ts`` (optional timestamp). ``tag`` (a user's
+    first tag of an item) is left out of training unless asked for.
 
 Timestamps are integer (or fractional, floored) epoch seconds or ISO-8601 (naive means UTC);
 they are stored as integer seconds UTC, and a missing one as ``graph.schema.UNKNOWN_TS``.
