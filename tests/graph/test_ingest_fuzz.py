@@ -74,7 +74,7 @@ REASONS: Final[dict[str, str]] = {
     "ghost": "unknown {what} '{value}' (not in {where} nor in the store)",
     "self": "self-friendship",
     "friend_kind": "unknown friendship kind (expected friend|follow)",
-    "kind": "unknown interaction kind (expected view|click|cart|purchase|rating)",
+    "kind": "unknown interaction kind (expected view|click|cart|purchase|rating|tag)",
     "rating": "a rating needs a value in [0, 5]",
 }
 

@@ -9,10 +9,12 @@ background adopters who follow no one in the cascade.
 from __future__ import annotations
 
 import heapq
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from graph.export import export_snapshot
 from graph.reach.adoptions import AdoptionLog, split_by_time
 from graph.reach.backtest import Predictions, run_backtest, score_predictions
 from graph.reach.calibrate import (
@@ -26,6 +28,7 @@ from graph.reach.credit import credit_spread, set_spread
 from graph.reach.influence_graph import InfluenceGraph, learned_from_log
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot
+from graph.store import GraphStore
 
 DAY = 86_400
 P_LOW, P_HIGH = 0.05, 0.2
@@ -201,7 +204,7 @@ def test_prediction_intervals_and_warnings(world: Snapshot) -> None:
         model.predict(1.0, ["u0000", "u0001"])
 
 
-def test_empty_log_falls_back_with_a_reason(tmp_path: object) -> None:
+def test_empty_log_falls_back_with_a_reason(tmp_path: Path) -> None:
     snap = build_snapshot(
         [User("a"), User("b")],
         [Item("x")],
@@ -254,3 +257,14 @@ def test_scores_by_hand() -> None:
     assert s.median_abs_log_error == pytest.approx(np.median(np.abs(np.log([1, 1, 0.75, 0.5]))))
     assert (s.coverage50, s.coverage90) == (0.5, 1.0)
     assert (s.mean_predicted, s.mean_observed) == (2.5, 3.75)
+
+
+def test_both_stores_keep_tag_adoptions(store: GraphStore, tmp_path: Path) -> None:
+    store.upsert_users([User("a"), User("b")])
+    store.upsert_items([Item("x")])
+    store.upsert_interactions(
+        [Interaction("a", "x", "tag", ts=100), Interaction("b", "x", "view", ts=50)]
+    )
+    snap = export_snapshot(store, tmp_path / "snapshot")
+    log = AdoptionLog.from_snapshot(snap, ["tag"])
+    assert (log.user.tolist(), log.ts.tolist()) == ([snap.user_index["a"]], [100])
