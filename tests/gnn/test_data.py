@@ -102,6 +102,14 @@ def test_train_data_from_snapshot_kinds_and_csr() -> None:
         TrainData.from_snapshot(snap, seed=0, kinds=["teleport"])
     with pytest.raises(ValueError, match="no interactions"):
         TrainData.from_snapshot(snap, seed=0, kinds=["cart"])
+    # Tag adoptions (e.g. Last.fm's) leave training without kinds unchanged.
+    tagged = build_snapshot(
+        users, items, [], [*inter, Interaction("u2", "i5", "tag", ts=1)], source="test"
+    )
+    same = TrainData.from_snapshot(tagged, seed=0)
+    assert torch.equal(same.train_item, data.train_item)
+    assert torch.equal(same.test_item, data.test_item)
+    assert TrainData.from_snapshot(tagged, seed=0, kinds=["tag"]).train_user.tolist() == [2]
 
 
 def test_normalized_adjacency_matches_dense_reference() -> None:
