@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     )
     feed_cap_hours: float = Field(24.0, gt=0, description="Feed frequency cap window T.")
     feed_cap_mode: Literal["demote", "drop"] = "demote"
+    feed_authors_require_key: bool = Field(
+        True,
+        description="POST /feed/rank with an author_id needs X-API-Key (closeness scores tell "
+        "whom the user knows); false opens it to anyone who may read.",
+    )
     max_events: int = Field(1000, ge=1, description="Most events in one POST /events batch.")
     impressions_path: Path | None = Field(
         None, description="Impression log (SQLite); default <work_dir>/impressions.sqlite3."

@@ -249,6 +249,7 @@ def api_server(
         SOCIALREC_API_KEY=api_key,
         SOCIALREC_SERVING_THREADS="1",
         OMP_NUM_THREADS="1",
+        SOCIALREC_FEED_AUTHORS_REQUIRE_KEY="false",  # wrk sends no key; this measures ranking
     )
     if candidates is not None:
         env["SOCIALREC_CANDIDATES"] = str(candidates)

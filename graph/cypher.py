@@ -19,12 +19,13 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX change_user IF NOT EXISTS FOR (c:Change) ON (c.user_id)",
 )
 
-# An absent field (region null, signup_ts -1) keeps the stored value.
+# An absent field (region or private null, signup_ts -1) keeps the stored value.
 UPSERT_USERS: Final = """
 UNWIND $rows AS r
 MERGE (u:User {id: r.id})
 SET u.region = coalesce(r.region, u.region),
-    u.signup_ts = CASE WHEN r.signup_ts = -1 THEN coalesce(u.signup_ts, -1) ELSE r.signup_ts END
+    u.signup_ts = CASE WHEN r.signup_ts = -1 THEN coalesce(u.signup_ts, -1) ELSE r.signup_ts END,
+    u.private = coalesce(r.private, u.private)
 """
 
 UPSERT_ITEMS: Final = """
@@ -87,7 +88,7 @@ LOG_CHANGES: Final = """
 UNWIND $rows AS r
 CREATE (:Change {seq: $seq, pos: r.pos, op: r.op, user_id: r.user_id, item_id: r.item_id,
                  kind: r.kind, ts: r.ts, value: r.value, region: r.region,
-                 signup_ts: r.signup_ts})
+                 signup_ts: r.signup_ts, private: r.private})
 """
 
 PURGE_USER_CHANGES: Final = "MATCH (c:Change {user_id: $id}) DELETE c"
@@ -107,7 +108,7 @@ CHANGES_BETWEEN: Final = """
 MATCH (c:Change) WHERE c.seq > $after AND c.seq <= $upto
 RETURN c.seq AS seq, c.pos AS pos, c.op AS op, c.user_id AS user_id, c.item_id AS item_id,
        c.kind AS kind, c.ts AS ts, c.value AS value, c.region AS region,
-       c.signup_ts AS signup_ts
+       c.signup_ts AS signup_ts, c.private AS private
 ORDER BY seq, pos
 """
 
@@ -120,7 +121,7 @@ COUNT_INTERACTIONS: Final = "MATCH (:User)-[r:INTERACTED]->(:Item) RETURN count(
 # ("" before the first page; every id is a non-empty string).
 PAGE_USERS: Final = """
 MATCH (u:User) WHERE u.id > $after
-RETURN u.id AS id, u.region AS region, u.signup_ts AS signup_ts
+RETURN u.id AS id, u.region AS region, u.signup_ts AS signup_ts, u.private AS private
 ORDER BY u.id LIMIT $n
 """
 

@@ -2,7 +2,7 @@
 
 Graph model::
 
-    (:User {id, region, signup_ts})   (:Item {id, category, price, in_stock})
+    (:User {id, region, signup_ts, private})   (:Item {id, category, price, in_stock})
     (:User)-[:FRIEND]->(:User)        mutual, stored once from the smaller id to the larger
     (:User)-[:FOLLOWS]->(:User)       directed
     (:User)-[:INTERACTED {kind, ts, value}]->(:Item)
@@ -54,6 +54,15 @@ from graph.store import (
 _CONNECTION_ERRORS = (ServiceUnavailable, SessionExpired, ConnectionError, OSError)
 #: Attempts of a change-logging write that lost a race for its sequence number.
 _LOGGED_WRITE_ATTEMPTS = 20
+
+
+def _user_row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.user_id,
+        "region": user.region,
+        "signup_ts": user.signup_ts,
+        "private": user.private,
+    }
 
 
 class Neo4jStore:
@@ -154,7 +163,7 @@ class Neo4jStore:
     def upsert_users(self, rows: Sequence[User]) -> int:
         return self._write(
             cypher.UPSERT_USERS,
-            [{"id": u.user_id, "region": u.region, "signup_ts": u.signup_ts} for u in rows],
+            [_user_row(u) for u in rows],
         )
 
     def upsert_items(self, rows: Sequence[Item]) -> int:
@@ -234,7 +243,7 @@ class Neo4jStore:
         rows = change_rows(users, interactions)
         if not rows:
             return 0
-        user_rows = [{"id": u.user_id, "region": u.region, "signup_ts": u.signup_ts} for u in users]
+        user_rows = [_user_row(u) for u in users]
         groups = _interaction_groups(interactions)
 
         def work(tx: ManagedTransaction) -> int:
@@ -310,7 +319,9 @@ class Neo4jStore:
 
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
         for page in self._pages(cypher.PAGE_USERS, batch_size):
-            yield [User(r["id"], r["region"], int(r["signup_ts"])) for r in page]
+            yield [
+                User(r["id"], r["region"], int(r["signup_ts"]), r.get("private")) for r in page
+            ]
 
     def iter_items(self, batch_size: int = 10_000) -> Iterator[list[Item]]:
         for page in self._pages(cypher.PAGE_ITEMS, batch_size):

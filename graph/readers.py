@@ -7,7 +7,8 @@ separated, a leading byte-order mark is allowed) or ``<name>.parquet`` (not both
 text, binary (read as UTF-8), numbers, booleans, dates or timestamps):
 
 ``users``
-    ``user_id`` (required), ``region`` (optional text), ``signup_ts`` (optional timestamp).
+    ``user_id`` (required), ``region`` (optional text), ``signup_ts`` (optional timestamp),
+    ``private`` (optional true/false: the privacy setting, docs/privacy.md).
 ``items``
     ``item_id`` (required), ``category`` (optional text), ``price`` (optional number >= 0),
     ``in_stock`` (``true/false/1/0/yes/no``, any case; empty means true).
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 #: Table name -> (required columns, optional columns), in load order.
 TABLE_COLUMNS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "users": (("user_id",), ("region", "signup_ts")),
+    "users": (("user_id",), ("region", "signup_ts", "private")),
     "items": (("item_id",), ("category", "price", "in_stock")),
     "friendships": (("user_id", "friend_id"), ("kind",)),
     "interactions": (("user_id", "item_id", "kind"), ("value", "ts")),

@@ -33,11 +33,14 @@ UNKNOWN_TS: Final[int] = -1
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A shopper or influencer account."""
+    """A shopper or influencer account. ``private``: the user's activity is never shown to
+    others as a reason and their relations never weigh in anyone's feed (``None``: not set,
+    which serves as public; see docs/privacy.md)."""
 
     user_id: str
     region: str | None = None
     signup_ts: int = UNKNOWN_TS
+    private: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,9 @@ _ARRAY_FIELDS: Final[tuple[str, ...]] = (
     "user_region",
     "user_signup_ts",
 )
+#: Arrays outside the fingerprint (not model inputs): a snapshot written before they existed
+#: reads them as all False.
+_SETTING_FIELDS: Final[tuple[str, ...]] = ("user_private",)
 FRIEND_CODE: Final[int] = FRIENDSHIP_KINDS.index("friend")
 FOLLOW_CODE: Final[int] = FRIENDSHIP_KINDS.index("follow")
 
@@ -72,7 +75,9 @@ class SnapshotError(ValueError):
 class Snapshot:
     """An exported graph held in memory. Kind columns are codes into
     ``graph.schema.INTERACTION_KINDS`` / ``FRIENDSHIP_KINDS``; category/region columns are
-    codes into ``categories`` / ``regions`` with -1 for unknown; unknown prices are NaN."""
+    codes into ``categories`` / ``regions`` with -1 for unknown; unknown prices are NaN.
+    ``user_private`` marks users with the privacy setting on (docs/privacy.md); it is a
+    setting, not content, so the fingerprint leaves it out."""
 
     user_ids: list[str]
     item_ids: list[str]
@@ -89,9 +94,14 @@ class Snapshot:
     item_in_stock: NDArray[np.bool_]
     user_region: NDArray[np.int32]
     user_signup_ts: NDArray[np.int64]
+    user_private: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     categories: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.user_private) != len(self.user_ids):  # not given: every user public
+            self.user_private = np.zeros(len(self.user_ids), dtype=np.bool_)
 
     @property
     def num_users(self) -> int:
@@ -182,6 +192,7 @@ def build_snapshot(
             [u.signup_ts if u.signup_ts is not None else UNKNOWN_TS for u in user_rows],
             dtype=np.int64,
         ),
+        user_private=np.array([bool(u.private) for u in user_rows], dtype=np.bool_),
         categories=categories,
         regions=regions,
     )
@@ -225,7 +236,8 @@ def write_snapshot(snapshot: Snapshot, directory: str | os.PathLike[str]) -> Pat
         for name in ("user_ids", "item_ids"):
             ids = getattr(snapshot, name)
             (staging / f"{name}.json").write_text(json.dumps(ids, ensure_ascii=False))
-        np.savez(staging / "arrays.npz", **{n: getattr(snapshot, n) for n in _ARRAY_FIELDS})
+        names = _ARRAY_FIELDS + _SETTING_FIELDS
+        np.savez(staging / "arrays.npz", **{n: getattr(snapshot, n) for n in names})
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -257,6 +269,7 @@ def read_snapshot(directory: str | os.PathLike[str]) -> Snapshot:
         item_ids = json.loads((path / "item_ids.json").read_text())
         with np.load(path / "arrays.npz") as npz:
             arrays = {name: npz[name] for name in _ARRAY_FIELDS}
+            arrays |= {name: npz[name] for name in _SETTING_FIELDS if name in npz.files}
     except (FileNotFoundError, KeyError) as exc:
         raise SnapshotError(f"{path}: incomplete snapshot ({exc})") from exc
     categories = meta.pop("categories", [])

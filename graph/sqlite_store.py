@@ -39,7 +39,8 @@ _SCHEMA: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS users (
         id TEXT PRIMARY KEY NOT NULL,
         region TEXT,
-        signup_ts INTEGER NOT NULL
+        signup_ts INTEGER NOT NULL,
+        private INTEGER
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS items (
         id TEXT PRIMARY KEY NOT NULL,
@@ -77,6 +78,7 @@ _SCHEMA: Final[tuple[str, ...]] = (
         value REAL,
         region TEXT,
         signup_ts INTEGER,
+        private INTEGER,
         PRIMARY KEY (seq, pos)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id)",
@@ -84,10 +86,15 @@ _SCHEMA: Final[tuple[str, ...]] = (
 
 # An absent field (region NULL, signup_ts -1) keeps the stored value (issue 20.4).
 _UPSERT_USER: Final[str] = (
-    "INSERT INTO users (id, region, signup_ts) VALUES (?, ?, ?) "
+    "INSERT INTO users (id, region, signup_ts, private) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET region = coalesce(excluded.region, users.region), "
     f"signup_ts = CASE excluded.signup_ts WHEN {UNKNOWN_TS} THEN users.signup_ts "
-    "ELSE excluded.signup_ts END"
+    "ELSE excluded.signup_ts END, private = coalesce(excluded.private, users.private)"
+)
+#: Columns added since the first schema: (table, column, type), added to older files on open.
+_ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("users", "private", "INTEGER"),
+    ("changes", "private", "INTEGER"),
 )
 _UPSERT_ITEM: Final[str] = (
     "INSERT INTO items (id, category, price, in_stock) VALUES (?, ?, ?, ?) "
@@ -121,6 +128,10 @@ _CHANGES: Final[str] = (
 )
 
 
+def _user_row(user: User) -> tuple[Any, ...]:
+    return (user.user_id, user.region, user.signup_ts, user.private)
+
+
 class SQLiteStore:
     """A :class:`graph.store.GraphStore` in one SQLite database file.
 
@@ -143,10 +154,19 @@ class SQLiteStore:
             with self._transaction():
                 for statement in _SCHEMA:
                     self._conn.execute(statement)
+                self._add_columns()
         except (OSError, sqlite3.DatabaseError) as exc:
             raise StoreUnavailableError(
                 f"cannot open the SQLite store at {self.path}: {exc}"
             ) from exc
+
+    def _add_columns(self) -> None:
+        """Add the columns of ``_ADDED_COLUMNS`` that a file made by an older version lacks."""
+        for table, column, kind in _ADDED_COLUMNS:
+            # ``table``/``column``/``kind`` are literals of this module, never user input.
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -164,7 +184,7 @@ class SQLiteStore:
         return len(params)
 
     def upsert_users(self, rows: Sequence[User]) -> int:
-        return self._write(_UPSERT_USER, [(u.user_id, u.region, u.signup_ts) for u in rows])
+        return self._write(_UPSERT_USER, [_user_row(u) for u in rows])
 
     def upsert_items(self, rows: Sequence[Item]) -> int:
         return self._write(
@@ -215,7 +235,7 @@ class SQLiteStore:
         if not rows:
             return 0
         with self._transaction() as conn:
-            conn.executemany(_UPSERT_USER, [(u.user_id, u.region, u.signup_ts) for u in users])
+            conn.executemany(_UPSERT_USER, [_user_row(u) for u in users])
             conn.executemany(
                 _UPSERT_INTERACTION,
                 [(r.user_id, r.item_id, r.kind, r.ts, r.value) for r in interactions],
@@ -276,8 +296,11 @@ class SQLiteStore:
             rows = self._conn.execute(after, (*last, batch_size)).fetchall()
 
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
-        for page in self._pages("id, region, signup_ts", "users", "id", batch_size):
-            yield [User(uid, region, ts) for uid, region, ts in page]
+        for page in self._pages("id, region, signup_ts, private", "users", "id", batch_size):
+            yield [
+                User(uid, region, ts, None if private is None else bool(private))
+                for uid, region, ts, private in page
+            ]
 
     def iter_items(self, batch_size: int = 10_000) -> Iterator[list[Item]]:
         for page in self._pages("id, category, price, in_stock", "items", "id", batch_size):

@@ -67,6 +67,7 @@ CHANGE_FIELDS: Final[tuple[str, ...]] = (
     "value",
     "region",
     "signup_ts",
+    "private",
 )
 
 
@@ -75,7 +76,13 @@ def change_rows(users: Sequence[User], interactions: Sequence[Interaction]) -> l
     store): users first, then interactions, as written."""
     rows: list[dict[str, Any]] = [
         dict.fromkeys(CHANGE_FIELDS)
-        | {"op": "user", "user_id": u.user_id, "region": u.region, "signup_ts": u.signup_ts}
+        | {
+            "op": "user",
+            "user_id": u.user_id,
+            "region": u.region,
+            "signup_ts": u.signup_ts,
+            "private": u.private,
+        }
         for u in users
     ]
     rows += [
@@ -127,7 +134,15 @@ def changes_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
         for row in group:
             op = row["op"]
             if op == "user":
-                users.append(User(row["user_id"], row["region"], int(row["signup_ts"])))
+                private = row.get("private")
+                users.append(
+                    User(
+                        row["user_id"],
+                        row["region"],
+                        int(row["signup_ts"]),
+                        None if private is None else bool(private),
+                    )
+                )
             elif op == "interaction":
                 interactions.append(
                     Interaction(

@@ -115,6 +115,16 @@ def _number(row: RawRow, name: str) -> float | None:
     return value
 
 
+def _flag(row: RawRow, name: str) -> bool | None:
+    """A yes/no field (``None`` when empty)."""
+    text = row.values.get(name)
+    if text is None:
+        return None
+    if text.lower() not in _TRUE | _FALSE:
+        raise _Reject(name, text, f"{name} must be true/false/1/0/yes/no")
+    return text.lower() in _TRUE
+
+
 def parse_timestamp(text: str | None, now: int) -> int:
     """Parse epoch seconds (integer or fractional, floored) or ISO-8601 (naive = UTC).
 
@@ -227,19 +237,13 @@ class Validator:
     def _user(self, row: RawRow) -> User:
         uid = _id(row, "user_id")
         signup = self._timestamp(row, "signup_ts")
-        return User(uid, row.values.get("region"), signup)
+        return User(uid, row.values.get("region"), signup, _flag(row, "private"))
 
     def _item(self, row: RawRow) -> Item:
         iid = _id(row, "item_id")
         price = _number(row, "price")
-        stock_text = row.values.get("in_stock")
-        in_stock = True
-        if stock_text is not None:
-            flag = stock_text.lower()
-            if flag not in _TRUE | _FALSE:
-                raise _Reject("in_stock", stock_text, "in_stock must be true/false/1/0/yes/no")
-            in_stock = flag in _TRUE
-        return Item(iid, row.values.get("category"), price, in_stock)
+        in_stock = _flag(row, "in_stock")
+        return Item(iid, row.values.get("category"), price, in_stock is not False)
 
     def _friendship(self, row: RawRow) -> Friendship:
         kind = row.values.get("kind") or "friend"

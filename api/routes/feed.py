@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from api.deps import RecommenderDep, SettingsDep, StateDep
 from api.routes.recommendations import reason_schemas
 from api.schemas.feed import FeedRankRequest, FeedRankResponse, RankedPost
-from api.services.auth import read_access
+from api.services.auth import ApiKeyHeader, check_api_key, read_access
 from api.services.events import ImpressionLog
 from api.services.feed import Candidate, rank_feed
 
@@ -18,11 +18,19 @@ router = APIRouter(prefix="/feed", tags=["feed"], dependencies=[Depends(read_acc
 
 @router.post("/rank", response_model=FeedRankResponse, summary="Rank feed candidates")
 def rank(
-    body: FeedRankRequest, state: StateDep, recommender: RecommenderDep, settings: SettingsDep
+    body: FeedRankRequest,
+    state: StateDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    x_api_key: ApiKeyHeader = None,
 ) -> FeedRankResponse:
     """Candidates ranked by the user's item score and closeness to the author; items or posts
     shown ``feed_cap_impressions`` times in the last ``feed_cap_hours`` are demoted (or
-    dropped, ``feed_cap_mode``). Unknown users get popular items, never 404."""
+    dropped, ``feed_cap_mode``). Unknown users get popular items, never 404. A candidate with
+    an ``author_id`` needs X-API-Key unless ``SOCIALREC_FEED_AUTHORS_REQUIRE_KEY=false``
+    (closeness tells whom the user knows)."""
+    if settings.feed_authors_require_key and any(c.author_id for c in body.candidates):
+        check_api_key(settings, x_api_key)
     impressions = state.impressions if state.impressions is not None else ImpressionLog(None)
     strategy, ranked = rank_feed(
         state.social,

@@ -17,6 +17,11 @@ class UserIn(BaseModel):
     user_id: Loose = None
     region: Loose = None
     signup_ts: Loose = None
+    private: bool | Loose = Field(
+        None,
+        description="Privacy setting (docs/privacy.md): true hides the user's activity from "
+        "others' reasons and their relations from feed scores; absent keeps the stored value.",
+    )
 
 
 class EventIn(BaseModel):

@@ -8,7 +8,7 @@ Each candidate's score is::
 means "standard deviations of item score"; candidates whose item the model does not know get
 ``z = -3``. ``closeness`` is :data:`api.services.scoring.CLOSENESS` for a mutual friend, an
 account the viewer follows, or a friend of a friend, else 0: a friend's post outranks a
-stranger's with the same item score.
+stranger's with the same item score. Relations through a private user count as none.
 
 Frequency cap: a candidate whose item or post was shown to the user at least ``cap`` times in
 the last ``window_s`` seconds (impressions from ``POST /events``) is demoted below every
@@ -55,7 +55,10 @@ class RankedCandidate:
 
 def relations(social: SocialRecommender, user_id: str, authors: set[str]) -> dict[str, str]:
     """The viewer's relation to each author: ``friend``, ``follow`` or ``friend_of_friend``
-    (absent: none). Deleted users have no relations."""
+    (absent: none). Deleted users have no relations, and neither have private ones (a private
+    viewer, author or friend in between: docs/privacy.md)."""
+    if social.live.is_private(user_id):
+        return {}
     direct = {n.user_id: n.kind for n in social.live.following(user_id)}
     out = {a: direct[a] for a in authors if a in direct}
     rest = authors - set(out) - {user_id}

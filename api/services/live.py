@@ -141,6 +141,8 @@ class LiveGraph:
         self._deleted: set[str] = set()
         self._vectors: dict[str, torch.Tensor] = {}
         self._membership = 0
+        #: Privacy settings of snapshot users changed since the snapshot.
+        self._private: dict[str, bool] = {}
 
     @property
     def snapshot(self) -> Snapshot:
@@ -183,14 +185,32 @@ class LiveGraph:
                     self._membership += 1
                 self._deleted.discard(user.user_id)
                 if user.user_id in self._snap.user_index:
+                    if user.private is not None:
+                        self._private[user.user_id] = user.private
                     continue
                 if known is not None:
                     user = User(
                         user.user_id,
                         known.region if user.region is None else user.region,
                         known.signup_ts if user.signup_ts == UNKNOWN_TS else user.signup_ts,
+                        known.private if user.private is None else user.private,
                     )
                 self._new_users[user.user_id] = user
+
+    def is_private(self, user_id: str) -> bool:
+        """Whether ``user_id`` has the privacy setting on (docs/privacy.md)."""
+        with self._lock:
+            if user_id in self._new_users:
+                return bool(self._new_users[user_id].private)
+            if user_id in self._private:
+                return self._private[user_id]
+        u = self._snap.user_index.get(user_id)
+        return u is not None and bool(self._snap.user_private[u])
+
+    def privacy_settings(self) -> list[User]:
+        """The privacy settings of snapshot users changed since load (for carrying over)."""
+        with self._lock:
+            return [User(u, private=p) for u, p in self._private.items()]
 
     def delete_user(self, user_id: str) -> bool:
         """Forget ``user_id``: history, vector and appearances as anyone's neighbour.
@@ -209,6 +229,7 @@ class LiveGraph:
             self._new_users.pop(user_id, None)
             self._live.pop(user_id, None)
             self._vectors.pop(user_id, None)
+            self._private.pop(user_id, None)
             return True
 
     def region_of(self, user_id: str) -> str | None:
@@ -348,7 +369,8 @@ class LiveGraph:
             for v, k in zip(users.tolist(), kinds.tolist(), strict=True)
         ]
         return sorted(
-            (n for n in out if n.user_id not in deleted), key=lambda n: (n.user_id, n.kind)
+            (n for n in out if n.user_id not in deleted and not self.is_private(n.user_id)),
+            key=lambda n: (n.user_id, n.kind),
         )
 
     def friend_activity(self, user_id: str) -> FriendActivity:
@@ -362,8 +384,14 @@ class LiveGraph:
         seen = np.unique(snap.social_dst[self._out_order[self._out_ptr[u] : self._out_ptr[u + 1]]])
         friends = [snap.user_ids[v] for v in seen.tolist()]
         with self._lock:
-            if self._deleted:
-                kept = [n for n, f in enumerate(friends) if f not in self._deleted]
+            hidden = self._deleted | {u for u, p in self._private.items() if p}
+            private = snap.user_private[seen]
+            if hidden or private.any():  # private friends' activity is never shown
+                kept = [
+                    n
+                    for n, f in enumerate(friends)
+                    if f not in hidden and (not private[n] or self._private.get(f) is False)
+                ]
                 seen, friends = seen[kept], [friends[n] for n in kept]
             live = [(n, row) for n, f in enumerate(friends) for row in self._live.get(f, ())]
         # The friends' snapshot rows: one contiguous run of the CSR order per friend.
@@ -407,6 +435,7 @@ def carry_over(old: LiveGraph, new: LiveGraph) -> dict[str, list[int]]:
     """
     for user_id in old.deleted:
         new.delete_user(user_id)
+    new.add_users(old.privacy_settings())
     new.add_users(u for u in old.new_users() if u.user_id not in new.snapshot.user_index)
     carried: dict[str, list[int]] = {}
     present: dict[str, set[tuple[int, int, int]]] = {}

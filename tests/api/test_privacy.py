@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.api.servers import fill_bolt, serve_env, servers, until
+from graph.export import export_snapshot
+from graph.schema import User
+from graph.snapshot import read_snapshot
+from tests.api.servers import fill_bolt, open_store, serve_env, servers, until
 from tests.api.social_graph import API_KEY, make_settings
 from tests.bolt_server import BoltTarget
 
@@ -143,3 +147,66 @@ def test_reach_follows_registrations_and_deletions_bolt(
     bolt_target: BoltTarget, tmp_path: Path
 ) -> None:
     _reach_follows_membership(serve_env(tmp_path) | fill_bolt(bolt_target, tmp_path))
+
+
+def _reason_users(base: str, user: str) -> set[str]:
+    """Every user named in ``user``'s recommendation reasons."""
+    response = httpx.get(f"{base}/api/v1/users/{user}/recommendations", params={"k": 10})
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    return {u for i in items for r in i["reasons"] for u in r.get("user_ids") or []}
+
+
+def _closeness(base: str, viewer: str, authors: list[str], **headers: str) -> httpx.Response:
+    candidates = [{"item_id": "p4", "author_id": a, "post_id": a} for a in authors]
+    body = {"user_id": viewer, "candidates": candidates}
+    return httpx.post(f"{base}/api/v1/feed/rank", json=body, headers=headers, timeout=30)
+
+
+def _closeness_of(base: str, viewer: str, authors: list[str]) -> dict[str, float]:
+    response = _closeness(base, viewer, authors, **KEY)
+    assert response.status_code == 200, response.text
+    return {i["author_id"]: i["closeness"] for i in response.json()["items"]}
+
+
+def _assert_b_private(base: str) -> None:
+    assert "b" not in _reason_users(base, "a") and "c" in _reason_users(base, "a")
+    assert _closeness_of(base, "a", ["b", "c"])["b"] == 0.0  # a's friend b: not shown
+    assert _closeness_of(base, "a", ["c"])["c"] > 0.0
+    assert set(_closeness_of(base, "b", ["a", "f"]).values()) == {0.0}  # b's own friends
+    profile = httpx.get(f"{base}/api/v1/users/a/profile").json()
+    assert profile["social"]["friends"] == 1  # c only
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "neo4j"])
+def test_the_privacy_setting_hides_activity_and_relations(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """b (a's friend, who bought p2) turns the setting on through ``/events``: b leaves a's
+    reasons, every closeness through b is 0, and it holds after a restart and in the export."""
+    make_settings(tmp_path)
+    bolt = fill_bolt(request.getfixturevalue("bolt_target"), tmp_path) if kind == "neo4j" else {}
+    env = serve_env(tmp_path) | bolt
+    with servers(env, 1) as (server,):
+        base = server.base
+        assert _closeness(base, "a", ["b"]).status_code == 401  # authors need the key
+        friend = _closeness_of(base, "a", ["c"])["c"]
+        assert friend > 0.0 and _closeness_of(base, "a", ["b", "e"]) == {"b": friend, "e": 0.0}
+        assert "b" in _reason_users(base, "a")
+        setting = _post(base, "/events", {"users": [{"user_id": "b", "private": True}]})
+        assert setting.json()["accepted_users"] == 1, setting.text
+        _assert_b_private(base)
+    with servers(env, 1) as (restarted,):  # the old snapshot, with the change log replayed
+        until(lambda: _caught_up(restarted.base), "the restarted server replays the log")
+        _assert_b_private(restarted.base)
+    store = open_store(kind, tmp_path, request)
+    try:
+        assert User("b", "north", -1, True) in [u for page in store.iter_users() for u in page]
+        exported = export_snapshot(store, tmp_path / "export")
+    finally:
+        store.close()
+    reread = read_snapshot(tmp_path / "export")
+    assert reread.user_private.tolist() == [u == "b" for u in reread.user_ids]
+    assert reread.fingerprint == exported.fingerprint
+    with servers(env | {"SOCIALREC_FEED_AUTHORS_REQUIRE_KEY": "false"}, 1) as (opened,):
+        assert _closeness(opened.base, "a", ["c"]).status_code == 200

@@ -170,18 +170,22 @@ def test_feed_rank_closeness_and_cap(client: TestClient) -> None:
         {"item_id": "p4", "author_id": "b", "post_id": "f"},
         {"item_id": "p2", "post_id": "hot"},
     ]
-    body = client.post("/api/v1/feed/rank", json={"user_id": "a", "candidates": candidates})
+    request = {"user_id": "a", "candidates": candidates}
+    assert client.post("/api/v1/feed/rank", json=request).status_code == 401  # authors: key
+    body = client.post("/api/v1/feed/rank", json=request, headers=KEY)
     assert body.status_code == 200, body.text
     posts = [i["post_id"] for i in body.json()["items"]]
     assert posts.index("f") < posts.index("s")  # friend's post above the stranger's
     assert posts[0] == "hot"  # p2 scores highest for a
     shown = [{"user_id": "a", "post_id": "hot", "kind": "impression"}] * 3
     assert client.post("/api/v1/events", json={"events": shown}, headers=KEY).status_code == 200
-    body = client.post("/api/v1/feed/rank", json={"user_id": "a", "candidates": candidates})
+    body = client.post("/api/v1/feed/rank", json=request, headers=KEY)
     items = body.json()["items"]
     assert items[-1]["post_id"] == "hot" and items[-1]["capped"]
     assert items[-1]["impressions"] == 3
-    unknown = client.post("/api/v1/feed/rank", json={"user_id": "zz", "candidates": candidates})
+    unknown = client.post(
+        "/api/v1/feed/rank", json={"user_id": "zz", "candidates": candidates}, headers=KEY
+    )
     assert unknown.status_code == 200 and unknown.json()["strategy"] == "popular"
 
 

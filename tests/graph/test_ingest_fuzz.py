@@ -494,7 +494,12 @@ def parquet_scenarios(draw: st.DrawFn) -> Scenario:
     }
     id_of = {"users": ID_TYPES[user_kind], "items": ID_TYPES[item_kind]}
     arrow_types = {
-        "users": {"user_id": id_of["users"], "region": pa.string(), "signup_ts": TS_TYPES[ts_kind]},
+        "users": {
+            "user_id": id_of["users"],
+            "region": pa.string(),
+            "signup_ts": TS_TYPES[ts_kind],
+            "private": pa.bool_(),
+        },
         "items": {
             "item_id": id_of["items"],
             "category": pa.string(),

@@ -198,3 +198,17 @@ def test_partial_user_rows_keep_stored_attributes(store: GraphStore, tmp_path: P
     users = {u.user_id: u for page in store.iter_users() for u in page}
     assert users["u1"] == User("u1", "eu", 1600000000)
     assert users["u2"] == User("u2", "mars", 1600000001)
+
+
+def test_the_privacy_setting_loads_from_the_users_table(store: GraphStore, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "users.csv").write_text(
+        "user_id,private\nu1,yes\nu2,maybe\nu3,\nu4,false\n", encoding="utf-8"
+    )
+    summary = load_directory(store, data, tmp_path / "r")
+    assert [(r["line"], r["field"], r["reason"]) for r in read_rejects(summary.rejects_path)] == [
+        ("3", "private", "private must be true/false/1/0/yes/no")
+    ]
+    users = {u.user_id: u.private for page in store.iter_users() for u in page}
+    assert users == {"u1": True, "u3": None, "u4": False}

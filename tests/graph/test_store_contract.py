@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -271,3 +272,22 @@ FRIENDSHIPS_CANONICAL = [
     Friendship("u3", "u1", "follow"),
     Friendship("u10", "u3", "friend"),
 ]
+
+
+def test_a_sqlite_file_from_before_the_privacy_setting_gains_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, region TEXT, "
+            "signup_ts INTEGER NOT NULL) WITHOUT ROWID"
+        )
+        old.execute("INSERT INTO users VALUES ('u1', 'eu', 5)")
+    old.close()
+    store = SQLiteStore(path)
+    try:
+        assert flat(store.iter_users()) == [User("u1", "eu", 5)]
+        store.write_events([User("u1", private=True)], [])
+        assert flat(store.iter_users()) == [User("u1", "eu", 5, True)]
+        assert store.changes_since(0).changes[0].users == (User("u1", None, -1, True),)
+    finally:
+        store.close()

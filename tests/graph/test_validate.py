@@ -147,7 +147,7 @@ def test_interactions(tmp_path: Path) -> None:
             "interactions.csv",
             7,
             "kind",
-            "unknown interaction kind (expected view|click|cart|purchase|rating)",
+            "unknown interaction kind (expected view|click|cart|purchase|rating|tag)",
         ),
         ("interactions.csv", 8, "value", "value must be >= 0"),
         ("interactions.csv", 9, "value", "value is not a number"),
