@@ -32,11 +32,11 @@ PROBABILITY_ALIASES = {
 }
 
 SnapshotOpt = Annotated[
-    Path | None, typer.Option(help="Snapshot directory [default: <work_dir>/snapshot].")
+    Path | None, typer.Option(help="Snapshot directory (default: <work_dir>/snapshot).")
 ]
 CheckpointOpt = Annotated[
     Path | None,
-    typer.Option(help="Checkpoint, needed with --item [default: <work_dir>/model.pt]."),
+    typer.Option(help="Checkpoint, needed with --item (default: <work_dir>/model.pt)."),
 ]
 ModelOpt = Annotated[str, typer.Option(help="Diffusion model: ic | lt.")]
 ProbabilityOpt = Annotated[
@@ -49,8 +49,8 @@ WindowOpt = Annotated[
 ItemOpt = Annotated[
     str | None, typer.Option(help="Target item: adds qualified reach (likely buyers reached).")
 ]
-SeedOpt = Annotated[int | None, typer.Option(min=0, help="Random seed [default: fresh].")]
-JobsOpt = Annotated[int | None, typer.Option(min=1, help="Worker threads [default: CPUs].")]
+SeedOpt = Annotated[int | None, typer.Option(min=0, help="Random seed (default: fresh).")]
+JobsOpt = Annotated[int | None, typer.Option(min=1, help="Worker threads (default: CPUs).")]
 
 
 def _split(value: str | None, option: str) -> list[str] | None:
@@ -220,7 +220,7 @@ def plan(
         Path | None, typer.Option(help="CSV with user_id,cost (budget mode; default candidates).")
     ] = None,
     candidates: Annotated[
-        str | None, typer.Option(help="Comma-separated candidates [default: most followed].")
+        str | None, typer.Option(help="Comma-separated candidates (default: most followed).")
     ] = None,
     model: ModelOpt = "ic",
     probability: ProbabilityOpt = "wc",

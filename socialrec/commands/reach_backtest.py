@@ -66,7 +66,7 @@ def backtest(
     simulations: Annotated[int, typer.Option(min=2, help="Monte-Carlo worlds per seed set.")] = 200,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     out: Annotated[
-        Path | None, typer.Option(help="Output directory [default: <work_dir>/reach].")
+        Path | None, typer.Option(help="Output directory (default: <work_dir>/reach).")
     ] = None,
     snapshot: SnapshotOpt = None,
     jobs: JobsOpt = None,
