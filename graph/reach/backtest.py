@@ -152,7 +152,8 @@ class BacktestReport:
         raise ValueError(f"model must be one of {[s.model for s in self.scores]}, got {model!r}")
 
     def headline(self) -> dict[str, Any]:
-        """The figures a response quotes: the calibrated model's scores and the fit period."""
+        """The figures a response quotes: the calibrated model's scores, the fit period and
+        the warnings (where it loses to a yardstick)."""
         cal = self.score("calibrated")
         return {
             "spearman": cal.spearman,
@@ -166,6 +167,7 @@ class BacktestReport:
             "cutoff": self.period["cutoff"],
             "end": self.period["end"],
             "horizon_s": self.options["horizon_s"],
+            "warnings": list(self.warnings),
         }
 
     def to_dict(self) -> dict[str, Any]:
