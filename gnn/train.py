@@ -684,7 +684,8 @@ def model_card(
         differ from ``TrainConfig.for_model(model)``; ``valid_curve`` ``[epoch, value]`` pairs
         of the monitored metric; ``references["popular"]`` the popularity baseline's valid and
         test metrics; ``guard`` ``{"monitor", "model", "popular", "passed"}`` (passed: the
-        best validation value is at least popularity's); ``slices`` the test metrics of
+        best validation value is at least popularity's; ``None`` for a result built without
+        the baseline, e.g. a timing run); ``slices`` the test metrics of
         cold-start users and long-tail items for the model and popularity.
     """
     config, data, monitor = result.config, result.data, result.config.monitor
@@ -711,7 +712,7 @@ def model_card(
             "monitor": monitor,
             "model": result.valid_metrics.get(monitor, math.nan),
             "popular": result.popular_valid.get(monitor, math.nan),
-            "passed": result.beats_popular,
+            "passed": result.beats_popular if result.popular_valid else None,
         },
         "slices": result.slices,
     }
