@@ -723,7 +723,8 @@ def to_checkpoint(
 ) -> Checkpoint:
     """The servable checkpoint of a training run: weights, resolved config, id maps, final
     propagated embeddings, metrics (``{"valid", "test", "best_epoch", "epochs_run",
-    "sec_per_epoch", "split", "history"}``; ``history`` holds one
+    "sec_per_epoch", "split", "history", "popular"}``; ``popular`` has the popularity
+    baseline's ``{"valid", "test"}`` metrics, ``history`` holds one
     ``{"epoch", "loss", "train_seconds", "valid"}`` dict per epoch, ``valid`` possibly
     ``None``) and the model card (:func:`model_card` with ``references``). ``model_name`` is
     ``result.config.model``."""
@@ -762,6 +763,7 @@ def to_checkpoint(
                 "test": int(data.test_user.numel()),
             },
             "history": [asdict(record) for record in result.history],
+            "popular": {"valid": dict(result.popular_valid), "test": dict(result.popular_test)},
         },
         card=model_card(result, references),
     )

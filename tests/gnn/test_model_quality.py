@@ -74,6 +74,10 @@ def text(result: Result) -> str:
 def test_guard_passes_a_healthy_model(healthy: TrainResult) -> None:
     assert healthy.beats_popular
     checkpoint = to_checkpoint(healthy)
+    assert checkpoint.metrics["popular"] == {
+        "valid": healthy.popular_valid,
+        "test": healthy.popular_test,
+    }
     assert checkpoint.card["guard"]["passed"] is True
     assert checkpoint.card["guard"]["model"] > checkpoint.card["guard"]["popular"]
     assert checkpoint.quality_warnings == []
