@@ -89,7 +89,10 @@ def lastfm_snapshot(data_dir: Path, work: Path) -> Snapshot:
         )
     store = SQLiteStore(work / "lastfm.sqlite3")
     try:
-        load_tables(store, read_recbole(inter, net if net.is_file() else None), work / "report")
+        # Last.fm friendships are mutual (listed both ways): mutual=True keeps the snapshot (and
+        # its fingerprint) as before RecBole links defaulted to directed follows.
+        sources = read_recbole(inter, net if net.is_file() else None, mutual=True)
+        load_tables(store, sources, work / "report")
         return export_snapshot(store, work / "snapshot")
     finally:
         store.close()

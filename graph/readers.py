@@ -370,46 +370,57 @@ def _tag_row(line: int, fields: list[str]) -> tuple[str, RawRow]:
     return order, RawRow(line, {"user_id": user, "item_id": item, "kind": "tag", "ts": ts})
 
 
+#: RecBole ``.inter`` columns read besides the first two (user, item): field name -> ours.
+RECBOLE_INTER_FIELDS: Final[dict[str, str]] = {"rating": "value", "timestamp": "ts"}
+
+
 def read_recbole(
-    inter_path: str | os.PathLike[str], net_path: str | os.PathLike[str] | None = None
+    inter_path: str | os.PathLike[str],
+    net_path: str | os.PathLike[str] | None = None,
+    *,
+    mutual: bool = False,
 ) -> list[TableSource]:
     """Read RecBole atomic files: ``<name>.inter`` and optionally ``<name>.net``.
 
-    Both are tab-separated with a typed header; the first two columns are used
-    (``user_id:token item_id:token`` / ``source_id:token target_id:token``) and any further
-    columns are reported as ignored. Interactions
-    are of kind ``view`` with value 1 and unknown timestamp. A ``.net`` pair listed in both
-    directions is a mutual ``friend`` row; a pair listed in one direction only is a
-    ``follow`` (source follows target). Users and items are the ids seen.
+    Both are tab-separated with a typed header (``user_id:token item_id:token ...``). In the
+    ``.inter`` file the first two columns are the user and the item; a ``rating`` column makes
+    every row an interaction of kind ``rating`` with that value, a ``timestamp`` column gives
+    its time (epoch seconds, fractions floored); without a rating a row is a ``view`` (value
+    1), without a timestamp its time is unknown. In the ``.net`` file the first two columns
+    are source and target: RecBole's social links are directed, so each row is a ``follow``
+    (source follows target), or a mutual ``friend`` with ``mutual=True`` (a pair listed both
+    ways is then one friendship). Other columns are reported as ignored. Users and items are
+    the ids seen.
 
     Raises:
         InputFormatError: if a file is missing or its header has fewer than two columns.
     """
     inter = _require(Path(inter_path))
-    inter_extra = tuple(_atomic_header(inter)[2:])
+    header = _atomic_header(inter)[2:]
+    fields = [h.split(":", 1)[0] for h in header]
+    extra = [RECBOLE_INTER_FIELDS.get(f, f"ignored:{n}") for n, f in enumerate(fields)]
+    names = ("user_id", "item_id", *extra)
+    inter_extra = tuple(
+        h for h, f in zip(header, fields, strict=True) if f not in RECBOLE_INTER_FIELDS
+    )
+    kind = "rating" if "value" in extra else "view"
     interactions = [
-        RawRow(row.line, {**row.values, "kind": "view"}, row.malformed)
-        for row in _tab_rows(inter, ("user_id", "item_id"), extra_ok=True)
+        RawRow(
+            row.line,
+            {k: v for k, v in row.values.items() if not k.startswith("ignored:")} | {"kind": kind},
+            row.malformed,
+        )
+        for row in _tab_rows(inter, names, extra_ok=True)
     ]
     users = _id_table("users", inter.name, interactions, ("user_id",))
     sources = [users, _id_table("items", inter.name, interactions, ("item_id",))]
     if net_path is not None:
         net = _require(Path(net_path))
         net_extra = tuple(_atomic_header(net)[2:])
-        pairs = list(_tab_rows(net, ("user_id", "friend_id"), extra_ok=True))
-        directed = {(r.values["user_id"], r.values["friend_id"]) for r in pairs}
+        link = "friend" if mutual else "follow"
         friendships = [
-            RawRow(
-                row.line,
-                {
-                    **row.values,
-                    "kind": "friend"
-                    if (row.values["friend_id"], row.values["user_id"]) in directed
-                    else "follow",
-                },
-                row.malformed,
-            )
-            for row in pairs
+            RawRow(row.line, {**row.values, "kind": link}, row.malformed)
+            for row in _tab_rows(net, ("user_id", "friend_id"), extra_ok=True)
         ]
         listed = {row.values["user_id"] or "" for row in users.rows}
         net_only = _id_table("users", net.name, friendships, ("user_id", "friend_id"), listed)

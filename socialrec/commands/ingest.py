@@ -36,12 +36,21 @@ def load(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Rows per write batch (default: settings).")
     ] = None,
+    mutual: Annotated[
+        bool,
+        typer.Option(
+            "--mutual",
+            help="recbole: the .net file lists mutual friendships (default: directed follows).",
+        ),
+    ] = False,
 ) -> None:
     """Validate and load a data set into the graph store; bad rows go to a rejects report."""
     from graph.load import load_tables
     from graph.readers import InputFormatError, read_directory, read_lastfm, read_recbole
 
     settings = get_settings()
+    if mutual and fmt != "recbole":
+        raise fail(f"--mutual applies to --format recbole only, got --format {fmt}")
     try:
         if fmt == "dir":
             sources = read_directory(directory)
@@ -52,7 +61,7 @@ def load(
             if len(inter) != 1:
                 raise fail(f"--format recbole: expected one *.inter file in {directory}")
             net = inter[0].with_suffix(".net")
-            sources = read_recbole(inter[0], net if net.is_file() else None)
+            sources = read_recbole(inter[0], net if net.is_file() else None, mutual=mutual)
         else:
             raise fail(f"--format must be dir, lastfm or recbole, got {fmt!r}")
     except InputFormatError as exc:

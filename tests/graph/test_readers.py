@@ -73,23 +73,39 @@ def test_parquet_values_become_stripped_strings(tmp_path: Path) -> None:
     ]
 
 
-def test_recbole_pairs_listed_both_ways_are_friends_else_follows(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mutual", "kind"), [(False, "follow"), (True, "friend")])
+def test_recbole_links_are_follows_unless_mutual(tmp_path: Path, mutual: bool, kind: str) -> None:
     inter = tmp_path / "x.inter"
     inter.write_text("user_id:token\titem_id:token\n1\t10\n2\t10\n1\t11\n", encoding="utf-8")
     net = tmp_path / "x.net"
     net.write_text("source_id:token\ttarget_id:token\r\n1\t2\r\n2\t1\r\n2\t3\r\n", encoding="utf-8")
-    sources = {(s.table, s.file): list(s.rows) for s in read_recbole(inter, net)}
+    sources = {(s.table, s.file): list(s.rows) for s in read_recbole(inter, net, mutual=mutual)}
     assert [r.values["user_id"] for r in sources["users", "x.inter"]] == ["1", "2"]
     assert sources["users", "x.net"] == [RawRow(4, {"user_id": "3"})]
     assert [r.values["item_id"] for r in sources["items", "x.inter"]] == ["10", "11"]
     assert [(r.line, r.values["kind"]) for r in sources["friendships", "x.net"]] == [
-        (2, "friend"),
-        (3, "friend"),
-        (4, "follow"),
+        (2, kind),
+        (3, kind),
+        (4, kind),
     ]
     assert sources["interactions", "x.inter"][0] == RawRow(
         2, {"user_id": "1", "item_id": "10", "kind": "view"}
     )
+
+
+def test_recbole_ratings_and_timestamps_load(tmp_path: Path) -> None:
+    inter = tmp_path / "ml.inter"
+    inter.write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\tlabel:float\n"
+        "196\t242\t3.5\t881250949.0\t1\n186\t302\t\t\t0\n",
+        encoding="utf-8",
+    )
+    sources = {s.table: s for s in read_recbole(inter)}
+    assert sources["interactions"].ignored_columns == ("label:float",)
+    assert [r.values for r in sources["interactions"].rows] == [
+        {"user_id": "196", "item_id": "242", "value": "3.5", "ts": "881250949.0", "kind": "rating"},
+        {"user_id": "186", "item_id": "302", "value": None, "ts": None, "kind": "rating"},
+    ]
 
 
 def test_recbole_rejects_untyped_header(tmp_path: Path) -> None:
@@ -179,12 +195,12 @@ def test_csv_with_byte_order_mark(tmp_path: Path) -> None:
 
 def test_recbole_reports_extra_columns_as_ignored(tmp_path: Path) -> None:
     inter = tmp_path / "x.inter"
-    inter.write_text("user_id:token\titem_id:token\trating:float\n1\t10\t4\n1\n", encoding="utf-8")
+    inter.write_text("user_id:token\titem_id:token\tlabel:float\n1\t10\t4\n1\n", encoding="utf-8")
     (*_, interactions) = read_recbole(inter)
-    assert interactions.ignored_columns == ("rating:float",)
+    assert interactions.ignored_columns == ("label:float",)
     assert list(interactions.rows) == [
         RawRow(2, {"user_id": "1", "item_id": "10", "kind": "view"}),
         RawRow(
-            3, {"user_id": "1", "item_id": None, "kind": "view"}, "row has 1 fields, expected 2"
+            3, {"user_id": "1", "item_id": None, "kind": "view"}, "row has 1 fields, expected 3"
         ),
     ]
