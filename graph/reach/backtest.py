@@ -382,7 +382,15 @@ def run_backtest(
         items=_item_rows(snapshot, split.held_out, results),
         calibrated={
             k: getattr(model, k)
-            for k in ("window_s", "smoothing", "prior", "scale", "background_weight", "intercept")
+            for k in (
+                "window_s",
+                "smoothing",
+                "prior",
+                "scale",
+                "background_weight",
+                "audience_weight",
+                "intercept",
+            )
         },
     )
     report.warnings = _losses(report)

@@ -3,14 +3,17 @@ predictive intervals, all chosen on an inner time split of the fit part.
 
 Predicted adopters of an item started by seeds ``S`` (``k = |S|``) within the horizon::
 
-    mu = scale * (raw - k) + background_weight * sum_{s in S} background[s] + intercept
+    mu = scale * (raw - k) + sum_{s in S} (background_weight * background[s]
+                                           + audience_weight * log(1 + followers[s])) + intercept
     adopters = k - 1 + (1 + mu) * exp(e)
 
 ``raw`` is the Monte-Carlo reach (seeds included) under IC with the learned probabilities
 (:meth:`CalibratedReach.influence_graph`, so today's estimate / plan code runs unchanged);
 ``background[s]`` is the mean number of *background* adopters (users with no in-neighbour who
 adopted the item before them) that followed ``s``'s past adoptions within the horizon, shrunk
-towards the mean of all users; ``e`` is the log residual, whose empirical distribution on the
+towards the mean of all users; ``followers[s]`` is the seed's audience (its out-degree in the
+influence graph at fit time), the most basic reach yardstick, weighted like the other terms
+(0 when it adds nothing); ``e`` is the log residual, whose empirical distribution on the
 inner split gives the expected value, the median and the 50% / 90% predictive intervals.
 
 :func:`fit_calibrated` searches the window, smoothing and prior of the learned probabilities
@@ -164,7 +167,9 @@ class CalibratedReach:
         propagations: ``[followed_id, follower_id, A_u2v]`` for every edge with ``A_u2v > 0``.
         background: Background rate per user id (users with adoptions that could be followed).
         background_default: Background rate of any other user.
-        scale / background_weight / intercept: The level fitted on the inner split.
+        followers: Audience size per user id (users with followers, at fit time).
+        scale / background_weight / audience_weight / intercept: The level fitted on the
+            inner split.
         quantiles: Log-residual quantiles: ``"median"``, ``"low50"``/``"high50"``,
             ``"low90"``/``"high90"`` (see :func:`interval_quantiles`).
         mean_exp_residual: ``mean(exp(e))`` (turns the median-scale level into a mean).
@@ -188,7 +193,9 @@ class CalibratedReach:
     background_default: float
     scale: float
     background_weight: float
+    audience_weight: float
     intercept: float
+    followers: dict[str, int]
     quantiles: dict[str, float]
     mean_exp_residual: float
     valid: dict[str, list[int]]
@@ -220,9 +227,11 @@ class CalibratedReach:
         """``graph`` with the learned probabilities, for estimate_reach / plan_campaign."""
         return graph.with_probabilities(self.probabilities(graph))
 
-    def seed_background(self, seeds: Sequence[str]) -> float:
-        """Sum of the seeds' background rates."""
-        return float(sum(self.background.get(s, self.background_default) for s in seeds))
+    def seed_terms(self, seeds: Sequence[str]) -> float:
+        """The seeds' background and audience terms of ``mu``."""
+        bg = sum(self.background.get(s, self.background_default) for s in seeds)
+        audience = sum(np.log1p(self.followers.get(s, 0)) for s in seeds)
+        return float(self.background_weight * bg + self.audience_weight * audience)
 
     def predict(
         self, raw_reach: float, seeds: Sequence[str], *, raw_std_error: float = 0.0
@@ -237,7 +246,7 @@ class CalibratedReach:
             raise ValueError("seeds is empty: give at least one user")
         if not raw_reach >= k - 1e-9:
             raise ValueError(f"raw_reach must be >= the {k} seeds, got {raw_reach!r}")
-        mu = self.level(raw_reach - k, self.seed_background(seeds))
+        mu = self.level(raw_reach - k, self.seed_terms(seeds))
         q = {key: adopters(k, mu, v) for key, v in self.quantiles.items()}
         return Prediction(
             expected=float(k - 1 + (1 + mu) * self.mean_exp_residual),
@@ -250,13 +259,9 @@ class CalibratedReach:
             raw_std_error=float(raw_std_error),
         )
 
-    def level(self, beyond: float | NDArray[np.float64], background: Any) -> Any:
+    def level(self, beyond: float | NDArray[np.float64], seed_terms: Any) -> Any:
         """``mu``: the median-scale number of adopters beyond the seeds."""
-        return (
-            self.scale * np.maximum(beyond, 0.0)
-            + self.background_weight * background
-            + (self.intercept)
-        )
+        return self.scale * np.maximum(beyond, 0.0) + seed_terms + (self.intercept)
 
     def warnings(
         self,
@@ -429,33 +434,32 @@ def interval_quantiles(
 
 @dataclass(frozen=True)
 class _Level:
-    scale: float
-    background_weight: float
+    """Non-negative weights of the level's terms (``scale``, ``background_weight``,
+    ``audience_weight``) and its ``intercept``, with the fitted ``mu`` and log residuals."""
+
+    weights: tuple[float, ...]
     intercept: float
     mu: NDArray[np.float64]
     residuals: NDArray[np.float64]
     loss: float
 
 
-def _fit_level(
-    beyond: NDArray[np.float64], background: NDArray[np.float64], target: NDArray[np.float64]
-) -> _Level:
-    """Non-negative ``(scale, weight, intercept)`` minimising the squared log error between
-    ``log(1 + target)`` and ``log(1 + scale * beyond + weight * background + intercept)``."""
+def _fit_level(terms: NDArray[np.float64], target: NDArray[np.float64]) -> _Level:
+    """Non-negative weights ``w`` and intercept ``c`` minimising the squared log error between
+    ``log(1 + target)`` and ``log(1 + terms @ w + c)`` (``terms``: one column per term)."""
     from scipy.optimize import minimize
 
     y = np.log1p(target)
 
     def loss(theta: NDArray[np.float64]) -> float:
-        mu = theta[0] * beyond + theta[1] * background + theta[2]
+        mu = terms @ theta[:-1] + theta[-1]
         return float(np.mean((y - np.log1p(mu)) ** 2))
 
-    start = np.array([1.0, 1.0, max(float(np.expm1(y.mean())), 0.0)])
-    best = minimize(loss, start, method="L-BFGS-B", bounds=[(0.0, None)] * 3)
-    a, b, c = (float(v) for v in best.x)
-    mu = a * beyond + b * background + c
-    resid = y - np.log1p(mu)
-    return _Level(a, b, c, mu, resid, float(best.fun))
+    start = np.r_[np.ones(terms.shape[1]), max(float(np.expm1(y.mean())), 0.0)]
+    best = minimize(loss, start, method="L-BFGS-B", bounds=[(0.0, None)] * start.shape[0])
+    theta = [float(v) for v in best.x]
+    mu = terms @ np.array(theta[:-1]) + theta[-1]
+    return _Level(tuple(theta[:-1]), theta[-1], mu, y - np.log1p(mu), float(best.fun))
 
 
 def _window_grid(horizon_s: int) -> list[int]:
@@ -510,7 +514,13 @@ def fit_calibrated(
     k = seeds_per_item
     grid = list(product(_window_grid(horizon_s), SMOOTHING_GRID, PRIOR_GRID))
     bg_rate, _ = background_rates(graph, inner.fit, horizon_s=horizon_s, end=inner.cutoff - 1)
-    bg = bg_rate[cases.seeds].sum(axis=1)
+    seed_terms = np.stack(
+        [
+            bg_rate[cases.seeds].sum(axis=1),
+            np.log1p(graph.out_degree[cases.seeds]).sum(axis=1),
+        ],
+        axis=1,
+    )
     target = (cases.observed - k).astype(np.float64)
     tried: list[dict[str, Any]] = []
     best: tuple[float, int, float, float, _Level] | None = None
@@ -529,7 +539,7 @@ def fit_calibrated(
         mean, _ = raw_reach(
             learned.graph, cases.seeds, simulations=simulations, seed=seed, jobs=jobs
         )
-        level = _fit_level(mean - k, bg, target)
+        level = _fit_level(np.column_stack([np.maximum(mean - k, 0.0), seed_terms]), target)
         tried.append(
             {"window_s": window, "smoothing": smoothing, "prior": prior, "loss": level.loss}
         )
@@ -570,9 +580,11 @@ def fit_calibrated(
         ],
         background={ids[u]: float(rate[u]) for u in np.flatnonzero(has_adoptions)},
         background_default=float(default),
-        scale=level.scale,
-        background_weight=level.background_weight,
+        scale=level.weights[0],
+        background_weight=level.weights[1],
+        audience_weight=level.weights[2],
         intercept=level.intercept,
+        followers={ids[u]: int(d) for u, d in enumerate(graph.out_degree) if d > 0},
         quantiles=interval_quantiles(k, level.mu, cases.observed, level.residuals),
         mean_exp_residual=float(np.mean(np.exp(level.residuals))),
         valid={

@@ -155,7 +155,8 @@ def print_report(report: BacktestReport) -> None:
         + ("-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]")
         + f", window {c['window_s'] / DAY:g} d, smoothing {c['smoothing']:g}, prior "
         f"{c['prior']:.3g}, scale {c['scale']:.3g}, background weight "
-        f"{c['background_weight']:.3g}, intercept {c['intercept']:.3g}"
+        f"{c['background_weight']:.3g}, audience weight {c['audience_weight']:.3g}, "
+        f"intercept {c['intercept']:.3g}"
     )
     for warning in report.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")
