@@ -26,13 +26,15 @@ text, binary (read as UTF-8), numbers, booleans, dates or timestamps):
 Timestamps are integer (or fractional, floored) epoch seconds or ISO-8601 (naive means UTC);
 they are stored as integer seconds UTC, and a missing one as ``graph.schema.UNKNOWN_TS``.
 Negative timestamps and timestamps more than a year after the load are rejected.
-Ids are strings: integers are read as their decimal string, surrounding whitespace is stripped
-from every value, and an empty value is missing; otherwise an id is kept exactly as given (no
-case folding or Unicode normalisation) and may be at most 256 characters long
-(``graph.validate.MAX_ID_CHARS``). Columns not listed above are ignored (the load
-summary names them). A table file without one of its required columns is a file-level error
-(:class:`InputFormatError`, raised before anything is loaded). A row is identified by its file
-name and line number (CSV: physical line, the header being line 1; Parquet: 1-based row number).
+Ids are strings: integers are read as their decimal string and an id is kept exactly as given
+(no stripping, case folding or Unicode normalisation): an id with leading or trailing
+whitespace is rejected with its line, never changed; it may be at most 256 characters long
+(``graph.validate.MAX_ID_CHARS``). Surrounding whitespace is stripped from every other value
+of CSV and Parquet tables, and an empty value is missing. Columns not listed above are
+ignored (the load summary names them). A table file without one of its required columns is
+a file-level error (:class:`InputFormatError`, raised before anything is loaded). A row is
+identified by its file name and line number (CSV: physical line, the header being line 1;
+Parquet: 1-based row number).
 
 Other sources
 -------------
@@ -71,7 +73,8 @@ class InputFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RawRow:
-    """One input row before validation: stripped text values (``None`` when empty/absent).
+    """One input row before validation: text values (``None`` when empty/absent; stripped,
+    except ids).
 
     ``malformed`` describes a row that cannot be read field by field (wrong field count).
     """
@@ -91,18 +94,25 @@ class TableSource:
     ignored_columns: tuple[str, ...] = field(default=())
 
 
-def _clean(value: Any) -> str | None:
+#: Id columns: their values are never stripped (validation rejects surrounding whitespace).
+ID_COLUMNS: Final[frozenset[str]] = frozenset({"user_id", "item_id", "friend_id"})
+
+
+def _clean(value: Any, name: str = "") -> str | None:
+    """``value`` as text, stripped unless ``name`` is an id column; empty -> ``None``."""
     if value is None:
         return None
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, bytes):  # Parquet binary: UTF-8 text; bad bytes left to validation
-        text = value.decode("utf-8", "surrogateescape").strip()
+        text = value.decode("utf-8", "surrogateescape")
     elif isinstance(value, datetime | date):
         text = value.isoformat()
     else:
-        text = str(value).strip()
-    return text or None
+        text = str(value)
+    if name not in ID_COLUMNS:
+        text = text.strip()
+    return text if text.strip() else None
 
 
 def _split_header(path: Path, table: str, header: list[str]) -> tuple[list[str], tuple[str, ...]]:
@@ -131,7 +141,7 @@ def _csv_rows(path: Path, header: list[str], table: str) -> Iterator[RawRow]:
             start, line = line + 1, reader.line_num
             if not fields:
                 continue
-            values = {n: _clean(fields[i]) if i < len(fields) else None for n, i in wanted}
+            values = {n: _clean(fields[i], n) if i < len(fields) else None for n, i in wanted}
             malformed = None
             if len(fields) != len(header):
                 malformed = f"row has {len(fields)} fields, the header has {len(header)}"
@@ -149,7 +159,7 @@ def _parquet_rows(path: Path, header: list[str], table: str) -> Iterator[RawRow]
             columns = {n: batch.column(n).to_pylist() for n in wanted}
             for i in range(batch.num_rows):
                 line += 1
-                yield RawRow(line, {n: _clean(columns[n][i]) for n in wanted})
+                yield RawRow(line, {n: _clean(columns[n][i], n) for n in wanted})
 
 
 def _check_parquet_types(file: Path, schema: pa.Schema, columns: Iterable[str]) -> None:

@@ -93,6 +93,13 @@ def _required(row: RawRow, name: str) -> str:
 
 def _id(row: RawRow, name: str) -> str:
     value = _required(row, name)
+    if value != value.strip():
+        raise _Reject(
+            name,
+            value,
+            f"{name} has leading or trailing whitespace (ids are kept exactly as given, "
+            "never stripped)",
+        )
     if len(value) > MAX_ID_CHARS:
         raise _Reject(
             name, value, f"{name} is {len(value)} characters long, more than {MAX_ID_CHARS}"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, TypeVar
 
-from graph.readers import RawRow, TableSource
+from graph.readers import ID_COLUMNS, RawRow, TableSource
 from graph.schema import Interaction, User
 from graph.store import GraphStore, StoreUnavailableError
 from graph.validate import Validator, parse_timestamp, shown
@@ -270,18 +270,19 @@ class ValidatedBatch:
 RawValues = dict[str, str | None]
 
 
-def _text(value: object) -> str | None:
+def _text(value: object, name: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value).strip()
-    return text or None
+    text = str(value) if name in ID_COLUMNS else str(value).strip()
+    return text if text.strip() else None
 
 
 def as_raw(values: dict[str, object]) -> RawValues:
-    """Request fields as the loader's text values (stripped; empty -> ``None``)."""
-    return {name: _text(value) for name, value in values.items()}
+    """Request fields as the loader's text values (stripped except ids, which validation
+    checks as given; empty -> ``None``)."""
+    return {name: _text(value, name) for name, value in values.items()}
 
 
 def validate_events(

@@ -61,3 +61,26 @@ def test_registering_a_user_again_keeps_their_stored_attributes(
     moved = _events(base, {"users": [{"user_id": "n-reg", "region": "r6"}]})
     assert moved["accepted_users"] == 1
     assert _stored_users(served, request)["n-reg"] == User("n-reg", "r6", 1711397021)
+
+
+def test_ids_with_surrounding_whitespace_are_rejected_never_changed(
+    served: Served, request: pytest.FixtureRequest
+) -> None:
+    base = served[1].base
+    answer = _events(
+        base,
+        {
+            "users": [{"user_id": " spaced "}, {"user_id": "in side"}],
+            "events": [{"user_id": "a", "item_id": "p4 ", "kind": "view"}],
+        },
+    )
+    assert answer["accepted_users"] == 1 and answer["accepted_interactions"] == 0
+    reason = "has leading or trailing whitespace (ids are kept exactly as given, never stripped)"
+    assert [(e["table"], e["field"], e["value"], e["reason"]) for e in answer["errors"]] == [
+        ("users", "user_id", " spaced ", f"user_id {reason}"),
+        ("events", "item_id", "p4 ", f"item_id {reason}"),
+    ]
+    stored = _stored_users(served, request)
+    assert "in side" in stored and " spaced " not in stored and "spaced" not in stored
+    assert httpx.get(f"{base}/api/v1/users/%20spaced%20/profile").status_code == 404
+    assert httpx.get(f"{base}/api/v1/users/in%20side/profile").status_code == 200

@@ -19,13 +19,13 @@ from graph.readers import (
 )
 
 
-def test_csv_strips_ignores_extra_columns_and_numbers_lines(tmp_path: Path) -> None:
+def test_csv_strips_values_but_ids_ignores_extra_columns_and_numbers_lines(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text("item_id,price,colour\n 7 , 9.5 ,red\n\n8,,blue\n", encoding="utf-8")
     source = read_table_file(path, "items")
     assert source.ignored_columns == ("colour",)
     assert list(source.rows) == [
-        RawRow(2, {"item_id": "7", "price": "9.5"}),
+        RawRow(2, {"item_id": " 7 ", "price": "9.5"}),  # ids as given (validation rejects)
         RawRow(4, {"item_id": "8", "price": None}),
     ]
 

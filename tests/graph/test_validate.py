@@ -202,3 +202,15 @@ def test_shown_truncates_and_escapes() -> None:
     assert shown("x" * 200) == "x" * (MAX_SHOWN - 1) + "…"
     assert shown(b"caf\xe9".decode("utf-8", "surrogateescape")) == "caf\\xe9"
     assert shown(None) == ""
+
+
+def test_ids_with_surrounding_whitespace_are_rejected(tmp_path: Path) -> None:
+    rejects = rejects_for(tmp_path, {"users.csv": 'user_id\n spaced \nu1\t\nin side\n"\tq"\n'})
+    reason = (
+        "user_id has leading or trailing whitespace (ids are kept exactly as given, never stripped)"
+    )
+    assert rejects == [
+        ("users.csv", 2, "user_id", reason),
+        ("users.csv", 3, "user_id", reason),
+        ("users.csv", 5, "user_id", reason),
+    ]
