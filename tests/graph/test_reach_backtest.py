@@ -115,6 +115,20 @@ def test_time_split_never_leaks(world: Snapshot) -> None:
     assert (split.held_out.start + HORIZON <= split.end).all()
 
 
+def test_first_k_adopters_are_the_seeds(world: Snapshot) -> None:
+    log = AdoptionLog.from_snapshot(world)
+    one = split_by_time(log, horizon_s=HORIZON, seeds_per_item=1)
+    two = split_by_time(log, horizon_s=HORIZON, seeds_per_item=2)
+    assert two.held_out.seeds.shape == (len(two.held_out), 2)
+    assert (two.held_out.observed >= 2).all()
+    assert len(two.held_out) + two.too_small == len(one.held_out)
+    assert (one.held_out.observed == 1).sum() == two.too_small
+    with pytest.raises(ValueError, match="seeds_per_item must be >= 1, got 0"):
+        split_by_time(log, horizon_s=HORIZON, seeds_per_item=0)
+    with pytest.raises(ValueError, match="holdout must be in"):
+        check_log(InfluenceGraph.from_snapshot(world), log, horizon_s=HORIZON, holdout=1.0)
+
+
 def test_held_out_adoptions_never_reach_the_models(world: Snapshot) -> None:
     """Three extra adopters of every held-out item (after its seed) change what is observed
     but no model's prediction: nothing after the cutoff reaches a fit."""
