@@ -213,22 +213,63 @@ def read_table_file(path: str | os.PathLike[str], table: str) -> TableSource:
         names, ignored = _split_header(file, table, header)
         _check_parquet_types(file, schema, [n for n in names if n not in ignored])
         return TableSource(table, file.name, _parquet_rows(file, names, table), ignored)
+    _check_text_encoding(file)
     with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         header = next(csv.reader(handle), [])
     names, ignored = _split_header(file, table, header)
     return TableSource(table, file.name, _csv_rows(file, names, table), ignored)
 
 
-def read_directory(directory: str | os.PathLike[str]) -> list[TableSource]:
-    """Open the table files of an input directory (see the module docstring).
+def _check_text_encoding(file: Path) -> None:
+    """Refuse a CSV file that is not UTF-8 text in a way that garbles every field (UTF-16)."""
+    with file.open("rb") as handle:
+        start = handle.read(4096)
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputFormatError(
+            f"{file}: the file is UTF-16 (it starts with a UTF-16 byte order mark); "
+            "save it as UTF-8 (CSV UTF-8) and load it again"
+        )
+    if b"\x00" in start:
+        raise InputFormatError(
+            f"{file}: the file holds NUL bytes, so it is not UTF-8 text (UTF-16 without a "
+            "byte order mark, or binary); save it as UTF-8 and load it again"
+        )
+
+
+def expected_file_names() -> list[str]:
+    """The file names of an input directory's tables, in load order."""
+    return [f"{t}{ext}" for t in TABLES for ext in (".csv", ".parquet")]
+
+
+def unexpected_files(directory: str | os.PathLike[str]) -> list[str]:
+    """Names of the files of an input directory that are not table files (e.g. a misspelled
+    ``interaction.csv``), sorted; hidden files and subdirectories are left out."""
+    expected = set(expected_file_names())
+    return sorted(
+        p.name
+        for p in Path(directory).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name not in expected
+    )
+
+
+def read_directory(directory: str | os.PathLike[str], *, strict: bool = False) -> list[TableSource]:
+    """Open the table files of an input directory (see the module docstring). Other files
+    are ignored (:func:`unexpected_files` names them), or an error with ``strict``.
 
     Raises:
         InputFormatError: if the directory is missing, holds no table file, holds both a CSV
-            and a Parquet file for one table, or a file lacks a required column.
+            and a Parquet file for one table, a file lacks a required column or is not UTF-8
+            text, or (``strict``) holds a file that is not a table file.
     """
     root = Path(directory)
     if not root.is_dir():
         raise InputFormatError(f"input directory {root} does not exist")
+    unknown = unexpected_files(root) if strict else []
+    if unknown:
+        raise InputFormatError(
+            f"{root}: {', '.join(unknown)} is not a table file (expected "
+            f"{', '.join(expected_file_names())})"
+        )
     sources = []
     for table in TABLES:
         found = [p for p in (root / f"{table}.csv", root / f"{table}.parquet") if p.is_file()]

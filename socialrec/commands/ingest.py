@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from api.settings import get_settings
@@ -43,17 +44,39 @@ def load(
             help="recbole: the .net file lists mutual friendships (default: directed follows).",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="dir: a file that is not a table file is an error, not a warning."
+        ),
+    ] = False,
 ) -> None:
     """Validate and load a data set into the graph store; bad rows go to a rejects report."""
     from graph.load import load_tables
-    from graph.readers import InputFormatError, read_directory, read_lastfm, read_recbole
+    from graph.readers import (
+        InputFormatError,
+        expected_file_names,
+        read_directory,
+        read_lastfm,
+        read_recbole,
+        unexpected_files,
+    )
 
     settings = get_settings()
     if mutual and fmt != "recbole":
         raise fail(f"--mutual applies to --format recbole only, got --format {fmt}")
     try:
         if fmt == "dir":
-            sources = read_directory(directory)
+            sources = read_directory(directory, strict=strict)
+            unknown = unexpected_files(directory)
+            if unknown:
+                names = escape(", ".join(unknown))
+                console.print(
+                    f"[yellow]warning:[/] ignored {names} in {escape(str(directory))}: not a "
+                    f"table file (expected {', '.join(expected_file_names())}); --strict makes "
+                    "this an error",
+                    highlight=False,
+                )
         elif fmt == "lastfm":
             sources = read_lastfm(directory)
         elif fmt == "recbole":

@@ -3,6 +3,7 @@ loses or silently changes what the store holds."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,24 @@ def test_ids_with_surrounding_whitespace_are_rejected_never_changed(
     assert "in side" in stored and " spaced " not in stored and "spaced" not in stored
     assert httpx.get(f"{base}/api/v1/users/%20spaced%20/profile").status_code == 404
     assert httpx.get(f"{base}/api/v1/users/in%20side/profile").status_code == 200
+
+
+def test_an_event_without_ts_happened_now(served: Served, request: pytest.FixtureRequest) -> None:
+    """/events: an empty or absent ts is the time the server took the event (the loader's
+    empty ts is an unknown time, -1: tests/graph/test_load.py)."""
+    kind, server, work = served
+    before = int(time.time())
+    events = [
+        {"user_id": "e", "item_id": "p4", "kind": "click", "ts": ""},
+        {"user_id": "e", "item_id": "p1", "kind": "click"},
+    ]
+    assert _events(server.base, {"events": events})["accepted_interactions"] == 2
+    after = int(time.time())
+    store = open_store(kind, work, request)
+    try:
+        rows = [r for page in store.iter_interactions() for r in page if r.user_id == "e"]
+    finally:
+        store.close()
+    stamps = {r.item_id: r.ts for r in rows if r.kind == "click"}
+    assert set(stamps) == {"p4", "p1"}
+    assert all(before <= ts <= after for ts in stamps.values())

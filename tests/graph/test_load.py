@@ -259,3 +259,51 @@ def test_recbole_follows_both_ways_train_on_the_friend_graph_of_mutual_links(
             ).to_dense()
         )
     assert torch.equal(graphs[0], graphs[1])
+
+
+def test_cli_warns_of_unknown_files_and_refuses_utf16(
+    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from api.settings import get_settings
+    from socialrec.commands import ingest
+
+    app = typer.Typer()
+    ingest.register(app)
+    monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("COLUMNS", "300")
+    get_settings.cache_clear()
+    (world / "interaction.csv").write_text("user_id,item_id,kind\nu1,i1,view\n", encoding="utf-8")
+    try:
+        runner = CliRunner()
+        loaded = runner.invoke(app, ["load", str(world)])
+        assert loaded.exit_code == 0, loaded.output
+        assert "warning: ignored interaction.csv" in loaded.output
+        assert "expected users.csv, users.parquet, items.csv" in loaded.output
+        strict = runner.invoke(app, ["load", str(world), "--strict"])
+        assert strict.exit_code == 1
+        assert "interaction.csv is not a table file" in strict.output
+        (world / "interaction.csv").unlink()
+        (world / "users.csv").write_text("user_id,region\nu9,eu\n", encoding="utf-16")
+        utf16 = runner.invoke(app, ["load", str(world)])
+        assert utf16.exit_code == 1
+        assert "users.csv: the file is UTF-16" in utf16.output and "\x00" not in utf16.output
+        (world / "users.csv").write_bytes("user_id\nu9\n".encode("utf-16-le"))
+        no_bom = runner.invoke(app, ["load", str(world)])
+        assert no_bom.exit_code == 1 and "holds NUL bytes" in no_bom.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_an_empty_ts_is_an_unknown_time(store: GraphStore, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "users.csv").write_text("user_id\nu1\n", encoding="utf-8")
+    (data / "items.csv").write_text("item_id\ni1\n", encoding="utf-8")
+    (data / "interactions.csv").write_text(
+        "user_id,item_id,kind,ts\nu1,i1,view,\n", encoding="utf-8"
+    )
+    load_directory(store, data, tmp_path / "r")
+    assert list(store.iter_interactions()) == [[Interaction("u1", "i1", "view", 1.0, -1)]]
