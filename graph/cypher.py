@@ -68,6 +68,16 @@ SET x.value = $value
 """
 
 EXISTING_USERS: Final = "UNWIND $ids AS id MATCH (u:User {id: id}) RETURN u.id AS id"
+USERS_BY_ID: Final = """
+UNWIND $ids AS id MATCH (u:User {id: id})
+RETURN u.id AS id, u.region AS region, u.signup_ts AS signup_ts, u.private AS private
+"""
+# The stored value of each (user, item, kind, ts) of $rows that the store holds.
+INTERACTION_VALUES: Final = """
+UNWIND $rows AS r
+MATCH (:User {id: r.user_id})-[x:INTERACTED {kind: r.kind, ts: r.ts}]->(:Item {id: r.item_id})
+RETURN r.user_id AS user_id, r.item_id AS item_id, r.kind AS kind, r.ts AS ts, x.value AS value
+"""
 EXISTING_ITEMS: Final = "UNWIND $ids AS id MATCH (i:Item {id: id}) RETURN i.id AS id"
 
 FIND_USER: Final = "MATCH (u:User {id: $id}) RETURN u.id AS id"

@@ -43,9 +43,11 @@ from graph import cypher
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.store import (
     ChangePage,
+    InteractionKey,
     StoreCounts,
     StoreUnavailableError,
     change_rows,
+    changed_rows,
     changes_from_rows,
     check_page_request,
     deletion_row,
@@ -240,16 +242,31 @@ class Neo4jStore:
         return bool(self._logged_write(work))
 
     def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
-        rows = change_rows(users, interactions)
-        if not rows:
+        if not users and not interactions:
             return 0
-        user_rows = [_user_row(u) for u in users]
-        groups = _interaction_groups(interactions)
+        keys = [
+            {"user_id": r.user_id, "item_id": r.item_id, "kind": r.kind, "ts": r.ts}
+            for r in interactions
+        ]
 
         def work(tx: ManagedTransaction) -> int:
-            if user_rows:
-                tx.run(_q(cypher.UPSERT_USERS), rows=user_rows).consume()
-            if groups:
+            ids = list({u.user_id for u in users})
+            stored = {
+                r["id"]: User(r["id"], r["region"], int(r["signup_ts"]), r["private"])
+                for r in tx.run(_q(cypher.USERS_BY_ID), ids=ids)
+            }
+            values: dict[InteractionKey, float] = {
+                (r["user_id"], r["item_id"], r["kind"], int(r["ts"])): float(r["value"])
+                for r in tx.run(_q(cypher.INTERACTION_VALUES), rows=keys)
+            }
+            new_users, new_rows = changed_rows(users, interactions, stored, values)
+            rows = change_rows(new_users, new_rows)
+            if not rows:
+                return 0
+            if new_users:
+                tx.run(_q(cypher.UPSERT_USERS), rows=[_user_row(u) for u in new_users]).consume()
+            if new_rows:
+                groups = _interaction_groups(new_rows)
                 tx.run(_q(cypher.UPSERT_INTERACTIONS), groups=groups).consume()
             return _log_changes(tx, rows)  # last: the sequence node stays locked until commit
 

@@ -24,9 +24,11 @@ from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User, canoni
 from graph.store import (
     CHANGE_FIELDS,
     ChangePage,
+    InteractionKey,
     StoreCounts,
     StoreUnavailableError,
     change_rows,
+    changed_rows,
     changes_from_rows,
     check_page_request,
     deletion_row,
@@ -119,6 +121,10 @@ _LOG_CHANGE: Final[str] = (
     f"INSERT INTO changes (seq, pos, {', '.join(CHANGE_FIELDS)}) "
     f"VALUES (:seq, :pos, {', '.join(':' + f for f in CHANGE_FIELDS)})"
 )
+_USER_ROWS: Final[str] = "SELECT id, region, signup_ts, private FROM users"
+_INTERACTION_VALUE: Final[str] = (
+    "SELECT value FROM interactions WHERE user_id = ? AND item_id = ? AND kind = ? AND ts = ?"
+)
 _CHANGE_SEQS: Final[str] = (
     "SELECT DISTINCT seq FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
@@ -130,6 +136,10 @@ _CHANGES: Final[str] = (
 
 def _user_row(user: User) -> tuple[Any, ...]:
     return (user.user_id, user.region, user.signup_ts, user.private)
+
+
+def _user_of(user_id: str, region: str | None, signup_ts: int, private: int | None) -> User:
+    return User(user_id, region, signup_ts, None if private is None else bool(private))
 
 
 class SQLiteStore:
@@ -203,6 +213,15 @@ class SQLiteStore:
             [(r.user_id, r.item_id, r.kind, r.ts, r.value) for r in rows],
         )
 
+    def _users_by_id(self, ids: Iterable[str]) -> list[User]:
+        unique = list(set(ids))
+        found: list[User] = []
+        for start in range(0, len(unique), _ID_CHUNK):
+            chunk = unique[start : start + _ID_CHUNK]
+            query = f"{_USER_ROWS} WHERE id IN ({','.join('?' * len(chunk))})"
+            found += [_user_of(*row) for row in self._conn.execute(query, chunk)]
+        return found
+
     def _existing(self, table: str, ids: Iterable[str]) -> set[str]:
         unique = list(set(ids))
         found: set[str] = set()
@@ -231,10 +250,20 @@ class SQLiteStore:
         return deleted > 0
 
     def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
-        rows = change_rows(users, interactions)
-        if not rows:
+        if not users and not interactions:
             return 0
         with self._transaction() as conn:
+            stored = {u.user_id: u for u in self._users_by_id(u.user_id for u in users)}
+            values: dict[InteractionKey, float] = {}
+            for r in interactions:
+                key: InteractionKey = (r.user_id, r.item_id, r.kind, r.ts)
+                found = conn.execute(_INTERACTION_VALUE, key).fetchone()
+                if found is not None:
+                    values[key] = float(found[0])
+            users, interactions = changed_rows(users, interactions, stored, values)
+            rows = change_rows(users, interactions)
+            if not rows:
+                return 0
             conn.executemany(_UPSERT_USER, [_user_row(u) for u in users])
             conn.executemany(
                 _UPSERT_INTERACTION,
@@ -297,10 +326,7 @@ class SQLiteStore:
 
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
         for page in self._pages("id, region, signup_ts, private", "users", "id", batch_size):
-            yield [
-                User(uid, region, ts, None if private is None else bool(private))
-                for uid, region, ts, private in page
-            ]
+            yield [_user_of(*row) for row in page]
 
     def iter_items(self, batch_size: int = 10_000) -> Iterator[list[Item]]:
         for page in self._pages("id, category, price, in_stock", "items", "id", batch_size):

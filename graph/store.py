@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
-from graph.schema import Friendship, Interaction, Item, User
+from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +98,58 @@ def change_rows(users: Sequence[User], interactions: Sequence[Interaction]) -> l
         for r in interactions
     ]
     return [row | {"pos": pos} for pos, row in enumerate(rows)]
+
+
+InteractionKey = tuple[str, str, str, int]
+
+
+def changed_rows(
+    users: Sequence[User],
+    interactions: Sequence[Interaction],
+    stored_users: Mapping[str, User],
+    stored_values: Mapping[InteractionKey, float],
+) -> tuple[list[User], list[Interaction]]:
+    """The rows of a write that change the store, in order, each once: a user the store lacks
+    or with a given field (not ``None`` / ``UNKNOWN_TS``) that differs from the stored one; an
+    interaction whose key (user, item, kind, ts) the store lacks or holds with another value.
+    ``stored_*`` are what the store holds for the write's users and interaction keys."""
+    new_users: list[User] = []
+    seen_users: dict[str, User] = dict(stored_users)
+    for user in users:
+        held = seen_users.get(user.user_id)
+        if held is not None and _same_user(user, held):
+            continue
+        new_users.append(user)
+        seen_users[user.user_id] = merged_user(user, held)
+    new_rows: list[Interaction] = []
+    values: dict[InteractionKey, float] = dict(stored_values)
+    for row in interactions:
+        key = (row.user_id, row.item_id, row.kind, row.ts)
+        if values.get(key) == row.value:
+            continue
+        new_rows.append(row)
+        values[key] = row.value
+    return new_users, new_rows
+
+
+def _same_user(user: User, held: User) -> bool:
+    return (
+        user.region in (None, held.region)
+        and user.signup_ts in (UNKNOWN_TS, held.signup_ts)
+        and user.private in (None, held.private)
+    )
+
+
+def merged_user(user: User, held: User | None) -> User:
+    """``user`` with its absent fields taken from ``held`` (what an upsert stores)."""
+    if held is None:
+        return user
+    return User(
+        user.user_id,
+        held.region if user.region is None else user.region,
+        held.signup_ts if user.signup_ts == UNKNOWN_TS else user.signup_ts,
+        held.private if user.private is None else user.private,
+    )
 
 
 def deletion_row(user_id: str) -> dict[str, Any]:
@@ -200,8 +252,9 @@ class GraphStore(Protocol):
         ...
 
     def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
-        """Upsert ``users``, then ``interactions``, and log them as one write, in one
-        transaction. Returns the write's sequence number; an empty write logs nothing and
+        """Upsert ``users``, then ``interactions``, and log the rows that change the store
+        (:func:`changed_rows`) as one write, in one transaction. Returns the write's sequence
+        number; a write that changes nothing (empty, or sent before) logs nothing and
         returns 0."""
         ...
 

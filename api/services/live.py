@@ -22,8 +22,9 @@ import torch
 from numpy.typing import NDArray
 
 from api.services.recommender import distinct_pairs
-from graph.schema import INTERACTION_KINDS, UNKNOWN_TS, Interaction, User
+from graph.schema import INTERACTION_KINDS, Interaction, User
 from graph.snapshot import FRIEND_CODE, Snapshot
+from graph.store import merged_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +189,7 @@ class LiveGraph:
                     if user.private is not None:
                         self._private[user.user_id] = user.private
                     continue
-                if known is not None:
-                    user = User(
-                        user.user_id,
-                        known.region if user.region is None else user.region,
-                        known.signup_ts if user.signup_ts == UNKNOWN_TS else user.signup_ts,
-                        known.private if user.private is None else user.private,
-                    )
-                self._new_users[user.user_id] = user
+                self._new_users[user.user_id] = merged_user(user, known)
 
     def is_private(self, user_id: str) -> bool:
         """Whether ``user_id`` has the privacy setting on (docs/privacy.md)."""

@@ -106,3 +106,37 @@ def test_an_event_without_ts_happened_now(served: Served, request: pytest.Fixtur
     stamps = {r.item_id: r.ts for r in rows if r.kind == "click"}
     assert set(stamps) == {"p4", "p1"}
     assert all(before <= ts <= after for ts in stamps.values())
+
+
+def _head(served: Served, request: pytest.FixtureRequest) -> int:
+    """The store's change-log head (the last sequence number given out)."""
+    kind, _, work = served
+    store = open_store(kind, work, request)
+    try:
+        return store.changes_since(0, 1).head
+    finally:
+        store.close()
+
+
+def test_an_event_sent_again_is_stored_and_logged_once(
+    served: Served, request: pytest.FixtureRequest
+) -> None:
+    kind, server, work = served
+    base = server.base
+    event = {"user_id": "g", "item_id": "p3", "kind": "view", "ts": 1_700_000_123}
+    first = _events(base, {"users": [{"user_id": "g", "region": "south"}], "events": [event]})
+    assert first["accepted_interactions"] == 1
+    head = _head(served, request)
+    for _ in range(3):
+        again = _events(base, {"users": [{"user_id": "g"}], "events": [event]})
+        assert again["accepted_interactions"] == 1 and again["errors"] == []
+    assert _head(served, request) == head  # nothing new was logged
+    marker = {**event, "ts": 1_700_000_124}
+    assert _events(base, {"events": [marker]})["accepted_interactions"] == 1
+    assert _head(served, request) == head + 1
+    store = open_store(kind, work, request)
+    try:
+        rows = [r for page in store.iter_interactions() for r in page if r.user_id == "g"]
+    finally:
+        store.close()
+    assert sorted(r.ts for r in rows) == [1_700_000_123, 1_700_000_124]

@@ -103,13 +103,14 @@ def _converge(first: ServerProcess, second: ServerProcess) -> None:
     for user in ("a", "b", "f", NEWCOMER):
         assert _recs(a, user) == _recs(b, user), user
 
-    # the same write again, to the other replica: logged again, applied nowhere twice
+    # the same write again, to the other replica: it changes nothing, so nothing is logged
     response = httpx.post(f"{b}/api/v1/events", json=payload, headers=KEY, timeout=30)
     assert response.status_code == 200, response.text
-    until(
-        lambda: _caught_up(a, written + 1) and _caught_up(b, written + 1),
-        "both replicas read the repeated write",
-    )
+    marker = {"events": [{"user_id": "f", "item_id": "p6", "kind": "view", "ts": T0 + 9 * DAY}]}
+    response = httpx.post(f"{b}/api/v1/events", json=marker, headers=KEY, timeout=30)
+    assert response.status_code == 200, response.text
+    until(lambda: _caught_up(a, written + 1) and _caught_up(b, written + 1), "both read")
+    assert _sync(a)["head"] == _sync(b)["head"] == written + 1  # the marker's, no other
     assert _interactions(a, "b") == _interactions(b, "b") == b_history + 1
     for user in ("a", "b", NEWCOMER):
         assert _recs(a, user) == _recs(b, user), user

@@ -152,14 +152,19 @@ def test_write_events_upserts_and_logs_one_write(store: GraphStore) -> None:
     assert store.changes_since(seq) == ChangePage((), seq, seq)
 
 
-def test_rewriting_a_write_logs_it_again_but_stores_it_once(store: GraphStore) -> None:
+def test_a_write_sent_again_changes_and_logs_nothing(store: GraphStore) -> None:
     fill(store)
     row = Interaction("u2", "i1", "cart", 1.0, 9)
-    first = store.write_events([], [row])
-    second = store.write_events([], [row])
-    assert second > first
+    first = store.write_events([User("n1", "eu")], [row, row])
+    assert store.write_events([User("n1", "eu"), User("n1")], [row]) == 0
+    assert store.write_events([User("u3", "eu", 10)], []) == 0  # as stored by fill()
     assert store.counts().interactions == len(INTERACTIONS) + 1
-    assert [c.seq for c in store.changes_since(0).changes] == [first, second]
+    assert store.changes_since(0).changes == (Change(first, (User("n1", "eu"),), (row,)),)
+    changed = store.write_events([User("n1", "us")], [row, Interaction("u2", "i1", "cart", 2.0, 9)])
+    assert changed > first
+    assert store.changes_since(first).changes == (
+        Change(changed, (User("n1", "us"),), (Interaction("u2", "i1", "cart", 2.0, 9),)),
+    )
 
 
 def test_an_empty_write_logs_nothing(store: GraphStore) -> None:
