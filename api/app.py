@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import observability
+from api import errors, observability
 from api.routes import (
     admin,
     campaigns,
@@ -51,10 +52,6 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
 
 #: Errors every route under ``API_PREFIX`` can answer, documented in each one's schema.
 COMMON_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
-    status.HTTP_400_BAD_REQUEST: {
-        "model": ErrorResponse,
-        "description": "A value the service cannot use, or a body that cannot be parsed.",
-    },
     status.HTTP_401_UNAUTHORIZED: {
         "model": ErrorResponse,
         "description": "X-API-Key missing (writes; reads with SOCIALREC_READ_REQUIRES_KEY).",
@@ -115,13 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(UnknownUserError, _unknown_user)
     app.add_exception_handler(UnknownEntityError, _unknown_user)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
-    app.add_exception_handler(ValueError, _bad_value)
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    app.add_exception_handler(ValueError, errors.field_error)
     app.add_exception_handler(Exception, _internal_error)
     return app
 
 
 async def _unknown_user(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    detail = errors.clip(str(exc), errors.MAX_MESSAGE)
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_404_NOT_FOUND)
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -131,10 +130,6 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": retry},
     )
-
-
-async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_400_BAD_REQUEST)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -76,6 +76,7 @@ def plan_campaign(
         ),
         ("body", "simulations"),
         ("body",),
+        PlanRequest.model_fields,
     )
     metrics.count_simulations("plan", sims)
     return PlanResponse.of(

@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Depends, Request, status
 
 from api.deps import SettingsDep, get_state
+from api.errors import at_most
 from api.schemas.events import EventErrorOut, EventsRequest, EventsResponse
 from api.schemas.recommendations import ErrorResponse
 from api.services.auth import require_api_key
@@ -39,10 +40,7 @@ def post_events(body: EventsRequest, request: Request, settings: SettingsDep) ->
     (see ``errors``); 503 with Retry-After while the store is unavailable (nothing applied).
     """
     size = len(body.users) + len(body.events)
-    if size > settings.max_events:
-        raise ValueError(
-            f"a batch holds at most max_events={settings.max_events} users+events, got {size}"
-        )
+    at_most(("body", "events"), size, settings.max_events, "number of users+events")
     users = [as_raw(u.model_dump()) for u in body.users]
     events = [as_raw(e.model_dump()) for e in body.events]
     now = int(time.time())

@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Depends
 
 from api.deps import RecommenderDep, SettingsDep, StateDep
+from api.errors import named
 from api.routes.recommendations import reason_schemas
 from api.schemas.feed import FeedRankRequest, FeedRankResponse, RankedPost
 from api.services.auth import ApiKeyHeader, check_api_key, read_access
@@ -32,19 +33,22 @@ def rank(
     if settings.feed_authors_require_key and any(c.author_id for c in body.candidates):
         check_api_key(settings, x_api_key)
     impressions = state.impressions if state.impressions is not None else ImpressionLog(None)
-    strategy, ranked = rank_feed(
-        state.social,
-        recommender,
-        impressions,
-        body.user_id,
-        [Candidate(c.item_id, c.author_id, c.post_id) for c in body.candidates],
-        now=int(time.time()),
-        author_weight=settings.feed_author_weight,
-        cap=settings.feed_cap_impressions,
-        window_s=round(settings.feed_cap_hours * 3600),
-        mode=settings.feed_cap_mode,
-        region=body.region,
-    )
+    try:
+        strategy, ranked = rank_feed(
+            state.social,
+            recommender,
+            impressions,
+            body.user_id,
+            [Candidate(c.item_id, c.author_id, c.post_id) for c in body.candidates],
+            now=int(time.time()),
+            author_weight=settings.feed_author_weight,
+            cap=settings.feed_cap_impressions,
+            window_s=round(settings.feed_cap_hours * 3600),
+            mode=settings.feed_cap_mode,
+            region=body.region,
+        )
+    except ValueError as exc:  # e.g. a region the snapshot does not have: 422 there
+        raise named(exc, ("body",), FeedRankRequest.model_fields) from exc
     items = []
     for r in ranked:
         items.append(

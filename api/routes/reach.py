@@ -8,13 +8,13 @@ FastAPI's validation-error format, with the field in ``loc``; unknown users or i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final, TypeVar
 
 from fastapi import APIRouter, Depends, status
-from fastapi.exceptions import RequestValidationError
 
 from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.errors import at_most, invalid, named
 from api.observability import MetricsDep
 from api.schemas.reach import (
     Answered,
@@ -42,27 +42,6 @@ NOT_FOUND: Final[dict[int | str, dict[str, object]]] = {
 T = TypeVar("T")
 
 
-def invalid(loc: Sequence[str | int], msg: str, value: object, kind: str) -> RequestValidationError:
-    """A 422 error in FastAPI's format for field ``loc``."""
-    return RequestValidationError([{"type": kind, "loc": tuple(loc), "msg": msg, "input": value}])
-
-
-def at_most(loc: Sequence[str | int], value: int, limit: int, what: str) -> None:
-    """Raise a 422 naming ``loc`` and ``limit`` when ``value > limit``."""
-    if value > limit:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "less_than_equal",
-                    "loc": tuple(loc),
-                    "msg": f"{what} must be at most {limit}, got {value}",
-                    "input": value,
-                    "ctx": {"le": limit},
-                }
-            ]
-        )
-
-
 def bounded_simulations(
     value: int | None, settings: Settings, loc: Sequence[str | int], default: int
 ) -> int:
@@ -81,16 +60,20 @@ def segment_members(segment: Segment | None, profiles: ProfileService) -> list[s
 
 
 def run_checked(
-    work: Callable[[], T], simulations_loc: Sequence[str | int], loc: Sequence[str | int]
+    work: Callable[[], T],
+    simulations_loc: Sequence[str | int],
+    loc: Sequence[str | int],
+    fields: Collection[str] = (),
 ) -> T:
     """Run ``work``; a projected time over the limit is 422 at ``simulations_loc``, any other
-    ``ValueError`` from the library is 422 at ``loc`` (unknown ids pass through: 404)."""
+    ``ValueError`` from the library is 422 at ``loc`` plus the field of ``fields`` its message
+    names (:func:`api.errors.named`; unknown ids pass through: 404)."""
     try:
         return work()
     except WorkLimitError as exc:
         raise invalid(simulations_loc, str(exc), None, "work_limit") from exc
     except ValueError as exc:
-        raise invalid(loc, str(exc), None, "value_error") from exc
+        raise named(exc, loc, fields) from exc
 
 
 @router.post(
@@ -130,6 +113,7 @@ def post_reach(
         ),
         ("body", "simulations"),
         ("body",),
+        ReachRequest.model_fields,
     )
     metrics.count_simulations("estimate", est.simulations)
     assert est.per_seed is not None and est.overlap is not None and est.shared is not None

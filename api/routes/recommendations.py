@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
 from api.deps import RecommenderDep, StateDep
+from api.errors import named
 from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import (
     ErrorResponse,
@@ -26,6 +27,7 @@ router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depe
 DEFAULT_K: Final[int] = 10
 #: Serialiser of :class:`api.services.social.Recommendation` (its shape is the response's).
 _BODY: Final = TypeAdapter(Recommendation)
+_QUERY_FIELDS: Final = frozenset({"k", "category", "min_price", "max_price", "region"})
 
 
 def bounded_k(k: int | None, max_k: int) -> int:
@@ -67,7 +69,6 @@ def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
     response_model=RecommendationsResponse,
     response_model_exclude_none=True,
     responses={
-        status.HTTP_400_BAD_REQUEST: {"model": ErrorResponse},
         status.HTTP_404_NOT_FOUND: {"model": ErrorResponse},
     },
     summary="Top-k items for a user, with reasons",
@@ -109,13 +110,16 @@ async def get_recommendations(
     for field (a test checks the JSON against the schema); FastAPI would build and validate
     the response models first, then encode them.
     """
-    result = state.social.recommend(
-        recommender,
-        user_id,
-        bounded_k(k, state.settings.max_k),
-        exclude_seen=exclude_seen,
-        item_filter=ItemFilter(category, min_price, max_price, in_stock_only),
-        fallback_popular=fallback == "popular",
-        region=region,
-    )
+    try:
+        result = state.social.recommend(
+            recommender,
+            user_id,
+            bounded_k(k, state.settings.max_k),
+            exclude_seen=exclude_seen,
+            item_filter=ItemFilter(category, min_price, max_price, in_stock_only),
+            fallback_popular=fallback == "popular",
+            region=region,
+        )
+    except ValueError as exc:  # a filter or region the catalogue does not have: 422 there
+        raise named(exc, ("query",), _QUERY_FIELDS) from exc
     return Response(_BODY.dump_json(result, exclude_none=True), media_type="application/json")

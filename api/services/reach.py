@@ -367,7 +367,7 @@ class ServedGraph:
             members = np.array([index[u] for u in segment if u in index], dtype=np.int64)
             members = members[self.served[members]]
             if members.size == 0:
-                raise ValueError("the segment has no members in the influence graph")
+                raise ValueError("segment has no served members in the influence graph")
             inside = np.zeros(self.graph.num_nodes, dtype=bool)
             inside[members] = True
             weights[~inside] = 0.0

@@ -329,7 +329,7 @@ def plan_campaign(
         affordable = int(np.searchsorted(np.cumsum(np.sort(cand_costs)), budget, side="right"))
         if affordable == 0:
             raise ValueError(
-                f"budget {budget!r} is below the cheapest candidate cost {cand_costs.min()!r}"
+                f"budget {budget!r} is below the cheapest candidate cost {float(cand_costs.min())!r}"
             )
         k_eff = min(affordable, MAX_PLAN_SEEDS)
     else:

@@ -140,3 +140,40 @@ def test_an_event_sent_again_is_stored_and_logged_once(
     finally:
         store.close()
     assert sorted(r.ts for r in rows) == [1_700_000_123, 1_700_000_124]
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    """The one 422 entry of ``response``, checked to be short and free of Python reprs."""
+    assert response.status_code == 422, response.text
+    assert len(response.content) < 2_000 and "np." not in response.text
+    (entry,) = response.json()["detail"]
+    assert isinstance(entry, dict)
+    return entry
+
+
+def test_invalid_values_answer_422_naming_the_field_with_short_echoes(served: Served) -> None:
+    base = served[1].base
+    recs = f"{base}/api/v1/users/a/recommendations"
+    for params, field in (
+        ({"category": "x"}, "category"),
+        ({"min_price": 50, "max_price": 10}, "min_price"),
+        ({"k": 0}, "k"),
+    ):
+        assert _error(httpx.get(recs, params=params))["loc"] == ["query", field]
+    unknown = f"{base}/api/v1/users/zz/recommendations"
+    region = _error(httpx.get(unknown, params={"fallback": "popular", "region": "mars"}))
+    assert region["loc"] == ["query", "region"]
+    many = {"events": [{"user_id": "a", "item_id": "p1", "kind": "view"}] * 1001}
+    posted = httpx.post(f"{base}/api/v1/events", json=many, headers=KEY)
+    assert _error(posted)["loc"] == ["body", "events"]
+    long_id = "z" * 10_000
+    long = _error(httpx.get(f"{base}/api/v1/users/{long_id}/recommendations"))
+    assert long["loc"] == ["path", "user_id"] and len(long["input"]) <= 64
+    feed = {"user_id": "a", "candidates": [{"item_id": "p1"}] * 10_000}
+    too_many = _error(httpx.post(f"{base}/api/v1/feed/rank", json=feed, headers=KEY))
+    assert too_many["loc"] == ["body", "candidates"] and len(str(too_many["input"])) < 120
+    plan = {"budget": 0.5, "costs": {"a": 5, "b": 7}, "simulations": 10}
+    cheap = _error(httpx.post(f"{base}/api/v1/campaigns/plan", json=plan))
+    assert cheap["loc"] == ["body", "budget"] and "cheapest candidate cost 5.0" in cheap["msg"]
+    seeds = _error(httpx.post(f"{base}/api/v1/reach", json={"seeds": [long_id]}))
+    assert seeds["loc"] == ["body", "seeds", 0] and len(seeds["input"]) <= 64

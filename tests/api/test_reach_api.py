@@ -245,8 +245,12 @@ def test_plan_budget_and_qualified(client: TestClient) -> None:
         ({"budget": 2.0}, ["body"], "budget needs costs"),
         ({"k": 5}, ["body", "k"], "k must be at most 4, got 5"),
         ({"k": 1, "costs": {"k1": -1.0}}, ["body", "costs", "k1"], "greater than 0"),
-        ({"budget": 1.0, "costs": {"k1": 2.0}}, ["body"], "below the cheapest candidate cost"),
-        ({"k": 3, "candidates": ["k1", "k2"]}, ["body"], "k must be an int in [1, 2]"),
+        (
+            {"budget": 1.0, "costs": {"k1": 2.0}},
+            ["body", "budget"],
+            "below the cheapest candidate cost",
+        ),
+        ({"k": 3, "candidates": ["k1", "k2"]}, ["body", "k"], "k must be an int in [1, 2]"),
         ({"k": 1, "candidates": ["k1", "k1"]}, ["body"], "candidates contains 'k1' more than once"),
     ],
 )
@@ -355,12 +359,13 @@ def test_plan_within_a_segment_is_the_brute_force_optimum(
     [
         ({}, "a segment needs activity or value_tier"),
         ({"activity": "sleepy"}, "Input should be"),
-        ({"activity": "churned"}, "the segment has no members in the influence graph"),
+        ({"activity": "churned"}, "segment has no served members in the influence graph"),
     ],
 )
 def test_segment_validation_is_422(client: TestClient, segment: dict[str, Any], text: str) -> None:
     detail = _error(client.post("/api/v1/reach", json={"seeds": ["k1"], "segment": segment}), 422)
     assert text in detail[0]["msg"]
+    assert detail[0]["loc"][:2] == ["body", "segment"]
 
 
 @pytest.mark.parametrize(

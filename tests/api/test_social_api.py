@@ -89,7 +89,7 @@ def test_recommendations_with_reasons_filters_and_strategies(client: TestClient)
     assert "p5" not in ids(recs(client, "a", in_stock_only=True))
     assert set(ids(recs(client, "a", min_price=40, max_price=200))) == {"p2"}
     bad = client.get("/api/v1/users/a/recommendations", params={"category": "x"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "category"]
     assert recs(client, "f")["strategy"] == "social_cold_start"
     assert recs(client, "g")["strategy"] == "popular"
     assert client.get("/api/v1/users/zz/recommendations").status_code == 404
@@ -146,8 +146,9 @@ def test_events_batch_limit(tmp_path: Path) -> None:
     events = [{"user_id": "a", "item_id": "p3", "kind": "view", "ts": T0 + n} for n in range(3)]
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         response = client.post("/api/v1/events", json={"events": events}, headers=KEY)
-    assert response.status_code == 400
-    assert "max_events=2" in response.json()["detail"]
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "events"] and "at most 2" in error["msg"]
 
 
 def test_store_unavailable_serves_reads_and_503s_writes(tmp_path: Path) -> None:
