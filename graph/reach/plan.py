@@ -328,9 +328,8 @@ def plan_campaign(
             raise ValueError(f"costs[{graph.label(v)!r}] = {cost_of[v]!r} must be > 0")
         affordable = int(np.searchsorted(np.cumsum(np.sort(cand_costs)), budget, side="right"))
         if affordable == 0:
-            raise ValueError(
-                f"budget {budget!r} is below the cheapest candidate cost {float(cand_costs.min())!r}"
-            )
+            cheapest = float(cand_costs.min())
+            raise ValueError(f"budget {budget!r} is below the cheapest candidate cost {cheapest!r}")
         k_eff = min(affordable, MAX_PLAN_SEEDS)
     else:
         assert k is not None
