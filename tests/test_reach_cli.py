@@ -151,3 +151,21 @@ def test_reach_backtest_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert report["options"]["horizon_s"] == 30 * 86_400 and report["counts"]["held_out"] > 20
     model = CalibratedReach.load(reach_dir / "reach_model.json")
     assert model.backtest is not None and model.backtest["horizon_s"] == 30 * 86_400
+    # After the backtest, `reach` and `plan` default to the calibrated model and say so.
+    seed = users[0].user_id
+    reach = runner.invoke(app, ["reach", "--seeds", seed, "--simulations", "50", "--jobs", "1"])
+    assert reach.exit_code == 0, reach.output
+    text = " ".join(reach.output.split())
+    assert "reach model: calibrated on" in text and "(IC, calibrated)" in text
+    assert "calibrated adopters (90% interval)" in text
+    wc = runner.invoke(app, ["reach", "--seeds", seed, "--probability", "wc", "--jobs", "1"])
+    assert "reach model: weighted_cascade (calibrated: false" in " ".join(wc.output.split())
+
+
+def test_reach_without_a_backtest_says_why_not_calibrated(paths: list[str]) -> None:
+    result = runner.invoke(app, ["reach", "--seeds", "k1", "--simulations", "20", *paths])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "reach model: weighted_cascade (calibrated: false: no calibrated model at" in out
+    asked = runner.invoke(app, ["reach", "--seeds", "k1", "--probability", "calibrated", *paths])
+    assert asked.exit_code == 1 and "run `socialrec reach backtest` first" in asked.output

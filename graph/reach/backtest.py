@@ -38,6 +38,7 @@ from graph.reach.calibrate import (
     Progress,
     UnusableLogError,
     check_log,
+    choose_horizon,
     fit_calibrated,
     predict_cascades,
     raw_reach,
@@ -286,7 +287,7 @@ def run_backtest(
     snapshot: Snapshot,
     *,
     kinds: Sequence[str] = ("purchase",),
-    horizon_s: int = 30 * DAY,
+    horizon_s: int | None = None,
     holdout: float = 0.3,
     seeds_per_item: int = 1,
     uniform_p: float = 0.05,
@@ -301,7 +302,9 @@ def run_backtest(
     Args:
         snapshot: The snapshot (social edges of both kinds and the interaction log).
         kinds: Interaction kinds that count as adoption.
-        horizon_s: Observed size = distinct adopters within this many seconds of the first.
+        horizon_s: Observed size = distinct adopters within this many seconds of the first
+            (``None``: the longest horizon the log supports, see
+            :func:`graph.reach.calibrate.choose_horizon`).
         holdout: Share of items (the newest by first adoption) held out, in (0, 1).
         seeds_per_item: The first ``k`` adopters are the seeds.
         uniform_p: ``p`` of the uniform candidate (today's default 0.05).
@@ -324,9 +327,14 @@ def run_backtest(
         raise ValueError(f"uniform_p must be in [0, 1], got {uniform_p!r}")
     graph = InfluenceGraph.from_snapshot(snapshot)
     log = AdoptionLog.from_snapshot(snapshot, kinds)
-    check = check_log(
-        graph, log, horizon_s=horizon_s, holdout=holdout, seeds_per_item=seeds_per_item
-    )
+    if horizon_s is None:
+        horizon_s, check = choose_horizon(
+            graph, log, holdout=holdout, seeds_per_item=seeds_per_item
+        )
+    else:
+        check = check_log(
+            graph, log, horizon_s=horizon_s, holdout=holdout, seeds_per_item=seeds_per_item
+        )
     if not check.usable:
         raise UnusableLogError(f"no usable adoption log: {check.reason}")
     split = split_by_time(log, horizon_s=horizon_s, holdout=holdout, seeds_per_item=seeds_per_item)

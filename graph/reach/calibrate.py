@@ -69,6 +69,8 @@ _LEVEL_GRID: Final[NDArray[np.float64]] = np.linspace(0.02, 0.998, 245)
 MIN_ADOPTIONS: Final[int] = 100
 #: ... and this many evaluable items in the inner split (and in the held-out part).
 MIN_ITEMS: Final[int] = 20
+#: Horizons tried, longest first, when none is given (:func:`choose_horizon`).
+HORIZON_CHOICES_S: Final[tuple[int, ...]] = (30 * DAY, 14 * DAY, 7 * DAY, 3 * DAY, DAY)
 
 
 class UnusableLogError(ValueError):
@@ -132,6 +134,37 @@ def check_log(
             )
         fit, end = split.fit, split.cutoff - 1
     return result(None)
+
+
+def choose_horizon(
+    graph: InfluenceGraph,
+    log: AdoptionLog,
+    *,
+    holdout: float = 0.3,
+    seeds_per_item: int = 1,
+    choices: Sequence[int] = HORIZON_CHOICES_S,
+) -> tuple[int, LogCheck]:
+    """The longest horizon of ``choices`` that leaves the log usable (:func:`check_log`),
+    with its check; when none does, the shortest and its check (with the reason).
+
+    A longer horizon counts more of each cascade but leaves fewer items whose horizon ends
+    before the log does, so the usable horizon depends on how long the log is.
+
+    Raises:
+        ValueError: if ``choices`` is empty or an option is out of range.
+    """
+    if not choices:
+        raise ValueError("choices must name at least one horizon")
+    check: LogCheck | None = None
+    horizon = choices[0]
+    for horizon in sorted(choices, reverse=True):
+        check = check_log(
+            graph, log, horizon_s=horizon, holdout=holdout, seeds_per_item=seeds_per_item
+        )
+        if check.usable:
+            break
+    assert check is not None
+    return horizon, check
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """CLI command ``demo``: the whole pipeline on a synthetic world, then the API.
 
-generate -> load into the configured store -> export a snapshot -> train LightGCN -> serve.
-Each step calls the same library functions as its own command.
+generate -> load into the configured store -> export a snapshot -> train LightGCN -> backtest
+and calibrate reach on the world's purchase log -> serve. Each step calls the same library
+functions as its own command.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from socialrec.console import console, fail, row_progress
 if TYPE_CHECKING:
     from graph.snapshot import Snapshot
 
-STEPS: Final[int] = 5
+STEPS: Final[int] = 6
 
 
 def _step(number: int, title: str) -> None:
@@ -81,6 +82,23 @@ def _load_and_export(settings: Settings, world_dir: Path) -> Snapshot:
     return snapshot
 
 
+def _backtest_reach(settings: Settings, snapshot: Snapshot, seed: int) -> None:
+    """``socialrec reach backtest`` with its defaults; an unusable log is reported, not fatal
+    (reach answers then fall back to weighted cascade and say why)."""
+    from graph.reach.backtest import run_backtest
+    from graph.reach.calibrate import UnusableLogError
+    from socialrec.commands.reach_backtest import backtest_progress, print_report, write_backtest
+
+    try:
+        with backtest_progress() as progress:
+            report, model = run_backtest(snapshot, seed=seed, progress=progress)
+    except UnusableLogError as exc:
+        console.print(f"{exc}: reach answers use weighted cascade (calibrated: false)")
+        return
+    print_report(report)
+    write_backtest(report, model, settings.resolved_reach_dir)
+
+
 def example_user(snapshot: Snapshot, min_items: int = 5) -> str:
     """A real user with at least ``min_items`` distinct items (else the most active one)."""
     import numpy as np
@@ -132,9 +150,12 @@ def demo(
     path = save_checkpoint(to_checkpoint(result), settings.resolved_checkpoint_path)
     show_result(result, path)
 
+    _step(5, "backtest and calibrate reach")
+    _backtest_reach(settings, snapshot, seed)
+
     user = example_user(snapshot)
     base = f"http://{settings.host}:{settings.port}"
-    _step(5, "serve the API")
+    _step(6, "serve the API")
     console.print("Try:", style="bold")
     console.print(f"  curl '{base}/api/v1/users/{user}/recommendations?k=10'", soft_wrap=True)
     console.print(f"  curl '{base}/health'   (docs: {base}/docs)", soft_wrap=True)

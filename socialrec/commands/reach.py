@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from graph.reach.estimate import Estimate
 
 PROBABILITY_ALIASES = {
+    "calibrated": "calibrated",
     "uniform": "uniform",
     "wc": "weighted_cascade",
     "weighted_cascade": "weighted_cascade",
@@ -40,7 +41,11 @@ CheckpointOpt = Annotated[
 ]
 ModelOpt = Annotated[str, typer.Option(help="Diffusion model: ic | lt.")]
 ProbabilityOpt = Annotated[
-    str, typer.Option(help="Edge probabilities: uniform | wc (weighted cascade) | learned.")
+    str,
+    typer.Option(
+        help="Edge probabilities: auto (calibrated when `socialrec reach backtest` left a model, "
+        "else wc) | calibrated | uniform | wc (weighted cascade) | learned."
+    ),
 ]
 POpt = Annotated[float, typer.Option("--p", min=0.0, max=1.0, help="Uniform edge probability.")]
 WindowOpt = Annotated[
@@ -66,6 +71,7 @@ def _service(
     snapshot: Path | None, checkpoint: Path | None, item: str | None, jobs: int | None
 ) -> ReachService:
     from api.services.reach import ReachService
+    from api.services.reach_model import load_reach_model
     from gnn.checkpoint import CheckpointError, load_checkpoint
     from graph.snapshot import SnapshotError, read_snapshot
 
@@ -80,18 +86,67 @@ def _service(
             ckpt = load_checkpoint(settings.resolved_checkpoint_path)
         except CheckpointError as exc:
             raise fail(f"--checkpoint (needed by --item): {exc}") from exc
-    return ReachService(snap, ckpt, jobs=jobs)
+    return ReachService(
+        snap, ckpt, reach_model=load_reach_model(settings.resolved_reach_dir), jobs=jobs
+    )
 
 
-def _spec(model: str, probability: str, p: float, window: int) -> ProbabilitySpec:
+def _spec(
+    service: ReachService, model: str, probability: str, p: float, window: int
+) -> ProbabilitySpec:
     from api.services.reach import ProbabilitySpec
 
     if model not in ("ic", "lt"):
         raise fail(f"--model must be ic or lt, got {model!r}")
+    if probability == "auto":
+        return service.default_probability()
     kind = PROBABILITY_ALIASES.get(probability)
     if kind is None:
-        raise fail(f"--probability must be one of uniform, wc, learned; got {probability!r}")
+        raise fail(
+            f"--probability must be one of auto, {', '.join(PROBABILITY_ALIASES)}; "
+            f"got {probability!r}"
+        )
+    if kind == "calibrated" and service.reach_model.calibrated is None:
+        raise fail(f"--probability calibrated: {service.reach_model.reason}")
     return ProbabilitySpec(kind=kind, p=p, window_s=window)  # type: ignore[arg-type]
+
+
+def _show_model(
+    service: ReachService, spec: ProbabilitySpec, model: str, num_seeds: int | None
+) -> None:
+    """One line naming the reach model (calibrated or not, and why), then any warnings."""
+    info = service.reach_model.info(
+        spec.kind, model=model, num_seeds=num_seeds, p=spec.p, window_s=spec.window_s
+    )
+    if info.calibrated and info.backtest is not None and info.fit_period is not None:
+        figures = info.backtest
+        console.print(
+            f"reach model: calibrated on {info.fit_period[0]}..{info.fit_period[1]}, "
+            f"{info.horizon_days:g}-day horizon; last backtest: Spearman "
+            f"{figures.get('spearman') or float('nan'):.2f}, 90% interval coverage "
+            f"{figures.get('coverage90', float('nan')):.2f}"
+        )
+    else:
+        console.print(f"reach model: {info.name} (calibrated: false: {info.reason})")
+    for warning in info.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}")
+
+
+def _predicted_row(
+    table: Table,
+    label: str,
+    service: ReachService,
+    spec: ProbabilitySpec,
+    model: str,
+    est: Estimate,
+    seeds: list[str],
+) -> None:
+    """A table row of calibrated adopters with their 90% predictive interval (if any)."""
+    pred = service.reach_model.predict(spec.kind, model, est, seeds)
+    if pred is not None:
+        table.add_row(
+            label, f"{pred.expected:,.2f}", "", f"[{pred.low90:,.0f}, {pred.high90:,.0f}]"
+        )
 
 
 def _fmt(est: Estimate) -> tuple[str, str, str]:
@@ -135,7 +190,7 @@ def reach(
         str | None, typer.Option(help="Comma-separated seed users, e.g. a,b,c.")
     ] = None,
     model: ModelOpt = "ic",
-    probability: ProbabilityOpt = "wc",
+    probability: ProbabilityOpt = "auto",
     p: POpt = 0.05,
     window: WindowOpt = 7 * 24 * 3600,
     simulations: Annotated[int, typer.Option(min=2, help="Monte-Carlo worlds.")] = 1000,
@@ -156,11 +211,11 @@ def reach(
     seed_list = _split(seeds, "--seeds")
     if seed_list is None:
         raise fail("give --seeds a,b,c (or run `socialrec reach backtest`)")
-    spec = _spec(model, probability, p, window)
     settings = get_settings()
     if simulations > settings.max_simulations:
         raise fail(f"--simulations must be at most {settings.max_simulations}, got {simulations}")
     service = _service(snapshot, checkpoint, item, jobs)
+    spec = _spec(service, model, probability, p, window)
     try:
         with console.status(f"simulating {simulations} cascades..."):
             est = service.estimate(
@@ -174,14 +229,19 @@ def reach(
     except (UnknownEntityError, ValueError) as exc:
         raise fail(str(exc)) from exc
 
-    summary = Table(title=f"Reach of {len(est.seeds)} seeds ({model.upper()}, {spec.kind})")
+    count = f"{len(est.seeds)} seed{'s' if len(est.seeds) > 1 else ''}"
+    _show_model(service, spec, model, len(est.seeds))
+    summary = Table(title=f"Reach of {count} ({model.upper()}, {spec.kind})")
     for col in ("", "mean", "std error", "95% CI"):
         summary.add_column(col, justify="right" if col else "left")
     summary.add_row("reach (seeds included)", *_fmt(est.reach))
+    _predicted_row(
+        summary, "calibrated adopters (90% interval)", service, spec, model, est.reach, est.seeds
+    )
     summary.add_row("audience beyond seeds", f"{est.reach.mean - len(est.seeds):,.2f}", "", "")
     if est.qualified is not None:
         summary.add_row(f"qualified reach ({item})", *_fmt(est.qualified))
-    if est.shared is not None:
+    if est.shared is not None and len(est.seeds) > 1:
         summary.add_row("reached by 2+ seeds", *_fmt(est.shared))
     console.print(summary)
     console.print(f"simulations {est.simulations}, seed {est.seed}")
@@ -223,7 +283,7 @@ def plan(
         str | None, typer.Option(help="Comma-separated candidates (default: most followed).")
     ] = None,
     model: ModelOpt = "ic",
-    probability: ProbabilityOpt = "wc",
+    probability: ProbabilityOpt = "auto",
     p: POpt = 0.05,
     window: WindowOpt = 7 * 24 * 3600,
     simulations: Annotated[int, typer.Option(min=2, help="Monte-Carlo worlds.")] = 1000,
@@ -255,8 +315,8 @@ def plan(
             cost_map = read_costs(costs)
         except (OSError, ValueError) as exc:
             raise fail(f"--costs: {exc}") from exc
-    spec = _spec(model, probability, p, window)
     service = _service(snapshot, checkpoint, item, jobs)
+    spec = _spec(service, model, probability, p, window)
     try:
         with console.status("planning (RR sets, greedy, Monte-Carlo check)..."):
             result = service.plan(
@@ -275,6 +335,7 @@ def plan(
     except (UnknownEntityError, ValueError) as exc:
         raise fail(str(exc)) from exc
 
+    _show_model(service, spec, model, k)
     unit = "qualified reach" if result.objective == "qualified" else "reach"
     chosen = Table(title=f"Chosen influencers ({result.method}, objective: {unit})")
     chosen.add_column("#", justify="right")
@@ -296,6 +357,12 @@ def plan(
         compare.add_column(col, justify="right" if col else "left")
     compare.add_row("plan reach", *_fmt(result.estimate.reach))
     compare.add_row("baseline reach", *_fmt(result.baseline_estimate.reach))
+    chosen_ids = [c.seed for c in result.chosen]
+    for label, estimate, seeds in (
+        ("plan calibrated adopters", result.estimate, chosen_ids),
+        ("baseline calibrated adopters", result.baseline_estimate, result.baseline),
+    ):
+        _predicted_row(compare, label, service, spec, model, estimate.reach, seeds)
     if result.estimate.qualified is not None and result.baseline_estimate.qualified is not None:
         compare.add_row("plan qualified", *_fmt(result.estimate.qualified))
         compare.add_row("baseline qualified", *_fmt(result.baseline_estimate.qualified))

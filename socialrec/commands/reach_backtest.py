@@ -25,14 +25,13 @@ from socialrec.console import console, fail
 
 if TYPE_CHECKING:
     from graph.reach.backtest import BacktestReport
+    from graph.reach.calibrate import CalibratedReach
 
 DAY = 86_400
-#: Subdirectory of the work dir that holds the last backtest and the model to serve.
-REACH_DIR = "reach"
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
+def backtest_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A ``(stage, done, total)`` callback: a rich status line on a terminal, otherwise a
     plain line per stage and at most one every 10 seconds."""
     if console.is_terminal:
@@ -55,8 +54,13 @@ def backtest(
         str, typer.Option(help="Comma-separated interaction kinds that count as adoption.")
     ] = "purchase",
     horizon: Annotated[
-        float, typer.Option(min=0.01, help="Days after the first adoption that count.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Days after the first adoption that count (default: the longest of 30, 14, "
+            "7, 3, 1 that the log supports).",
+        ),
+    ] = None,
     holdout: Annotated[
         float, typer.Option(min=0.01, max=0.99, help="Share of the newest items held out.")
     ] = 0.3,
@@ -66,13 +70,14 @@ def backtest(
     simulations: Annotated[int, typer.Option(min=2, help="Monte-Carlo worlds per seed set.")] = 200,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     out: Annotated[
-        Path | None, typer.Option(help="Output directory (default: <work_dir>/reach).")
+        Path | None,
+        typer.Option(help="Output directory (default: SOCIALREC_REACH_DIR or <work_dir>/reach)."),
     ] = None,
     snapshot: SnapshotOpt = None,
     jobs: JobsOpt = None,
 ) -> None:
     """Backtest the reach models on the log: older items fit, newer ones are predicted."""
-    from graph.reach.backtest import PLOT_FILE, run_backtest, save_backtest
+    from graph.reach.backtest import run_backtest
     from graph.reach.calibrate import UnusableLogError
     from graph.snapshot import SnapshotError, read_snapshot
 
@@ -83,11 +88,11 @@ def backtest(
         raise fail(f"--snapshot: {exc}. Run `socialrec export` first.") from exc
     kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
     try:
-        with _progress() as progress:
+        with backtest_progress() as progress:
             report, model = run_backtest(
                 snap,
                 kinds=kind_list,
-                horizon_s=round(horizon * DAY),
+                horizon_s=None if horizon is None else round(horizon * DAY),
                 holdout=holdout,
                 seeds_per_item=seeds_per_item,
                 simulations=simulations,
@@ -100,7 +105,13 @@ def backtest(
     except ValueError as exc:
         raise fail(str(exc)) from exc
     print_report(report)
-    directory = out or settings.work_dir / REACH_DIR
+    write_backtest(report, model, out or settings.resolved_reach_dir)
+
+
+def write_backtest(report: BacktestReport, model: CalibratedReach, directory: Path) -> None:
+    """Write the report, its plot and the model to serve into ``directory`` and say where."""
+    from graph.reach.backtest import PLOT_FILE, save_backtest
+
     try:
         report_path, model_path = save_backtest(report, model, directory)
         plot_path = save_backtest_plot(report, directory / PLOT_FILE)

@@ -21,6 +21,7 @@ from graph.reach.calibrate import (
     CalibratedReach,
     UnusableLogError,
     check_log,
+    choose_horizon,
     fit_calibrated,
     load_for_serving,
 )
@@ -282,3 +283,18 @@ def test_both_stores_keep_tag_adoptions(store: GraphStore, tmp_path: Path) -> No
     snap = export_snapshot(store, tmp_path / "snapshot")
     log = AdoptionLog.from_snapshot(snap, ["tag"])
     assert (log.user.tolist(), log.ts.tolist()) == ([snap.user_index["a"]], [100])
+
+
+def test_choose_horizon_takes_the_longest_the_log_supports(world: Snapshot) -> None:
+    graph = InfluenceGraph.from_snapshot(world)
+    log = AdoptionLog.from_snapshot(world)
+    horizon, check = choose_horizon(graph, log)
+    assert horizon == 30 * DAY and check.usable
+    # A log whose held-out part is too short for 30 days: the longest usable one is chosen.
+    span = 700 * DAY
+    too_long = [h for h in (span, 30 * DAY) if not check_log(graph, log, horizon_s=h).usable]
+    assert too_long == [span]
+    horizon, check = choose_horizon(graph, log, choices=(span, 7 * DAY))
+    assert horizon == 7 * DAY and check.usable
+    horizon, check = choose_horizon(graph, log, choices=(span,))
+    assert horizon == span and not check.usable and "censored" in (check.reason or "")
