@@ -198,15 +198,21 @@ def test_cli_guard_exit_code_mark_report_and_health(tmp_path: Path, skewed: Snap
     mismatch = runner.invoke(app, ["evaluate", *where, "--reference", str(tmp_path / "seed1.pt")])
     assert mismatch.exit_code == 1 and "another split" in text(mismatch)
 
+    [warning] = served_warnings(tmp_path, snap_dir, out)
+    assert "worse than popularity" in warning
+
+
+def served_warnings(work_dir: Path, snapshot_dir: Path, checkpoint: Path) -> list[str]:
+    """``model_warnings`` of ``/health`` from the real app serving ``checkpoint``."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg, unused-ignore]
-        work_dir=tmp_path,
-        snapshot_dir=snap_dir,
-        checkpoint_path=out,
+        work_dir=work_dir,
+        snapshot_dir=snapshot_dir,
+        checkpoint_path=checkpoint,
     )
     with TestClient(create_app(settings)) as client:
-        [warning] = client.get("/health").json()["model_warnings"]
-    assert "worse than popularity" in warning
+        warnings: list[str] = client.get("/health").json()["model_warnings"]
+    return warnings
 
 
 def test_health_has_no_warning_for_a_healthy_model(
@@ -214,11 +220,4 @@ def test_health_has_no_warning_for_a_healthy_model(
 ) -> None:
     snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
     path = save_checkpoint(to_checkpoint(healthy), tmp_path / "model.pt")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg, unused-ignore]
-        work_dir=tmp_path,
-        snapshot_dir=snap_dir,
-        checkpoint_path=path,
-    )
-    with TestClient(create_app(settings)) as client:
-        assert client.get("/health").json()["model_warnings"] == []
+    assert served_warnings(tmp_path, snap_dir, path) == []
