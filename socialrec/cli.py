@@ -11,6 +11,8 @@ app = typer.Typer(
     help="Graph-based social-commerce recommender: generate, load, export, train, serve.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain text: help texts say "[default: ...]" and "<work_dir>", which markup would eat.
+    rich_markup_mode=None,
 )
 for area in (generate, ingest, train, tune, serve, demo, reach):
     area.register(app)

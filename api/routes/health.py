@@ -17,7 +17,9 @@ router = APIRouter(tags=["health"])
 PUBLIC_DOWN_DETAIL: Final[str] = "not answering; the cause is in the server log"
 
 
-@router.get("/health", response_model=HealthResponse, summary="Service status")
+@router.api_route(
+    "/health", methods=["GET", "HEAD"], response_model=HealthResponse, summary="Service status"
+)
 def health(state: StateDep, settings: SettingsDep, request: Request) -> HealthResponse:
     """Model version, snapshot identity, graph counts, the graph store's status (503 while
     nothing is loaded) and how far this replica has applied the store's change log. A store

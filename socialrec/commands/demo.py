@@ -155,12 +155,25 @@ def demo(
 
     user = example_user(snapshot)
     base = f"http://{settings.host}:{settings.port}"
-    _step(6, "serve the API")
-    console.print("Try:", style="bold")
+    if serve:
+        _step(6, "serve the API")
+        _print_tries(base, user, "Try:")
+        run_server(settings)
+    else:
+        _step(6, "done (--no-serve): serve the API with")
+        console.print(
+            f"  SOCIALREC_WORK_DIR={settings.work_dir} socialrec serve "
+            f"--host {settings.host} --port {settings.port}",
+            soft_wrap=True,
+            markup=False,
+        )
+        _print_tries(base, user, "Then try:")
+
+
+def _print_tries(base: str, user: str, header: str) -> None:
+    console.print(header, style="bold")
     console.print(f"  curl '{base}/api/v1/users/{user}/recommendations?k=10'", soft_wrap=True)
     console.print(f"  curl '{base}/health'   (docs: {base}/docs)", soft_wrap=True)
-    if serve:
-        run_server(settings)
 
 
 def register(app: typer.Typer) -> None:

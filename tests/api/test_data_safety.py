@@ -177,3 +177,10 @@ def test_invalid_values_answer_422_naming_the_field_with_short_echoes(served: Se
     assert cheap["loc"] == ["body", "budget"] and "cheapest candidate cost 5.0" in cheap["msg"]
     seeds = _error(httpx.post(f"{base}/api/v1/reach", json={"seeds": [long_id]}))
     assert seeds["loc"] == ["body", "seeds", 0] and len(seeds["input"]) <= 64
+
+
+def test_head_health_answers_like_get(served: Served) -> None:
+    base = served[1].base
+    head = httpx.head(f"{base}/health")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == httpx.get(f"{base}/health").headers["content-type"]
