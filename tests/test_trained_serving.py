@@ -16,7 +16,6 @@ Recall@10 0.60 / NDCG@10 0.45 against popularity's 0.23 / 0.17 (2.6x); random em
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +32,8 @@ from graph.schema import canonical_friendship
 from graph.snapshot import Snapshot
 from graph.sqlite_store import SQLiteStore
 from graph.synthetic import World, WorldConfig, generate_world
+from tests.api.servers import SERVE, serve_env
+from tests.api.social_graph import API_KEY
 from tests.bolt_server import free_port
 from tests.server_process import ServerProcess, python_server
 
@@ -41,11 +42,6 @@ K = 10
 MARGIN = 1.5
 HOLDOUT_SHARE = 0.2
 MIN_ITEMS = 5  # users with fewer distinct items keep them all
-API_KEY = "trained-serving-key"
-SERVE = (
-    "from socialrec.commands.serve import run_server; from api.settings import Settings; "
-    "run_server(Settings(_env_file=None))"
-)
 CONFIG = TrainConfig(
     embedding_dim=32, num_layers=2, lr=0.01, batch_size=512, epochs=60, patience=60, seed=0,
     num_threads=1,
@@ -111,14 +107,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     result = train(snapshot, CONFIG)
     checkpoint = save_checkpoint(to_checkpoint(result), work / "model.pt")
     port = free_port()
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        SOCIALREC_WORK_DIR=str(work),
-        SOCIALREC_API_KEY=API_KEY,
-        SOCIALREC_PORT=str(port),
-        SOCIALREC_LOG_LEVEL="WARNING",
-    )
+    env = serve_env(work) | {"SOCIALREC_PORT": str(port), "SOCIALREC_LOG_LEVEL": "WARNING"}
     with python_server(SERVE, port, env) as server:
         yield Served(server, snapshot, held, checkpoint)
 
