@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         try:
             app.state.serving = load_state(resolved, store=store, impressions=impressions)
+            sync.skip_to(int(app.state.serving.snapshot.meta.get("change_seq", 0)))
             settle_heap()
             sync.start()  # other replicas' writes (see api/services/sync.py)
             yield

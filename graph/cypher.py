@@ -102,6 +102,11 @@ CREATE (:Change {seq: $seq, pos: r.pos, op: r.op, user_id: r.user_id, item_id: r
 """
 
 PURGE_USER_CHANGES: Final = "MATCH (c:Change {user_id: $id}) DELETE c"
+COMPACT_CHANGES: Final = """
+MATCH (c:Change) WHERE c.seq <= $upto AND (c.op <> 'delete' OR NOT $keep_deletions)
+DELETE c
+RETURN count(*) AS n
+"""
 
 CHANGE_HEAD: Final = """
 OPTIONAL MATCH (s:ChangeSeq {id: 'changes'})

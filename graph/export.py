@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
-from graph.store import GraphStore
+from graph.store import GraphStore, log_head
 
 #: Progress hook: called with (table name, rows just read) after every page.
 ExportProgress = Callable[[str, int], None]
@@ -45,13 +45,16 @@ def export_snapshot(
         progress: Called with (table, rows read) after every page.
 
     Returns:
-        The snapshot as written (``meta["source"]`` is the store kind).
+        The snapshot as written (``meta["source"]`` is the store kind, ``meta["change_seq"]``
+        the change-log head read before the rows: every write logged up to it is in the
+        snapshot, so a replica serving it starts reading the log after it).
 
     Raises:
         ValueError: if ``batch_size`` < 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    head = log_head(store)  # before reading: every write logged up to here is in the export
     snapshot = build_snapshot(
         _flatten("users", store.iter_users(batch_size), progress),
         _flatten("items", store.iter_items(batch_size), progress),
@@ -59,5 +62,6 @@ def export_snapshot(
         _flatten("interactions", store.iter_interactions(batch_size), progress),
         source=f"{store.kind}",
     )
+    snapshot.meta["change_seq"] = head
     write_snapshot(snapshot, directory)
     return snapshot

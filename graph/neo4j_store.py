@@ -49,6 +49,7 @@ from graph.store import (
     change_rows,
     changed_rows,
     changes_from_rows,
+    check_compaction,
     check_page_request,
     deletion_row,
 )
@@ -240,6 +241,15 @@ class Neo4jStore:
             return found
 
         return bool(self._logged_write(work))
+
+    def compact_changes(self, upto: int, *, keep_deletions: bool = True) -> int:
+        check_compaction(upto)
+
+        def work(tx: ManagedTransaction) -> int:
+            result = tx.run(_q(cypher.COMPACT_CHANGES), upto=upto, keep_deletions=keep_deletions)
+            return int(result.single(strict=True)["n"])
+
+        return int(self._session_call("write", work))
 
     def write_events(self, users: Sequence[User], interactions: Sequence[Interaction]) -> int:
         if not users and not interactions:

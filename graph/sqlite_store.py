@@ -30,6 +30,7 @@ from graph.store import (
     change_rows,
     changed_rows,
     changes_from_rows,
+    check_compaction,
     check_page_request,
     deletion_row,
 )
@@ -117,6 +118,8 @@ _NEXT_SEQ: Final[str] = (
     "ON CONFLICT (id) DO UPDATE SET seq = seq + 1 RETURNING seq"
 )
 _HEAD: Final[str] = "SELECT COALESCE(MAX(seq), 0) FROM change_seq"
+_COMPACT: Final[str] = "DELETE FROM changes WHERE seq <= ?"
+_COMPACT_KEEPING_DELETIONS: Final[str] = "DELETE FROM changes WHERE seq <= ? AND op != 'delete'"
 _LOG_CHANGE: Final[str] = (
     f"INSERT INTO changes (seq, pos, {', '.join(CHANGE_FIELDS)}) "
     f"VALUES (:seq, :pos, {', '.join(':' + f for f in CHANGE_FIELDS)})"
@@ -277,6 +280,12 @@ class SQLiteStore:
         ((seq,),) = conn.execute(_NEXT_SEQ).fetchall()  # fetch all: the statement completes
         conn.executemany(_LOG_CHANGE, [row | {"seq": seq} for row in rows])
         return int(seq)
+
+    def compact_changes(self, upto: int, *, keep_deletions: bool = True) -> int:
+        check_compaction(upto)
+        query = _COMPACT_KEEPING_DELETIONS if keep_deletions else _COMPACT
+        with self._transaction() as conn:
+            return int(conn.execute(query, (upto,)).rowcount)
 
     def changes_since(self, after: int, limit: int = 100) -> ChangePage:
         check_page_request(after, limit)

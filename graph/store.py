@@ -152,6 +152,17 @@ def merged_user(user: User, held: User | None) -> User:
     )
 
 
+def check_compaction(upto: int) -> None:
+    """Validate the argument of :meth:`GraphStore.compact_changes`."""
+    if upto < 0:
+        raise ValueError(f"upto must be >= 0, got {upto}")
+
+
+def log_head(store: GraphStore) -> int:
+    """The last sequence number the store's change log gave out (0: nothing logged)."""
+    return store.changes_since(0, 1).head
+
+
 def deletion_row(user_id: str) -> dict[str, Any]:
     """The change-log row that deletes ``user_id``."""
     return dict.fromkeys(CHANGE_FIELDS) | {"op": "delete", "user_id": user_id, "pos": 0}
@@ -256,6 +267,16 @@ class GraphStore(Protocol):
         (:func:`changed_rows`) as one write, in one transaction. Returns the write's sequence
         number; a write that changes nothing (empty, or sent before) logs nothing and
         returns 0."""
+        ...
+
+    def compact_changes(self, upto: int, *, keep_deletions: bool = True) -> int:
+        """Remove the logged writes numbered ``upto`` or lower (those an export taken at head
+        ``upto`` holds), except deletions while ``keep_deletions``: a replica on an older
+        snapshot must still forget those users. Returns the log rows removed.
+
+        Raises:
+            ValueError: if ``upto < 0``.
+        """
         ...
 
     def changes_since(self, after: int, limit: int = 100) -> ChangePage:

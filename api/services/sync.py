@@ -10,7 +10,10 @@ and applies them in sequence order with :func:`apply_write` / :func:`apply_delet
 functions the routes use. Applying is idempotent (interactions the live graph already holds
 are skipped, deleting twice is deleting once), so re-reading its own writes, or replaying the
 whole log after a restart, counts nothing twice. Replicas are eventually consistent: another
-replica sees a write within about one interval.
+replica sees a write within about one interval. A replica starts reading after its snapshot's
+``change_seq`` (:func:`graph.export.export_snapshot` records the log head it exported at), so
+the log only needs the writes since the oldest snapshot in use: ``socialrec export`` compacts
+the older ones away (:meth:`graph.store.GraphStore.compact_changes`), keeping deletions.
 
 A page of changes is read and applied in one hold of the app's write lock, like a write route,
 so no local write or reload falls between the read and the apply: a user deleted here cannot
@@ -131,6 +134,11 @@ class ChangeSync:
         self._success_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def skip_to(self, seq: int) -> None:
+        """Start reading the log after ``seq`` (a snapshot's ``meta["change_seq"]``: it holds
+        every write logged up to there, so a replica serving it need not replay them)."""
+        self._watermark = max(self._watermark, seq)
 
     def status(self) -> SyncStatus:
         success = self._success_at

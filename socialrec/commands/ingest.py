@@ -133,6 +133,13 @@ def export(
     out: Annotated[
         Path | None, typer.Option(help="Snapshot directory (default: settings).")
     ] = None,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            help="Then drop the change-log writes the snapshot holds (deletions are kept: "
+            "replicas on older snapshots still need them)."
+        ),
+    ] = True,
 ) -> None:
     """Export the graph store to a versioned snapshot directory."""
     from graph.export import export_snapshot
@@ -144,6 +151,8 @@ def export(
     try:
         with row_progress() as progress:
             snapshot = export_snapshot(graph_store, target, progress=progress)
+        head = int(snapshot.meta["change_seq"])
+        removed = graph_store.compact_changes(head) if compact else 0
     except StoreUnavailableError as exc:
         raise fail(f"--store {kind}: {exc}") from exc
     except OSError as exc:
@@ -154,8 +163,10 @@ def export(
     console.print(
         f"snapshot {target}: {counts['users']:,} users, {counts['items']:,} items, "
         f"{counts['interactions']:,} interactions, {counts['social_edges']:,} social edges "
-        f"(fingerprint {snapshot.fingerprint[:12]})"
+        f"(fingerprint {snapshot.fingerprint[:12]}, change log head {head})"
     )
+    if compact:
+        console.print(f"change log: removed {removed:,} rows up to {head} (deletions kept)")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from graph.export import export_snapshot
 from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User
 from graph.snapshot import build_snapshot
 from graph.sqlite_store import SQLiteStore
-from graph.store import Change, ChangePage, GraphStore, StoreCounts
+from graph.store import Change, ChangePage, GraphStore, StoreCounts, log_head
 
 _Row = TypeVar("_Row")
 
@@ -296,3 +296,20 @@ def test_a_sqlite_file_from_before_the_privacy_setting_gains_its_columns(tmp_pat
         assert store.changes_since(0).changes[0].users == (User("u1", None, -1, True),)
     finally:
         store.close()
+
+
+def test_compaction_drops_writes_up_to_a_head_and_keeps_deletions(store: GraphStore) -> None:
+    fill(store)
+    first = store.write_events([User("n1")], [Interaction("n1", "i1", "view", 1.0, 1)])
+    assert store.delete_user("u10")
+    gone = log_head(store)
+    later = store.write_events([], [Interaction("u1", "i3", "view", 1.0, 2)])
+    with pytest.raises(ValueError, match="upto must be >= 0"):
+        store.compact_changes(-1)
+    assert store.compact_changes(first - 1) == 0
+    assert store.compact_changes(gone) == 2  # n1's user row and interaction row
+    assert [c.seq for c in store.changes_since(0).changes] == [gone, later]
+    assert store.changes_since(0).head == later
+    assert store.compact_changes(later, keep_deletions=False) == 2
+    assert store.changes_since(0) == ChangePage((), later, later)
+    assert store.counts().users == 4  # the data stays; only the log shrinks
