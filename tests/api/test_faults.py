@@ -72,7 +72,11 @@ def _post_events(base: str, payload: dict[str, object]) -> httpx.Response:
 def arcade(tmp_path: Path) -> Iterator[ArcadeServer]:
     """A local Bolt server this test may kill (never the shared or a configured one)."""
     if target_from_env() is not None:
-        pytest.skip("the fault test kills the Bolt server process: it needs the local ArcadeDB")
+        pytest.skip(
+            "SOCIALREC_TEST_NEO4J_URI names an external server, which this test must not kill: "
+            "the server-crash tests need the local ArcadeDB; the client-side kill "
+            "(tests/graph/test_neo4j_store.py) runs against the external server instead"
+        )
     server = ArcadeServer(tmp_path / "arcadedb")
     server.start()
     try:

@@ -5,7 +5,7 @@ equal to the SQLite one. The shared behaviour is in ``test_store_contract.py``."
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import pytest
 from graph.export import export_snapshot
 from graph.load import load_directory
 from graph.neo4j_store import Neo4jStore
+from graph.schema import User
 from graph.sqlite_store import SQLiteStore
 from graph.store import StoreCounts, StoreUnavailableError
 from tests.bolt_server import (
@@ -153,6 +154,76 @@ def test_routing_uri_works_unchanged(bolt_target: BoltTarget, tmp_path: Path) ->
         sqlite.close()
 
 
+def test_reads_run_in_read_transactions_and_writes_in_write_ones(
+    neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What can be shown on one server: every read of the store runs in a read transaction
+    (``execute_read``, which a cluster routes to readers) and every write in a write one.
+    That a cluster then sends the reads to its readers is the driver's routing, not shown
+    here (it needs a Neo4j cluster)."""
+    modes: list[str] = []
+    call = Neo4jStore._session_call
+
+    def spy(self: Neo4jStore, mode: str, work: object) -> object:
+        modes.append(mode)
+        return call(self, mode, work)
+
+    monkeypatch.setattr(Neo4jStore, "_session_call", spy)
+
+    def modes_of(action: Callable[[], object]) -> set[str]:
+        modes.clear()
+        action()
+        return set(modes)
+
+    for read in (
+        neo4j_store.counts,
+        lambda: list(neo4j_store.iter_users()),
+        lambda: list(neo4j_store.iter_interactions()),
+        lambda: neo4j_store.existing_user_ids(["u1"]),
+        lambda: neo4j_store.changes_since(0),
+    ):
+        assert modes_of(read) == {"read"}
+    for write in (
+        lambda: neo4j_store.upsert_users([User("u1")]),
+        lambda: neo4j_store.write_events([User("u2")], []),
+        lambda: neo4j_store.delete_user("u2"),
+        lambda: neo4j_store.compact_changes(0),
+    ):
+        assert modes_of(write) == {"write"}
+
+
+def test_client_killed_mid_load_then_rerun_gives_exact_counts(
+    neo4j_store: Neo4jStore, bolt_target: BoltTarget, tmp_path: Path
+) -> None:
+    """Runs against any server, also an external one (``SOCIALREC_TEST_NEO4J_URI``): the
+    client's connections are closed mid-load (the loader process dying), then the load is
+    run again: the committed batches stay, and the re-run gives exact counts."""
+    world = write_world(tmp_path / "world", users=60, items=40, interactions=900, seed=9)
+    expected = sqlite_counts(world, tmp_path)
+    store = bolt_target.open_store(max_retry_time=1.0)
+    batches: list[str] = []
+
+    def die_after_two_interaction_batches(table: str, rows: int) -> None:
+        batches.append(table)
+        if batches.count("interactions") == 2:
+            store.close()
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever a closed driver raises
+        load_directory(
+            store,
+            world,
+            tmp_path / "r1",
+            batch_size=200,
+            now=NOW,
+            progress=die_after_two_interaction_batches,
+        )
+    partial = neo4j_store.counts()
+    assert partial.users == expected.users  # committed before the client died: kept
+    assert 0 < partial.interactions < expected.interactions
+    load_directory(neo4j_store, world, tmp_path / "r2", batch_size=200, now=NOW)
+    assert neo4j_store.counts() == expected
+
+
 def expected_friendships(snapshot: object) -> int:
     """Stored friendships: mutual ones appear twice in a snapshot's social arrays, follows once."""
     kinds = np.asarray(snapshot.social_kind)  # type: ignore[attr-defined]
@@ -163,7 +234,11 @@ def expected_friendships(snapshot: object) -> int:
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArcadeServer]:
     """A local server this module may kill (never the shared or a configured one)."""
     if target_from_env() is not None:
-        pytest.skip("the fault test kills the server process: it needs the local ArcadeDB")
+        pytest.skip(
+            "SOCIALREC_TEST_NEO4J_URI names an external server, which this test must not kill: "
+            "the server-crash tests need the local ArcadeDB; "
+            "test_client_killed_mid_load_then_rerun_gives_exact_counts ran instead"
+        )
     server = ArcadeServer(tmp_path_factory.mktemp("fault") / "root")
     server.start()
     try:
