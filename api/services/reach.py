@@ -493,18 +493,20 @@ class ReachService:
         *,
         attribute: bool,
         what: str,
-    ) -> None:
+        started: float,
+    ) -> float:
         """Project the time of ``simulations`` runs of every set from a timed pilot on the
-        first set (callers put the largest audience first); raise WorkLimitError above the
-        limit."""
+        first set (callers put the largest audience first); raise WorkLimitError when the time
+        since ``started`` (the request's ``time.perf_counter()``) plus the projection exceeds
+        the limit. Returns the projected seconds (0 without a limit)."""
         if time_limit_s is None or not seed_sets:
-            return
+            return 0.0
         lt = check_model_graph(graph, model)
         nodes = resolve_seeds(graph, list(seed_sets[0]))
         pilot = min(simulations, PILOT_SIMULATIONS)
         attr = attribute and nodes.shape[0] <= 64
         for runs in (1, pilot):  # the first call loads the compiled kernels
-            started = time.perf_counter()
+            timed = time.perf_counter()
             run_simulations(
                 graph,
                 nodes,
@@ -515,15 +517,18 @@ class ReachService:
                 affinity=None,
                 jobs=self.jobs,
             )
-        per_run = (time.perf_counter() - started) / pilot
+        now = time.perf_counter()
+        per_run = (now - timed) / pilot
         projected = per_run * simulations * len(seed_sets)
-        if projected > time_limit_s:
-            fit = max(int(time_limit_s / max(per_run * len(seed_sets), 1e-12)), 0)
+        left = time_limit_s - (now - started)
+        if projected > left:
+            fit = max(int(left / max(per_run * len(seed_sets), 1e-12)), 0)
             raise WorkLimitError(
                 f"{what} with {simulations} simulations would take about {projected:.1f} s, "
-                f"above the time limit of {time_limit_s:g} s; lower simulations "
-                f"(about {fit} fit)"
+                f"above the time limit of {time_limit_s:g} s ({max(left, 0.0):.1f} s left); "
+                f"lower simulations (about {fit} fit)"
             )
+        return projected
 
     # -- requests -------------------------------------------------------------------------
 
@@ -541,13 +546,21 @@ class ReachService:
     ) -> ReachEstimate:
         """:func:`graph.reach.estimate_reach` of ``seeds`` (with qualified reach for the
         :meth:`target` of ``item_id`` and ``segment``), after checking ids and the time limit."""
+        started = time.perf_counter()
         view = self.served()
         view.check_users(seeds)
         spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
         self._check_time(
-            graph, model, [seeds], simulations, time_limit_s, attribute=True, what="this estimate"
+            graph,
+            model,
+            [seeds],
+            simulations,
+            time_limit_s,
+            attribute=True,
+            what="this estimate",
+            started=started,
         )
         return estimate_reach(
             graph,
@@ -581,6 +594,7 @@ class ReachService:
         """:func:`graph.reach.plan_campaign` after checking ids and the time limit (a pilot
         for the four Monte-Carlo runs, IMM's own projection for the RR sets); the objective is
         qualified reach when ``item_id`` or ``segment`` is given (see :meth:`target`)."""
+        started = time.perf_counter()
         view = self.served()
         if candidates is not None:
             view.check_users(candidates)
@@ -595,7 +609,7 @@ class ReachService:
         spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
-        started = time.perf_counter()
+        projected = 0.0
         if time_limit_s is not None:
             pool = resolve_seeds(graph, list(candidates))
             pool = pool[np.argsort(-graph.out_degree[pool], kind="stable")]
@@ -606,7 +620,7 @@ class ReachService:
                 size = int(np.searchsorted(np.cumsum(cheapest), budget or 0.0, side="right"))
                 size = max(1, min(size, len(pool)))
             widest = [graph.label(int(v)) for v in pool[:size]]
-            self._check_time(
+            projected = self._check_time(
                 graph,
                 model,
                 [widest] * 4,
@@ -614,8 +628,14 @@ class ReachService:
                 time_limit_s,
                 attribute=False,
                 what="this plan's estimates",
+                started=started,
             )
-        remaining = None if time_limit_s is None else time_limit_s - (time.perf_counter() - started)
+        # IMM gets what the limit leaves after the time spent and the estimates still to run.
+        remaining = (
+            None
+            if time_limit_s is None
+            else time_limit_s - (time.perf_counter() - started) - projected
+        )
         return plan_campaign(
             graph,
             k=k,
@@ -660,6 +680,7 @@ class ReachService:
         pool_n = pool_size if pool_size is not None else max(3 * k, k + 20)
         if pool_n < 1:
             raise ValueError(f"pool_size must be >= 1, got {pool_n!r}")
+        started = time.perf_counter()
         view = self.served()
         spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
@@ -673,6 +694,7 @@ class ReachService:
             time_limit_s,
             attribute=False,
             what=f"ranking {len(pool)} accounts",
+            started=started,
         )
         fixed = make_seed(seed)
         rows = []

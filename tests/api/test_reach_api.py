@@ -7,8 +7,9 @@ f1 <-> f4 (friends); f6 -> f5 (f5 follows f6). 9 edges, so exact enumeration is 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import combinations
+from itertools import combinations, count
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from api.services.reach import ProbabilitySpec, ReachService, graph_affinity
 from api.settings import Settings
 from gnn.checkpoint import Checkpoint, save_checkpoint
 from graph.reach import estimate_reach, exact_reach, exact_spread
+from graph.reach.estimate import WorkLimitError
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 
@@ -198,7 +200,7 @@ def test_time_limit_is_422_with_the_projection(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:
         detail = _error(client.post("/api/v1/reach", json={"seeds": ["k1"]}), 422)
         assert detail[0]["loc"] == ["body", "simulations"]
-        assert "above the time limit of 1e-09 s; lower simulations" in detail[0]["msg"]
+        assert "above the time limit of 1e-09 s (0.0 s left); lower simulations" in detail[0]["msg"]
         detail = _error(client.get("/api/v1/influencers", params={"k": 2}), 422)
         assert detail[0]["loc"] == ["query", "simulations"]
         detail = _error(client.post("/api/v1/campaigns/plan", json={"k": 2}), 422)
@@ -390,3 +392,31 @@ def test_routes_are_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/reach", "/api/v1/campaigns/plan", "/api/v1/influencers"} <= set(paths)
     assert "post" in paths["/api/v1/reach"] and "get" in paths["/api/v1/influencers"]
+
+
+def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every clock reading of the reach service advances 0.5 s (a deterministic slow machine):
+    the pilot of 8 runs then measures 0.0625 s per run."""
+    clock = count(0.0, 0.5)
+    monkeypatch.setattr(
+        "api.services.reach.time", SimpleNamespace(perf_counter=lambda: next(clock))
+    )
+
+
+def test_a_plan_gets_what_the_limit_leaves_after_its_estimates(
+    service: ReachService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit holds for the whole request: the time already spent and the projected
+    Monte-Carlo estimates (4 x 16 runs x 0.0625 s = 4 s) come off IMM's share, and a request
+    whose estimates alone do not fit in what is left is refused (issue 20.9)."""
+    _fake_clock(monkeypatch)
+    given: dict[str, Any] = {}
+    monkeypatch.setattr(
+        "api.services.reach.plan_campaign", lambda graph, **kw: given.update(kw) or "plan"
+    )
+    service.plan(k=1, simulations=16, time_limit_s=100.0)
+    assert given["time_limit_s"] == 100.0 - 2.0 - 4.0  # 2 s of readings, 4 s of estimates
+    with pytest.raises(WorkLimitError, match=r"above the time limit of 5 s \(3\.5 s left\)"):
+        service.plan(k=1, simulations=16, time_limit_s=5.0)
+    with pytest.raises(WorkLimitError, match=r"\(3\.5 s left\)"):
+        service.estimate(["k1"], simulations=64, time_limit_s=5.0)
