@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             app.state.serving = load_state(resolved, store=store, impressions=impressions)
             sync.skip_to(int(app.state.serving.snapshot.meta.get("change_seq", 0)))
+            _catch_up(sync)  # before serving: deletions since the snapshot hold from the start
             settle_heap()
             sync.start()  # other replicas' writes (see api/services/sync.py)
             yield
@@ -117,6 +118,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ValueError, errors.field_error)
     app.add_exception_handler(Exception, _internal_error)
     return app
+
+
+def _catch_up(sync: ChangeSync) -> None:
+    """Apply the change log once before serving; a store that cannot be read is logged and
+    left to the background sync (the API then starts on its snapshot alone)."""
+    try:
+        applied = sync.run_once()
+    except Exception as exc:  # the background sync retries; messages may hold ids
+        _log.warning(
+            "change log not read before serving (%s); the sync retries", type(exc).__name__
+        )
+        return
+    if applied:
+        _log.info("applied %d logged writes before serving", applied)
 
 
 async def _unknown_user(request: Request, exc: Exception) -> JSONResponse:
