@@ -12,10 +12,10 @@ are skipped, deleting twice is deleting once), so re-reading its own writes, or 
 whole log after a restart, counts nothing twice. Replicas are eventually consistent: another
 replica sees a write within about one interval. A replica starts reading after its snapshot's
 ``change_seq`` (:func:`graph.export.export_snapshot` records the log head it exported at), so
-the log only needs the writes since the oldest snapshot in use. A starting server reads the
-log once before it serves (the lifespan in :mod:`api.app`), so deletions hold from its first
-answer: ``socialrec export`` compacts
-the older ones away (:meth:`graph.store.GraphStore.compact_changes`), keeping deletions.
+the log only needs the writes since the oldest snapshot in use: ``socialrec export`` compacts
+the older ones away (:meth:`graph.store.GraphStore.compact_changes`), keeping deletions. A
+starting server reads the log once before it serves (the lifespan in :mod:`api.app`), so
+deletions hold from its first answer.
 
 A page of changes is read and applied in one hold of the app's write lock, like a write route,
 so no local write or reload falls between the read and the apply: a user deleted here cannot
