@@ -229,10 +229,11 @@ def _check_text_encoding(file: Path) -> None:
             f"{file}: the file is UTF-16 (it starts with a UTF-16 byte order mark); "
             "save it as UTF-8 (CSV UTF-8) and load it again"
         )
-    if b"\x00" in start:
+    if start.count(b"\x00") * 4 >= len(start) > 0:  # UTF-16 text: every other byte is NUL
         raise InputFormatError(
-            f"{file}: the file holds NUL bytes, so it is not UTF-8 text (UTF-16 without a "
-            "byte order mark, or binary); save it as UTF-8 and load it again"
+            f"{file}: a quarter or more of the file's first bytes are NUL, so it is not UTF-8 "
+            "text (UTF-16 without a byte order mark, or binary); save it as UTF-8 and load it "
+            "again"
         )
 
 

@@ -292,7 +292,7 @@ def test_cli_warns_of_unknown_files_and_refuses_utf16(
         assert "users.csv: the file is UTF-16" in utf16.output and "\x00" not in utf16.output
         (world / "users.csv").write_bytes("user_id\nu9\n".encode("utf-16-le"))
         no_bom = runner.invoke(app, ["load", str(world)])
-        assert no_bom.exit_code == 1 and "holds NUL bytes" in no_bom.output
+        assert no_bom.exit_code == 1 and "are NUL, so it is not UTF-8" in no_bom.output
     finally:
         get_settings.cache_clear()
 
