@@ -52,6 +52,11 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
 
 #: Errors every route under ``API_PREFIX`` can answer, documented in each one's schema.
 COMMON_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
+    status.HTTP_400_BAD_REQUEST: {
+        "model": ErrorResponse,
+        "description": "A body that cannot be parsed at all (bytes that are not JSON text); "
+        "values the service cannot use answer 422.",
+    },
     status.HTTP_401_UNAUTHORIZED: {
         "model": ErrorResponse,
         "description": "X-API-Key missing (writes; reads with SOCIALREC_READ_REQUIRES_KEY).",

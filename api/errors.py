@@ -5,7 +5,7 @@ Every request value the service cannot use answers **422** in FastAPI's validati
 ``["query", "category"]``, ``["body", "costs"]``): type and range errors found by pydantic and
 the checks of routes and services alike (unknown category or region, ``min_price >
 max_price``, too many events, a plan's budget below every cost). Unknown users or items are 404,
-a missing or wrong key 401/403, an oversized body 413.
+a missing or wrong key 401/403, an oversized body 413, a body that is not JSON text 400.
 
 An error never echoes a long value whole: ``input`` holds at most :data:`MAX_ECHO` characters
 of it (a prefix, marked with "…"), containers are summarised by size, and messages are cut to
