@@ -17,9 +17,7 @@ router = APIRouter(tags=["health"])
 PUBLIC_DOWN_DETAIL: Final[str] = "not answering; the cause is in the server log"
 
 
-@router.api_route(
-    "/health", methods=["GET", "HEAD"], response_model=HealthResponse, summary="Service status"
-)
+@router.get("/health", response_model=HealthResponse, summary="Service status")
 def health(state: StateDep, settings: SettingsDep, request: Request) -> HealthResponse:
     """Model version, snapshot identity, graph counts, the graph store's status (503 while
     nothing is loaded) and how far this replica has applied the store's change log. A store
@@ -73,3 +71,10 @@ def _sync_info(sync: ChangeSync | None) -> SyncInfo | None:
         lag=seen.lag,
         seconds_since_sync=None if seen.since_success_s is None else round(seen.since_success_s, 3),
     )
+
+
+# HEAD /health answers like GET without a body (load balancers probe with it); kept out of the
+# schema, where it would repeat GET's operation.
+router.add_api_route(
+    "/health", health, methods=["HEAD"], response_model=HealthResponse, include_in_schema=False
+)
