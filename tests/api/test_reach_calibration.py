@@ -172,6 +172,6 @@ def test_qualified_reach_uses_purchase_probabilities(
     position = {u: i for i, u in enumerate(checkpoint.user_ids)}
     graph_ids = service.graph.ids or []
     aligned = np.array([expected[position[u]] for u in graph_ids])
-    assert np.allclose(affinity, aligned) and 0.0 <= affinity.min() and affinity.max() <= 1.0
+    assert np.allclose(affinity, aligned) and affinity.min() >= 0.0 and affinity.max() <= 1.0
     # A probability, not a rank: the mean is near the base rate, far below a rank's 0.5.
     assert affinity.mean() < 0.2
