@@ -146,14 +146,7 @@ class PredictedOut(BaseModel):
     def of(cls, prediction: Prediction | None) -> PredictedOut | None:
         if prediction is None:
             return None
-        return cls(
-            expected=prediction.expected,
-            median=prediction.median,
-            low50=prediction.low50,
-            high50=prediction.high50,
-            low90=prediction.low90,
-            high90=prediction.high90,
-        )
+        return cls.model_validate(prediction, from_attributes=True)
 
 
 class EstimateOut(BaseModel):
