@@ -21,25 +21,32 @@ from tests.api.social_graph import API_KEY, DAY, T0, checkpoint_for, make_settin
 
 KEY = {"X-API-Key": API_KEY}
 USERS = ("a", "b", "e", "f", "n2")
+#: Seconds a request may take: generous, since a loaded 2-core CI box runs other servers too.
+TIMEOUT = 60
 
 
 def _write(base: str, path: str, body: dict[str, Any] | None = None) -> None:
     method = "DELETE" if body is None else "POST"
-    response = httpx.request(method, f"{base}/api/v1{path}", json=body, headers=KEY, timeout=30)
+    response = httpx.request(
+        method, f"{base}/api/v1{path}", json=body, headers=KEY, timeout=TIMEOUT
+    )
     assert response.status_code == 200, response.text
 
 
 def _answers(base: str) -> dict[str, Any]:
     until(
         lambda: (
-            (s := httpx.get(f"{base}/health").json()["sync"])["head"] is not None and s["lag"] == 0
+            (s := httpx.get(f"{base}/health", timeout=TIMEOUT).json()["sync"])["head"] is not None
+            and s["lag"] == 0
         ),
         "the replica reads the change log",
     )
     out: dict[str, Any] = {}
     for user in (*USERS, "c", "d"):
-        recs = httpx.get(f"{base}/api/v1/users/{user}/recommendations", params={"k": 6})
-        profile = httpx.get(f"{base}/api/v1/users/{user}/profile")
+        recs = httpx.get(
+            f"{base}/api/v1/users/{user}/recommendations", params={"k": 6}, timeout=TIMEOUT
+        )
+        profile = httpx.get(f"{base}/api/v1/users/{user}/profile", timeout=TIMEOUT)
         out[user] = (recs.status_code, recs.json(), profile.status_code, profile.json())
     reach = {
         "seeds": ["a"],
@@ -47,7 +54,7 @@ def _answers(base: str) -> dict[str, Any]:
         "simulations": 10,
         "seed": 3,
     }
-    out["reach"] = httpx.post(f"{base}/api/v1/reach", json=reach).json()
+    out["reach"] = httpx.post(f"{base}/api/v1/reach", json=reach, timeout=TIMEOUT).json()
     return out
 
 
