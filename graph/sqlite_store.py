@@ -38,6 +38,9 @@ from graph.store import (
 #: Ids per ``IN (...)`` query: below SQLite's historic 999 bound-parameter limit.
 _ID_CHUNK: Final[int] = 900
 
+#: Seconds a connection waits for another connection's write lock before "database is locked".
+_BUSY_TIMEOUT_S: Final[float] = 30.0
+
 _SCHEMA: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS users (
         id TEXT PRIMARY KEY NOT NULL,
@@ -161,7 +164,8 @@ class SQLiteStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            # Writers from other processes wait up to _BUSY_TIMEOUT_S for the write lock.
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             with self._transaction():
@@ -182,8 +186,13 @@ class SQLiteStore:
                 self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN")
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; a write one takes the write lock up front (``BEGIN IMMEDIATE``).
+
+        A deferred transaction that reads and then writes cannot wait for the lock in WAL mode:
+        if another writer committed in between, SQLite fails it at once with "database is locked".
+        """
+        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield self._conn
         except BaseException:
@@ -289,7 +298,7 @@ class SQLiteStore:
 
     def changes_since(self, after: int, limit: int = 100) -> ChangePage:
         check_page_request(after, limit)
-        with self._transaction() as conn:  # one consistent read of the head and the rows
+        with self._transaction(write=False) as conn:  # one consistent read of head and rows
             head = int(conn.execute(_HEAD).fetchone()[0])
             seqs = [s for (s,) in conn.execute(_CHANGE_SEQS, (after, head, limit))]
             upto = seqs[-1] if len(seqs) == limit else head
