@@ -25,7 +25,7 @@ demo: install
 
 lint: install
 	@echo ">> ruff"
-	$(BIN)/ruff check graph gnn api socialrec tests benchmarks
+	$(BIN)/ruff check graph gnn serving api socialrec tests benchmarks
 
 typecheck: install
 	@echo ">> mypy"
