@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import typer
-from typer.testing import CliRunner
 
 from graph.load import load_directory
 from graph.schema import INTERACTION_KINDS
@@ -27,7 +25,6 @@ from graph.synthetic import (
     generate_world,
     write_world,
 )
-from socialrec.commands import generate as generate_command
 
 SMALL = {"num_users": 600, "num_items": 300, "num_communities": 6, "interactions_per_user": 12.0}
 TABLE_FILES = ("users.csv", "items.csv", "friendships.csv", "interactions.csv")
@@ -361,32 +358,3 @@ def test_iterators_and_snapshot_degree_match_ground_truth(world: World) -> None:
     # The reach formula's degree is the snapshot out-degree of the receiving user.
     out_degree = np.bincount(snapshot.social_src, minlength=world.num_users)
     np.testing.assert_array_equal(out_degree, world.attention_degree)
-
-
-# -- CLI ----------------------------------------------------------------------------------------
-
-
-def _cli() -> typer.Typer:
-    app = typer.Typer()
-    generate_command.register(app)
-
-    @app.callback()
-    def main() -> None:
-        """Test app."""
-
-    return app
-
-
-def test_cli_generates_and_reports_errors(tmp_path: Path) -> None:
-    runner = CliRunner()
-    out = tmp_path / "world"
-    args = ["generate", str(out), "--users", "300", "--items", "100", "--seed", "2"]
-    result = runner.invoke(_cli(), [*args, "--corrupt-fraction", "0.01"])
-    assert result.exit_code == 0, result.output
-    assert all((out / name).is_file() for name in TABLE_FILES)
-    assert "socially induced" in result.output
-
-    again = runner.invoke(_cli(), args)
-    assert again.exit_code == 1 and "--force" in again.output
-    bad = runner.invoke(_cli(), ["generate", str(tmp_path / "x"), "--users", "1"])
-    assert bad.exit_code == 1 and "num_users must be >= 2, got 1" in bad.output
