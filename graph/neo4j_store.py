@@ -8,6 +8,7 @@ Graph model::
     (:User)-[:INTERACTED {kind, ts, value}]->(:Item)
     (:Change {seq, pos, op, user_id, ...})  the change log (graph.store), sequence in
     (:ChangeSeq {id: 'changes', seq})
+    (:Serve {...}), (:Attribution {...})  the serve log (graph.serve_log_cypher)
 
 Interactions use ONE relationship type with a ``kind`` property rather than one type per kind:
 an interaction's identity is (user, item, kind, ts), so ``MERGE`` on ``{kind, ts}`` keeps the
@@ -39,7 +40,8 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from graph import cypher
+from graph import cypher, serve_log_cypher
+from graph.neo4j_serve_log import Neo4jServeLog, purge_serves
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.store import (
     ChangePage,
@@ -68,7 +70,7 @@ def _user_row(user: User) -> dict[str, Any]:
     }
 
 
-class Neo4jStore:
+class Neo4jStore(Neo4jServeLog):
     """A graph store on a Bolt server (Neo4j 5, or ArcadeDB in tests).
 
     Args:
@@ -119,7 +121,7 @@ class Neo4jStore:
             raise ValueError(f"uri is not a valid Bolt URI: {uri!r} ({exc})") from exc
         try:
             self._driver.verify_connectivity()
-            for statement in cypher.CONSTRAINTS:
+            for statement in (*cypher.CONSTRAINTS, *serve_log_cypher.CONSTRAINTS):
                 self._driver.execute_query(_q(statement), database_=database)
         except BaseException as exc:
             self._driver.close()
@@ -237,6 +239,7 @@ class Neo4jStore:
             if found:
                 tx.run(_q(cypher.DELETE_USER), id=user_id).consume()
             tx.run(_q(cypher.PURGE_USER_CHANGES), id=user_id).consume()
+            purge_serves(tx, user_id)
             _log_changes(tx, [deletion_row(user_id)])
             return found
 

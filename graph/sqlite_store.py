@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User, canonical_friendship
+from graph.sqlite_serve_log import SERVE_LOG_SCHEMA, SQLiteServeLog
 from graph.store import (
     CHANGE_FIELDS,
     ChangePage,
@@ -88,6 +89,7 @@ _SCHEMA: Final[tuple[str, ...]] = (
         PRIMARY KEY (seq, pos)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id)",
+    *SERVE_LOG_SCHEMA,
 )
 
 # An absent field (region NULL, signup_ts -1) keeps the stored value (issue 20.4).
@@ -148,7 +150,7 @@ def _user_of(user_id: str, region: str | None, signup_ts: int, private: int | No
     return User(user_id, region, signup_ts, None if private is None else bool(private))
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteServeLog):
     """A :class:`graph.store.GraphStore` in one SQLite database file.
 
     Args:
@@ -258,6 +260,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM interactions WHERE user_id = ?", (user_id,))
             deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM changes WHERE user_id = ?", (user_id,))
+            self._purge_serves(conn, user_id)
             self._log(conn, [deletion_row(user_id)])
         return deleted > 0
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User
+from graph.serve_log import ServeLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +229,8 @@ def changes_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Change]:
 
 
 @runtime_checkable
-class GraphStore(Protocol):
-    """A persistent social-commerce graph.
+class GraphStore(ServeLog, Protocol):
+    """A persistent social-commerce graph, with its serve log (:mod:`graph.serve_log`).
 
     All ``upsert_*`` methods take one batch, write it in one transaction and return the
     number of rows in the batch; rows must already be validated (see ``graph.validate``)
@@ -258,7 +259,8 @@ class GraphStore(Protocol):
         """Remove a user with all their friendships and interactions; False if absent.
 
         In the same transaction, the user's entries in the change log are purged and the
-        deletion is logged (also when the user was absent: replicas may still serve them).
+        deletion is logged (also when the user was absent: replicas may still serve them),
+        and the user's serves and attributions leave the serve log.
         """
         ...
 

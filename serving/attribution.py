@@ -1,0 +1,234 @@
+"""Attribution: connect what the API served (a serve, :mod:`graph.serve_log`) to what the user
+did next.
+
+* :class:`ServeRecorder` gives every recommendation and feed response its ``serve_id`` at once
+  and queues the serve; a background thread writes the queue to the store in batches, so the
+  response path only pays for a ``uuid4`` and a ``deque.append``. A full queue drops serves
+  (counted in :attr:`ServeRecorder.dropped`) rather than block or grow without bound.
+* :func:`attribute` links events to serves: an event carrying a ``serve_id`` of a serve to the
+  same user that showed the item is attributed to it (``explicit``); any other event on an item
+  is attributed to the most recent serve of that item to that user at most ``window_s`` seconds
+  before the event (``last_touch``); events with no such serve stay unattributed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from graph.serve_log import Attribution, Method, Serve, ServeLog, Surface
+
+_log = logging.getLogger(__name__)
+
+#: Serves written to the store in one transaction at most.
+FLUSH_BATCH: Final[int] = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """An accepted event to attribute; ``serve_id`` is the one the client sent back, if any."""
+
+    user_id: str
+    item_id: str
+    kind: str
+    ts: int
+    value: float
+    serve_id: str | None = None
+
+
+def attribute(
+    events: Sequence[Touch],
+    explicit: Mapping[str, Serve],
+    recent: Mapping[str, Sequence[Serve]],
+    window_s: int,
+) -> list[Attribution]:
+    """The attributions of ``events`` (events that none fits are left out).
+
+    Args:
+        events: The events, in any order.
+        explicit: The stored serves named by the events' ``serve_id`` s, by id.
+        recent: Per user, their serves that may precede the events (any order).
+        window_s: Seconds after a serve in which an event without a fitting ``serve_id`` is
+            attributed to it (inclusive); ``0``: only events at the serve's second.
+    """
+    newest_first = {
+        user: sorted(serves, key=lambda s: (s.ts, s.serve_id), reverse=True)
+        for user, serves in recent.items()
+    }
+    found: list[Attribution] = []
+    for event in events:
+        named = explicit.get(event.serve_id) if event.serve_id else None
+        if named is not None and named.user_id == event.user_id:
+            position = named.position(event.item_id)
+            if position is not None:
+                found.append(_attribution(event, named, position, "explicit"))
+                continue
+        for serve in newest_first.get(event.user_id, ()):
+            if not 0 <= event.ts - serve.ts <= window_s:
+                continue
+            position = serve.position(event.item_id)
+            if position is not None:
+                found.append(_attribution(event, serve, position, "last_touch"))
+                break
+    return found
+
+
+def _attribution(event: Touch, serve: Serve, position: int, method: Method) -> Attribution:
+    return Attribution(
+        event.user_id,
+        event.item_id,
+        event.kind,
+        event.ts,
+        event.value,
+        serve.serve_id,
+        position,
+        method,
+    )
+
+
+def attribute_in(store: ServeLog, events: Sequence[Touch], window_s: int) -> list[Attribution]:
+    """Read the serves ``events`` may come from, attribute them (:func:`attribute`) and store
+    the attributions; returns them."""
+    if not events:
+        return []
+    ids = sorted({e.serve_id for e in events if e.serve_id})
+    explicit = {s.serve_id: s for s in store.serves_by_id(ids)} if ids else {}
+    spans: dict[str, tuple[int, int]] = {}
+    for e in events:
+        low, high = spans.get(e.user_id, (e.ts, e.ts))
+        spans[e.user_id] = (min(low, e.ts), max(high, e.ts))
+    recent = {
+        user: store.serves_of(user, low - window_s, high) for user, (low, high) in spans.items()
+    }
+    found = attribute(events, explicit, recent, window_s)
+    if found:
+        store.record_attributions(found)
+    return found
+
+
+class ServeRecorder:
+    """Serve ids for responses, with the serves written to the store in the background.
+
+    Args:
+        write: Stores a batch of serves (e.g. through the API's store gateway); may raise.
+        max_pending: Most serves queued; more are dropped (and counted) until a flush.
+        interval_s: Seconds between background flushes.
+        compact: Called about every ``compact_interval_s`` from the background thread (the
+            serve log's retention); ``None``: never.
+        compact_interval_s: Seconds between ``compact`` calls.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[Serve]], object],
+        *,
+        max_pending: int = 10_000,
+        interval_s: float = 0.5,
+        compact: Callable[[], object] | None = None,
+        compact_interval_s: float = 600.0,
+    ) -> None:
+        if max_pending < 1 or interval_s <= 0 or compact_interval_s <= 0:
+            raise ValueError(
+                "max_pending must be >= 1 and the intervals > 0, got "
+                f"{max_pending}, {interval_s}, {compact_interval_s}"
+            )
+        self._write = write
+        self._max_pending = max_pending
+        self._interval_s = interval_s
+        self._compact = compact
+        self._compact_interval_s = compact_interval_s
+        self._pending: deque[Serve] = deque()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_compact = time.monotonic()
+        #: Serves dropped because the queue was full or the store failed.
+        self.dropped = 0
+
+    def record(
+        self,
+        user_id: str,
+        surface: Surface,
+        items: Sequence[str],
+        *,
+        model: str | None,
+        experiment: str | None = None,
+        variant: str | None = None,
+        ts: int | None = None,
+    ) -> str:
+        """Queue the serve of ``items`` (in the order shown) to ``user_id``; returns its new
+        ``serve_id``. Never blocks on the store."""
+        serve_id = uuid.uuid4().hex
+        if len(self._pending) >= self._max_pending:
+            self.dropped += 1
+            return serve_id
+        moment = int(time.time()) if ts is None else ts
+        self._pending.append(
+            Serve(serve_id, user_id, moment, surface, tuple(items), model, experiment, variant)
+        )
+        return serve_id
+
+    @property
+    def pending(self) -> int:
+        """Serves queued and not yet written."""
+        return len(self._pending)
+
+    def flush(self) -> int:
+        """Write every serve queued so far, in batches; returns how many were written.
+
+        Raises:
+            Exception: what ``write`` raised; the batch that failed is dropped (counted).
+        """
+        written = 0
+        with self._flush_lock:
+            while self._pending:
+                batch = [
+                    self._pending.popleft() for _ in range(min(FLUSH_BATCH, len(self._pending)))
+                ]
+                try:
+                    self._write(batch)
+                except Exception:
+                    self.dropped += len(batch)
+                    raise
+                written += len(batch)
+        return written
+
+    def start(self) -> None:
+        """Start the background flusher (a daemon thread)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="socialrec-serve-log", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the flusher and write what is queued (errors are logged)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._tick(final=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._tick(final=False)
+
+    def _tick(self, *, final: bool) -> None:
+        try:
+            self.flush()
+            due = time.monotonic() - self._last_compact >= self._compact_interval_s
+            if self._compact is not None and due and not final:
+                self._last_compact = time.monotonic()
+                self._compact()
+        except Exception as exc:  # the store is down: serving goes on, serves are dropped
+            _log.warning(
+                "serve log not written (%s); %d serves dropped so far",
+                type(exc).__name__,
+                self.dropped,
+            )

@@ -1,0 +1,102 @@
+"""The serve log contract (graph.serve_log), run against every backend in ``STORE_FACTORIES``."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.schema import Interaction, Item, User
+from graph.serve_log import Attribution, Serve, ServeLog
+from graph.store import GraphStore
+from serving.attribution import Touch, attribute_in
+
+A = Serve("s-a", "u1", 100, "rec", ("i1", "i2", "i3"), "m@1")
+B = Serve("s-b", "u1", 200, "feed", ("i3",), "m@1", "exp", "treatment")
+C = Serve("s-c", "u2", 150, "rec", ("i1",), None, "exp", "control")
+
+
+def flat_serves(store: ServeLog, since: int = 0, batch_size: int = 10_000) -> list[Serve]:
+    return [s for page in store.iter_serves(since, batch_size) for s in page]
+
+
+def flat_attributions(store: ServeLog, since: int = 0, batch: int = 10_000) -> list[Attribution]:
+    return [a for page in store.iter_attributions(since, batch) for a in page]
+
+
+def test_a_store_is_a_serve_log_that_round_trips_serves(store: GraphStore) -> None:
+    assert isinstance(store, ServeLog)
+    assert store.serve_counts() == (0, 0)
+    assert store.record_serves([A, B, C]) == 3
+    assert store.record_serves([A]) == 1  # a known id is left as stored
+    assert store.serve_counts() == (3, 0)
+    assert flat_serves(store) == [A, C, B]  # by (ts, serve_id)
+    assert flat_serves(store, batch_size=1) == [A, C, B]
+    assert flat_serves(store, since=150) == [C, B]
+    assert sorted(store.serves_by_id(["s-b", "nope", "s-a"]), key=lambda s: s.ts) == [A, B]
+    assert store.serves_of("u1", 0, 1000) == [B, A]  # newest first
+    assert store.serves_of("u1", 101, 200) == [B]
+    assert store.serves_of("u2", 0, 149) == []
+
+
+def test_a_serve_with_no_items_keeps_its_experiment(store: GraphStore) -> None:
+    empty = Serve("s-e", "u9", 5, "rec", (), None, "exp", "holdout")
+    store.record_serves([empty])
+    assert store.serves_by_id(["s-e"]) == [empty]
+
+
+def test_bad_serves_are_refused_before_anything_is_written(store: GraphStore) -> None:
+    with pytest.raises(ValueError, match="surface"):
+        store.record_serves([A, Serve("x", "u1", 1, "email", ())])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="twice"):
+        store.record_serves([Serve("x", "u1", 1, "rec", ("i1", "i1"))])
+    assert store.serve_counts() == (0, 0)
+
+
+def test_attributions_upsert_by_the_event_key_and_page_in_order(store: GraphStore) -> None:
+    store.record_serves([A, B, C])
+    first = Attribution("u1", "i3", "click", 210, 1.0, "s-a", 3, "last_touch")
+    again = Attribution("u1", "i3", "click", 210, 1.0, "s-b", 1, "explicit")
+    other = Attribution("u2", "i1", "purchase", 160, 2.0, "s-c", 1, "last_touch")
+    assert store.record_attributions([first, other]) == 2
+    store.record_attributions([again])
+    assert store.serve_counts() == (3, 2)
+    assert flat_attributions(store) == [other, again]
+    assert flat_attributions(store, batch=1) == [other, again]
+    assert flat_attributions(store, since=200) == [again]
+
+
+def test_compaction_bounds_the_log_by_age_and_by_rows(store: GraphStore) -> None:
+    serves = [Serve(f"s{n:02d}", f"u{n % 3}", 10 * n, "rec", ("i1",)) for n in range(10)]
+    store.record_serves(serves)
+    store.record_attributions(
+        [
+            Attribution(s.user_id, "i1", "click", s.ts + 1, 1.0, s.serve_id, 1, "explicit")
+            for s in serves
+        ]
+    )
+    with pytest.raises(ValueError, match="before_ts"):
+        store.compact_serves(-1)
+    with pytest.raises(ValueError, match="max_serves"):
+        store.compact_serves(0, max_serves=-1)
+    assert store.compact_serves(30) == 3  # ts 0, 10, 20
+    assert [s.serve_id for s in flat_serves(store)] == [f"s{n:02d}" for n in range(3, 10)]
+    assert store.serve_counts() == (7, 7)
+    assert store.compact_serves(0, max_serves=4) == 3  # the oldest beyond the newest 4
+    assert [s.serve_id for s in flat_serves(store)] == ["s06", "s07", "s08", "s09"]
+    assert [a.serve_id for a in flat_attributions(store)] == ["s06", "s07", "s08", "s09"]
+    assert store.compact_serves(0, max_serves=10) == 0
+
+
+def test_deleting_a_user_purges_their_serves_and_attributions(store: GraphStore) -> None:
+    store.upsert_users([User("u1"), User("u2")])
+    store.upsert_items([Item("i1"), Item("i2"), Item("i3")])
+    store.record_serves([A, B, C])
+    store.write_events([], [Interaction("u1", "i3", "click", 1.0, 205)])
+    found = attribute_in(store, [Touch("u1", "i3", "click", 205, 1.0)], window_s=3600)
+    assert [a.serve_id for a in found] == ["s-b"]
+    attribute_in(store, [Touch("u2", "i1", "click", 151, 1.0)], window_s=3600)
+    assert store.serve_counts() == (3, 2)
+    assert store.delete_user("u1") is True
+    assert flat_serves(store) == [C]
+    assert [a.user_id for a in flat_attributions(store)] == ["u2"]
+    assert store.delete_user("ghost") is False  # absent users purge nothing else
+    assert store.serve_counts() == (1, 1)
