@@ -6,8 +6,10 @@ local ArcadeDB (tests/bolt_server.py). The data set is LastFM (``--lastfm DIR``,
 database writes are timed; without the files, a synthetic world of 100k interactions is used.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.neo4j_ingest``. The last line is
-``RESULT rows_per_s_batched=... rows_per_s_per_row=... speedup=... export_s=...`` where the
-rates count relationships (friendships + interactions) written per second.
+``RESULT server=... rows=... rows_per_s_batched=... rows_per_s_per_row=... speedup=...
+full_load_rows_per_s=... export_s=...``: the batched and per-row rates write the same ``--per-row``
+interactions from the same state (nodes loaded, no relationships); ``full_load_rows_per_s`` counts
+every relationship (friendships + interactions) of a batched load.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from neo4j import GraphDatabase
+
 from graph.export import export_snapshot
 from graph.load import load_tables
 from graph.neo4j_store import Neo4jStore
@@ -30,7 +34,7 @@ from graph.sqlite_store import SQLiteStore
 
 # The ArcadeDB launcher lives in tests/, which is not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.bolt_server import ArcadeServer, clear_database, target_from_env
+from tests.bolt_server import ArcadeServer, BoltTarget, clear_database, target_from_env
 
 T = TypeVar("T")
 DEFAULT_LASTFM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lastfm"
@@ -77,8 +81,22 @@ def synthetic_rows(
     return users, items, friends, interactions
 
 
+def _load_nodes(store: Neo4jStore, users: list[User], items: list[Item], batch_size: int) -> float:
+    """Empty the database and load the nodes only; return the seconds it took."""
+    clear_database(store)
+    start = time.perf_counter()
+    _batched(store.upsert_users, users, batch_size)
+    _batched(store.upsert_items, items, batch_size)
+    return time.perf_counter() - start
+
+
 def run(store: Neo4jStore, data: Path | None, batch_size: int, per_row: int, work: Path) -> str:
-    """Run the benchmark on an open store (its database is cleared first) and return RESULT."""
+    """Run the benchmark on an open store (its database is cleared first) and return RESULT.
+
+    Like for like: the same ``per_row`` interactions are written one query per row and in batches,
+    each time from the same starting state (all nodes, no relationships). The full batched load
+    (friendships plus every interaction) is reported under its own name.
+    """
     if data is not None:
         users, items, friends, interactions = lastfm_rows(data, work)
         print(f"data: LastFM at {data}")
@@ -89,44 +107,46 @@ def run(store: Neo4jStore, data: Path | None, batch_size: int, per_row: int, wor
         f"rows: users={len(users)} items={len(items)} friendships={len(friends)} "
         f"interactions={len(interactions)}"
     )
-
-    # Per-row baseline on a subset: nodes batched, then one query per interaction.
-    clear_database(store)
-    _batched(store.upsert_users, users, batch_size)
-    _batched(store.upsert_items, items, batch_size)
     subset = interactions[:per_row]
+
+    _load_nodes(store, users, items, batch_size)
     start = time.perf_counter()
     for row in subset:
         store.upsert_interaction_single(row)
-    per_row_s = time.perf_counter() - start
-    per_row_rate = len(subset) / per_row_s
-    print(f"per-row: {len(subset)} interactions in {per_row_s:.2f} s = {per_row_rate:,.0f}/s")
+    per_row_rate = len(subset) / (time.perf_counter() - start)
+    print(f"per-row: {len(subset)} interactions = {per_row_rate:,.0f}/s")
 
-    # Batched: everything from an empty database; the rate counts relationships only.
-    clear_database(store)
+    _load_nodes(store, users, items, batch_size)
     start = time.perf_counter()
-    _batched(store.upsert_users, users, batch_size)
-    _batched(store.upsert_items, items, batch_size)
-    nodes_s = time.perf_counter() - start
+    _batched(store.upsert_interactions, subset, batch_size)
+    batched_rate = len(subset) / (time.perf_counter() - start)
+    print(f"batched: the same {len(subset)} interactions = {batched_rate:,.0f}/s")
+
+    nodes_s = _load_nodes(store, users, items, batch_size)
     start = time.perf_counter()
     _batched(store.upsert_friendships, friends, batch_size)
     _batched(store.upsert_interactions, interactions, batch_size)
-    rels_s = time.perf_counter() - start
     relationships = len(friends) + len(interactions)
-    batched_rate = relationships / rels_s
-    print(f"batched: {len(users) + len(items)} nodes in {nodes_s:.2f} s")
-    print(f"batched: {relationships} relationships in {rels_s:.2f} s = {batched_rate:,.0f}/s")
-    counts = store.counts()
-    print(f"counts after load: {counts}")
+    full_rate = relationships / (time.perf_counter() - start)
+    print(f"full load: {len(users) + len(items)} nodes in {nodes_s:.2f} s")
+    print(f"full load: {relationships} relationships = {full_rate:,.0f}/s")
+    print(f"counts after load: {store.counts()}")
 
     start = time.perf_counter()
     snapshot = export_snapshot(store, work / "snapshot")
     export_s = time.perf_counter() - start
     print(f"export: {export_s:.2f} s, fingerprint {snapshot.fingerprint[:16]}")
     return (
-        f"RESULT rows_per_s_batched={batched_rate:.0f} rows_per_s_per_row={per_row_rate:.0f} "
-        f"speedup={batched_rate / per_row_rate:.1f} export_s={export_s:.2f}"
+        f"rows={len(subset)} rows_per_s_batched={batched_rate:.0f} "
+        f"rows_per_s_per_row={per_row_rate:.0f} speedup={batched_rate / per_row_rate:.1f} "
+        f"full_load_rows_per_s={full_rate:.0f} export_s={export_s:.2f}"
     )
+
+
+def server_name(target: BoltTarget) -> str:
+    """The server's agent string (e.g. ``Neo4j/5.26.0``), without spaces, for the RESULT line."""
+    with GraphDatabase.driver(target.uri, auth=(target.user, target.password)) as driver:
+        return str(driver.get_server_info().agent).replace(" ", "_")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -159,13 +179,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             store = target.open_store(max_retry_time=30.0)
             try:
-                result = run(store, data, args.batch_size, args.per_row, work)
+                result = f"server={server_name(target)} " + run(
+                    store, data, args.batch_size, args.per_row, work
+                )
             finally:
                 store.close()
         finally:
             if server is not None:
                 server.stop()
-    print(result)
+    print(f"RESULT {result}")
 
 
 if __name__ == "__main__":
