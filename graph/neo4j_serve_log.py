@@ -120,6 +120,15 @@ class Neo4jServeLog:
         serves = int(self._read(cy.COUNT_SERVES)[0]["n"])
         return serves, int(self._read(cy.COUNT_ATTRIBUTIONS)[0]["n"])
 
+    def record_campaign(self, campaign_id: str, created_ts: int, body: str) -> None:
+        work = _run(cy.RECORD_CAMPAIGN, id=campaign_id, created_ts=created_ts, body=body)
+        self._session_call("write", work)
+
+    def campaign_bodies(self, campaign_id: str | None = None) -> list[str]:
+        if campaign_id is not None:
+            return [r["body"] for r in self._read(cy.CAMPAIGN, id=campaign_id)]
+        return [r["body"] for r in self._read(cy.CAMPAIGNS)]
+
 
 def purge_serves(tx: ManagedTransaction, user_id: str) -> None:
     """Remove ``user_id``'s serves and attributions (inside the deletion's transaction)."""

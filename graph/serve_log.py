@@ -13,7 +13,9 @@ so re-sending an event changes nothing.
 
 Both stores keep the log beside the graph (:class:`ServeLog`, which every graph store
 implements): bounded by :meth:`ServeLog.compact_serves` (a retention time and a row cap) and
-purged with the user by :meth:`graph.store.GraphStore.delete_user`.
+purged with the user by :meth:`graph.store.GraphStore.delete_user`. The records of launched
+campaigns (:mod:`serving.campaigns`) are kept there too, as JSON text: few, small, never
+compacted.
 """
 
 from __future__ import annotations
@@ -140,4 +142,14 @@ class ServeLog(Protocol):
 
     def serve_counts(self) -> tuple[int, int]:
         """(serves, attributions) stored."""
+        ...
+
+    def record_campaign(self, campaign_id: str, created_ts: int, body: str) -> None:
+        """Store a launched campaign's record (``body``: JSON text, see
+        :mod:`serving.campaigns`); a known ``campaign_id`` is left as stored."""
+        ...
+
+    def campaign_bodies(self, campaign_id: str | None = None) -> list[str]:
+        """The stored campaign records (all, oldest first, or the one ``campaign_id``: an
+        empty list when unknown)."""
         ...

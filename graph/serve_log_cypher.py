@@ -5,6 +5,7 @@ Graph model (no relationships: a serve outlives the graph's users and items unti
     (:Serve {serve_id, user_id, ts, surface, items: [item ids in order], model, experiment,
              variant})
     (:Attribution {user_id, item_id, kind, ts, value, serve_id, position, method})
+    (:Campaign {campaign_id, created_ts, body})   body: the record as JSON text
 
 Only common Cypher that Neo4j 5 and ArcadeDB's Bolt endpoint both run (see graph/cypher.py).
 """
@@ -22,6 +23,8 @@ CONSTRAINTS: Final[tuple[str, ...]] = (
     "CREATE INDEX attribution_ts IF NOT EXISTS FOR (a:Attribution) ON (a.ts)",
     "CREATE INDEX attribution_serve IF NOT EXISTS FOR (a:Attribution) ON (a.serve_id)",
     "CREATE INDEX attribution_user IF NOT EXISTS FOR (a:Attribution) ON (a.user_id)",
+    "CREATE CONSTRAINT campaign_id_unique IF NOT EXISTS "
+    "FOR (c:Campaign) REQUIRE c.campaign_id IS UNIQUE",
 )
 
 #: A known serve_id keeps what was stored first (a serve is written once).
@@ -87,3 +90,13 @@ PURGE_USER_SERVES: Final = "MATCH (s:Serve {user_id: $id}) DELETE s"
 
 COUNT_SERVES: Final = "MATCH (s:Serve) RETURN count(s) AS n"
 COUNT_ATTRIBUTIONS: Final = "MATCH (a:Attribution) RETURN count(a) AS n"
+
+RECORD_CAMPAIGN: Final = """
+MERGE (c:Campaign {campaign_id: $id})
+ON CREATE SET c.created_ts = $created_ts, c.body = $body
+"""
+CAMPAIGN: Final = "MATCH (c:Campaign {campaign_id: $id}) RETURN c.body AS body"
+CAMPAIGNS: Final = """
+MATCH (c:Campaign)
+RETURN c.body AS body, c.created_ts AS created_ts, c.campaign_id AS id ORDER BY created_ts, id
+"""

@@ -1,6 +1,6 @@
 """The serve log (:mod:`graph.serve_log`) in the SQLite store: tables ``serves``,
 ``serve_items`` (one row per served item, keyed by ``(serve_id, position)``) and
-``attributions`` (keyed by the event ``(user_id, item_id, kind, ts)``).
+``attributions`` (keyed by the event ``(user_id, item_id, kind, ts)``), and ``campaigns``.
 
 :class:`SQLiteServeLog` is a mixin of :class:`graph.sqlite_store.SQLiteStore`: it uses the
 store's connection and transactions, and the store creates :data:`SERVE_LOG_SCHEMA` on open.
@@ -46,6 +46,11 @@ SERVE_LOG_SCHEMA: Final[tuple[str, ...]] = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS attributions_by_ts ON attributions (ts)",
     "CREATE INDEX IF NOT EXISTS attributions_by_serve ON attributions (serve_id)",
+    """CREATE TABLE IF NOT EXISTS campaigns (
+        campaign_id TEXT PRIMARY KEY NOT NULL,
+        created_ts INTEGER NOT NULL,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID""",
 )
 
 _SERVE_COLUMNS: Final[str] = "serve_id, user_id, ts, surface, model, experiment, variant"
@@ -186,6 +191,21 @@ class SQLiteServeLog:
         serves = self._conn.execute("SELECT COUNT(*) FROM serves").fetchone()[0]
         attributions = self._conn.execute("SELECT COUNT(*) FROM attributions").fetchone()[0]
         return int(serves), int(attributions)
+
+    def record_campaign(self, campaign_id: str, created_ts: int, body: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO campaigns (campaign_id, created_ts, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (campaign_id) DO NOTHING",
+                (campaign_id, created_ts, body),
+            )
+
+    def campaign_bodies(self, campaign_id: str | None = None) -> list[str]:
+        if campaign_id is not None:
+            query = "SELECT body FROM campaigns WHERE campaign_id = ?"
+            return [b for (b,) in self._conn.execute(query, (campaign_id,))]
+        query = "SELECT body FROM campaigns ORDER BY created_ts, campaign_id"
+        return [b for (b,) in self._conn.execute(query)]
 
     @staticmethod
     def _purge_serves(conn: sqlite3.Connection, user_id: str) -> None:

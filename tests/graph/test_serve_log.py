@@ -100,3 +100,13 @@ def test_deleting_a_user_purges_their_serves_and_attributions(store: GraphStore)
     assert [a.user_id for a in flat_attributions(store)] == ["u2"]
     assert store.delete_user("ghost") is False  # absent users purge nothing else
     assert store.serve_counts() == (1, 1)
+
+
+def test_campaign_records_round_trip(store: GraphStore) -> None:
+    assert store.campaign_bodies() == []
+    store.record_campaign("c2", 20, '{"n": 2}')
+    store.record_campaign("c1", 10, '{"n": 1}')
+    store.record_campaign("c1", 30, '{"n": "again"}')  # a known id is left as stored
+    assert store.campaign_bodies() == ['{"n": 1}', '{"n": 2}']
+    assert store.campaign_bodies("c2") == ['{"n": 2}']
+    assert store.campaign_bodies("nope") == []
