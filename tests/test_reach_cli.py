@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.settings import get_settings
 from gnn.checkpoint import save_checkpoint
 from graph.export import export_snapshot
 from graph.reach.calibrate import CalibratedReach
 from graph.snapshot import write_snapshot
 from graph.sqlite_store import SQLiteStore
+from serving.settings import get_settings
 from socialrec.cli import app
 from socialrec.commands.reach import read_costs
 from tests.api.test_reach_api import checkpoint, world
-from tests.graph.test_reach_backtest import ic_rows
+from tests.graph.reach.worlds import ic_rows
 
 runner = CliRunner()
 

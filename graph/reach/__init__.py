@@ -1,11 +1,18 @@
 """Influencer (KOL) reach: diffusion models, reach estimates and campaign planning.
 
 * :mod:`graph.reach.influence_graph` — the influence graph (``followed -> follower``) and its
-  edge probabilities (uniform, weighted cascade, learned from the log).
+  edge probabilities (uniform, weighted cascade); :mod:`graph.reach.learned` — probabilities
+  learned from the log.
 * :mod:`graph.reach.estimate` — Monte-Carlo reach with CI, by hop, per-seed attribution and
-  qualified reach; :mod:`graph.reach.exact` — exact values on tiny graphs.
-* :mod:`graph.reach.plan` — seed selection (IMM for a count, CELF best-of for a budget).
-* :mod:`graph.reach.simulate` — the numba kernels behind them.
+  qualified reach; :mod:`graph.reach.exact` — exact values on tiny graphs;
+  :mod:`graph.reach.work_limit` — time limits by a timed pilot.
+* :mod:`graph.reach.plan` — seed selection (IMM for a count, CELF best-of for a budget);
+  :mod:`graph.reach.imm` — IMM's RR-set counts; :mod:`graph.reach.cover` — greedy coverage.
+* The numba kernels behind them: :mod:`graph.reach.kernels` (random streams, live edges),
+  :mod:`graph.reach.kernel_graph` (the graph as they read it), :mod:`graph.reach.simulate`
+  (cascades), :mod:`graph.reach.rr_sets` (reverse-reachable sets).
+* Where the kernels run: :mod:`graph.reach.runners` (threads), :mod:`graph.reach.parallel`
+  (worker processes), :mod:`graph.reach.dask_runner` (a Dask cluster, optional extra).
 * :mod:`graph.reach.backtest` — the backtest of every reach model on the store's own log
   (:mod:`graph.reach.adoptions`: the log and its time split; :mod:`graph.reach.calibrate`: the
   calibrated model and the usable-log check; :mod:`graph.reach.credit`: credit distribution).
@@ -29,14 +36,8 @@ from graph.reach.estimate import (
     estimate_reach,
 )
 from graph.reach.exact import ExactReach, exact_reach, exact_spread
-from graph.reach.influence_graph import (
-    InfluenceGraph,
-    LearnedProbabilities,
-    learned_from_log,
-    lt_normalized,
-    uniform,
-    weighted_cascade,
-)
+from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform, weighted_cascade
+from graph.reach.learned import LearnedProbabilities, learned_from_log
 from graph.reach.plan import CampaignPlan, PlannedSeed, plan_campaign, top_followers
 
 __all__ = [

@@ -44,12 +44,8 @@ from graph.reach.calibrate import (
     raw_reach,
 )
 from graph.reach.credit import credit_spread, set_spread
-from graph.reach.influence_graph import (
-    InfluenceGraph,
-    learned_from_log,
-    uniform,
-    weighted_cascade,
-)
+from graph.reach.influence_graph import InfluenceGraph, uniform, weighted_cascade
+from graph.reach.learned import learned_from_log
 
 if TYPE_CHECKING:
     from graph.snapshot import Snapshot

@@ -43,7 +43,8 @@ from graph.reach.adoptions import (
     split_by_time,
 )
 from graph.reach.estimate import estimate_reach
-from graph.reach.influence_graph import InfluenceGraph, learned_from_log
+from graph.reach.influence_graph import InfluenceGraph
+from graph.reach.learned import learned_from_log
 
 if TYPE_CHECKING:
     from graph.snapshot import Snapshot

@@ -23,6 +23,7 @@ Confidence intervals are normal-approximation 95% intervals ``mean +- 1.96 * SE`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
@@ -32,17 +33,15 @@ from numpy.typing import NDArray
 
 from graph.reach.influence_graph import LT_TOLERANCE, InfluenceGraph
 from graph.reach.parallel import process_pool
-from graph.reach.simulate import Runner, run_simulations
+from graph.reach.runners import Runner, resolve_runner
+from graph.reach.work_limit import WorkLimitError as WorkLimitError
+from graph.reach.work_limit import simulate_within
 
 Model = Literal["ic", "lt"]
 MODELS: Final[tuple[str, ...]] = ("ic", "lt")
 #: Bitmask attribution supports at most this many seeds.
 MAX_ATTRIBUTED_SEEDS: Final[int] = 64
 Z95: Final[float] = 1.959963984540054
-
-
-class WorkLimitError(ValueError):
-    """A request would exceed a work or time limit set by the caller (message says how much)."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +182,7 @@ def estimate_reach(
     affinity: NDArray[np.floating] | None = None,
     attribution: bool = True,
     max_simulations: int = 100_000,
+    time_limit_s: float | None = None,
     jobs: int | None = None,
     processes: int | Runner | None = None,
 ) -> ReachEstimate:
@@ -198,9 +198,13 @@ def estimate_reach(
             a target item); adds the qualified reach ``E[sum of affinity over reached users]``.
         attribution: Compute per-seed alone / marginal reach and overlaps (<= 64 seeds).
         max_simulations: Upper bound on ``simulations``.
+        time_limit_s: Optional limit on the call's time: the first worlds are a timed pilot,
+            the time of the rest is projected from its rate, and the call fails (before
+            running the rest) when the total would exceed the limit
+            (:mod:`graph.reach.work_limit`); the estimate does not depend on it.
         jobs: Worker threads (default: available CPUs); results do not depend on it.
         processes: Run elsewhere instead: a count of worker processes (started for this
-            call), or a started :class:`~graph.reach.simulate.Runner` for ``graph`` (e.g. a
+            call), or a started :class:`~graph.reach.runners.Runner` for ``graph`` (e.g. a
             :class:`~graph.reach.parallel.ProcessPool`); results do not depend on it either.
 
     Returns:
@@ -210,6 +214,7 @@ def estimate_reach(
         ValueError: on unknown or duplicate seeds, an empty seed set, a bad model, missing or
             invalid probabilities, bad affinity, ``simulations`` out of bounds, or a pool
             started for another graph.
+        WorkLimitError: if the projected time exceeds ``time_limit_s``.
 
     Examples:
         >>> from graph.reach.influence_graph import uniform
@@ -217,6 +222,7 @@ def estimate_reach(
         >>> estimate_reach(g, [0], simulations=10, seed=0).reach.mean
         3.0
     """
+    started = time.perf_counter()
     if not isinstance(simulations, (int, np.integer)) or not 2 <= simulations <= max_simulations:
         raise ValueError(
             f"simulations must be an int in [2, {max_simulations}], got {simulations!r}"
@@ -231,7 +237,7 @@ def estimate_reach(
     check_affinity(graph, affinity)
     base = make_seed(seed)
     with process_pool(graph, processes) as pool:
-        raw = run_simulations(
+        raw = simulate_within(
             graph,
             nodes,
             lt=lt,
@@ -239,8 +245,10 @@ def estimate_reach(
             base_seed=base,
             attribute=attribution,
             affinity=None if affinity is None else np.asarray(affinity, dtype=np.float64),
-            jobs=jobs,
-            runner=pool,
+            runner=resolve_runner(graph, jobs, pool),
+            time_limit_s=time_limit_s,
+            started=started,
+            what="this estimate",
         )
     labels = [graph.label(int(v)) for v in nodes]
     per_seed = overlap = shared = None

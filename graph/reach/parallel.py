@@ -1,7 +1,7 @@
 """Reach simulations and RR sets on worker processes, identical to the in-process results.
 
 Work is split into chunks (:class:`~graph.reach.simulate.SimulationChunk`: a seed set, a range
-of world indices, the base seed, the model; :class:`~graph.reach.simulate.RRChunk` likewise for
+of world indices, the base seed, the model; :class:`~graph.reach.rr_sets.RRChunk` likewise for
 RR sets). Every random draw of world ``i`` comes from a stream keyed by ``(seed, i)`` only, and
 per-world outputs are merged in world order with integer sums, so any split on any workers
 gives bit-identical estimates and plans.
@@ -10,9 +10,8 @@ A :class:`ProcessPool` starts its workers (``spawn`` by default: safe with threa
 parent) and ships the graph's kernel arrays to each one once, through the pool initializer;
 each chunk then carries only its own small arguments. Pass a pool (or a process count) as
 ``processes=`` to :func:`graph.reach.estimate.estimate_reach` or
-:func:`graph.reach.plan.plan_campaign`. Any :class:`~graph.reach.simulate.Runner` can be
-passed the same way, so the chunks map onto a cluster engine's tasks (the README's reach
-section shows one for Ray).
+:func:`graph.reach.plan.plan_campaign`. Any :class:`~graph.reach.runners.Runner` can be
+passed the same way, e.g. :class:`~graph.reach.dask_runner.DaskRunner` for a Dask cluster.
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ from types import TracebackType
 from typing import TypeVar
 
 from graph.reach.influence_graph import InfluenceGraph
-from graph.reach.simulate import KernelGraph, Runner, kernel_graph
+from graph.reach.kernel_graph import KernelGraph, kernel_graph
+from graph.reach.runners import Runner
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -48,7 +48,7 @@ def _run(fn: Callable[[KernelGraph, _T], _R], item: _T) -> _R:
 
 class ProcessPool:
     """Worker processes holding one graph's kernel arrays; a
-    :class:`~graph.reach.simulate.Runner` (one chunk per process). Close it (or use it as a
+    :class:`~graph.reach.runners.Runner` (one chunk per process). Close it (or use it as a
     context manager) to stop the workers.
 
     Args:

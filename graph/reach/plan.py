@@ -24,6 +24,11 @@ a percent between near-equivalent sets; paired worlds resolve them.
 The default candidate pool is the ``pool_size`` accounts with the most followers (influence
 out-degree). The chosen set and the top-followers baseline (same size, or the most-followed
 accounts that fit the budget) are both re-estimated by Monte-Carlo with the same worlds.
+
+:func:`plan_campaign` runs these steps in order: check the options, order the candidate pool
+(:func:`_candidate_pool`) and size the seed set (:func:`_seed_count`), count the RR sets IMM
+needs (:func:`graph.reach.imm.imm_sample_count`) and check the time limit, select on fresh RR
+sets (:func:`_select`), apply the safeguard (:func:`_safeguard`), estimate both sets.
 """
 
 from __future__ import annotations
@@ -38,25 +43,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graph.reach.estimate import (
-    Estimate,
     Model,
     ReachEstimate,
-    WorkLimitError,
     check_affinity,
     check_model_graph,
     estimate_reach,
     make_seed,
     resolve_seeds,
 )
+from graph.reach.imm import imm_sample_count
 from graph.reach.influence_graph import InfluenceGraph
 from graph.reach.parallel import process_pool
-from graph.reach.simulate import (
-    Runner,
-    generate_rr_sets,
-    greedy_cover,
-    resolve_runner,
-    run_simulations,
-)
+from graph.reach.rr_sets import RRCollection
+from graph.reach.runners import Runner, resolve_runner
+from graph.reach.work_limit import WorkLimitError, simulate_within
 
 #: Most seeds a plan may choose.
 MAX_PLAN_SEEDS: Final[int] = 1000
@@ -115,125 +115,169 @@ def top_followers(graph: InfluenceGraph, count: int) -> NDArray[np.int32]:
     return order[: max(0, count)].astype(np.int32)
 
 
-def _log_binom(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+def _check_options(
+    k: int | None, budget: float | None, epsilon: float, ell: float, max_rr_sets: int
+) -> None:
+    """Raises ValueError on inconsistent or out-of-range planning options."""
+    if (k is None) == (budget is None):
+        raise ValueError(f"give exactly one of k or budget, got k={k!r}, budget={budget!r}")
+    if not 0.0 < epsilon < 1.0:
+        raise ValueError(f"epsilon must be in (0, 1), got {epsilon!r}")
+    if ell <= 0:
+        raise ValueError(f"ell must be > 0, got {ell!r}")
+    if max_rr_sets < 1:
+        raise ValueError(f"max_rr_sets must be >= 1, got {max_rr_sets!r}")
 
 
-def imm_rr_counts(
-    scale: float, num_nodes: int, pool: int, k: int, epsilon: float, ell: float
-) -> tuple[float, float, float]:
-    """IMM's ``(lambda', lambda*, ell)`` (Tang et al. 2015, eqs. 9 and 6, with ``ell``
-    raised by ``1 + log 2 / log n`` for the union bound over both phases)."""
-    n = max(num_nodes, 2)
-    ell = ell * (1.0 + math.log(2) / math.log(n))
-    lb = _log_binom(pool, k)
-    eps_p = math.sqrt(2.0) * epsilon
-    lam_p = (
-        (2.0 + 2.0 / 3.0 * eps_p)
-        * (lb + ell * math.log(n) + math.log(max(math.log2(n), 1.0)))
-        * scale
-        / eps_p**2
-    )
-    e1 = 1.0 - 1.0 / math.e
-    alpha = math.sqrt(ell * math.log(n) + math.log(2))
-    beta = math.sqrt(e1 * (lb + ell * math.log(n) + math.log(2)))
-    lam_star = 2.0 * scale * (e1 * alpha + beta) ** 2 / epsilon**2
-    return lam_p, lam_star, ell
-
-
-class _RRPool:
-    """Grows a collection of RR sets with stable per-index randomness."""
-
-    def __init__(
-        self,
-        graph: InfluenceGraph,
-        lt: bool,
-        base: int,
-        offset: int,
-        weights: NDArray[np.float64] | None,
-        runner: Runner,
-    ) -> None:
-        self.graph, self.lt, self.base, self.offset = graph, lt, base, offset
-        self.weights, self.runner = weights, runner
-        self.ptr = np.zeros(1, dtype=np.int64)
-        self.nodes = np.zeros(0, dtype=np.int32)
-
-    @property
-    def size(self) -> int:
-        return int(self.ptr.shape[0] - 1)
-
-    def grow(self, total: int) -> None:
-        if total <= self.size:
-            return
-        ptr, nodes = generate_rr_sets(
-            self.graph,
-            lt=self.lt,
-            begin=self.offset + self.size,
-            end=self.offset + total,
-            base_seed=self.base,
-            root_weights=self.weights,
-            runner=self.runner,
-        )
-        self.ptr = np.concatenate([self.ptr, ptr[1:] + self.nodes.shape[0]])
-        self.nodes = np.concatenate([self.nodes, nodes])
-
-    def cover(
-        self,
-        candidates: NDArray[np.int32],
-        costs: NDArray[np.float64],
-        budget: float,
-        max_seeds: int,
-        per_cost: bool,
-    ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-        chosen, gains = greedy_cover(
-            self.ptr,
-            self.nodes,
-            self.graph.num_nodes,
-            candidates,
-            costs,
-            float(budget),
-            int(max_seeds),
-            per_cost,
-        )
-        return chosen, gains
-
-
-def _imm_sample_count(
+def _candidate_pool(
     graph: InfluenceGraph,
-    lt: bool,
-    base: int,
-    weights: NDArray[np.float64] | None,
-    scale: float,
-    candidates: NDArray[np.int32],
-    k: int,
+    candidates: Sequence[str | int] | None,
+    budget: float | None,
+    costs: Mapping[str, float] | Mapping[int, float] | None,
+    pool_size: int,
+) -> NDArray[np.int32]:
+    """The candidate nodes, most followers first (tie-breaks and the baseline follow this
+    order): ``candidates``, else the users in ``costs`` (budget mode), else the ``pool_size``
+    most-followed accounts."""
+    if candidates is not None:
+        cand = resolve_seeds(graph, candidates)
+    elif budget is not None and costs is not None:
+        cand = resolve_seeds(graph, list(costs))
+    else:
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+        cand = top_followers(graph, pool_size)
+    return cand[np.lexsort((cand, -graph.out_degree[cand]))]
+
+
+def _seed_count(
+    graph: InfluenceGraph,
+    cand: NDArray[np.int32],
+    k: int | None,
+    budget: float | None,
+    costs: Mapping[str, float] | Mapping[int, float] | None,
+) -> tuple[int, NDArray[np.float64]]:
+    """``(seeds to plan for, cost per candidate)``: ``k``, or the most candidates the budget
+    can buy (unit costs in count mode).
+
+    Raises:
+        ValueError: on a bad ``k``, a budget without costs, a missing or non-positive cost, or
+            a budget below the cheapest candidate.
+    """
+    if budget is None:
+        limit = min(cand.shape[0], MAX_PLAN_SEEDS)
+        if not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
+            raise ValueError(
+                f"k must be an int in [1, {limit}] (candidates: {cand.shape[0]}), got {k!r}"
+            )
+        return int(k), np.ones(cand.shape[0])
+    if costs is None:
+        raise ValueError("budget mode needs costs (user -> cost)")
+    if not budget > 0:
+        raise ValueError(f"budget must be > 0, got {budget!r}")
+    cost_of = {graph.node(u): float(c) for u, c in costs.items()}
+    missing = [int(v) for v in cand if int(v) not in cost_of]
+    if missing:
+        raise ValueError(f"costs has no entry for candidate {graph.label(missing[0])!r}")
+    cand_costs = np.array([cost_of[int(v)] for v in cand], dtype=np.float64)
+    bad = ~(np.isfinite(cand_costs) & (cand_costs > 0))
+    if bad.any():
+        v = int(cand[np.flatnonzero(bad)[0]])
+        raise ValueError(f"costs[{graph.label(v)!r}] = {cost_of[v]!r} must be > 0")
+    affordable = int(np.searchsorted(np.cumsum(np.sort(cand_costs)), budget, side="right"))
+    if affordable == 0:
+        cheapest = float(cand_costs.min())
+        raise ValueError(f"budget {budget!r} is below the cheapest candidate cost {cheapest!r}")
+    return min(affordable, MAX_PLAN_SEEDS), cand_costs
+
+
+def _select(
+    final: RRCollection,
+    cand: NDArray[np.int32],
+    cand_costs: NDArray[np.float64],
+    k_eff: int,
+    budget: float | None,
     epsilon: float,
-    ell: float,
-    max_rr_sets: int,
-    runner: Runner,
-) -> tuple[int, int]:
-    """IMM's sampling phase: a lower bound on OPT, hence the number of RR sets needed.
+) -> tuple[NDArray[np.int32], NDArray[np.int64], str, float, NDArray[np.int32]]:
+    """Greedy selection on the final RR sets: IMM for a count, the better of CELF's unit-cost
+    and cost-benefit runs for a budget.
 
     Returns:
-        ``(RR sets needed for the final selection, RR sets sampled in this phase)``.
+        ``(chosen candidate positions, their gains in RR sets, method, guarantee, baseline
+        nodes)``; the baseline is the top-``k`` candidates, or the most-followed ones that
+        fit the budget.
     """
-    n = graph.num_nodes
-    lam_p, lam_star, _ = imm_rr_counts(scale, n, candidates.shape[0], k, epsilon, ell)
-    eps_p = math.sqrt(2.0) * epsilon
-    pool = _RRPool(graph, lt, base, 0, weights, runner)
-    ones = np.ones(candidates.shape[0])
-    lower = scale / n
-    for i in range(1, max(2, int(math.log2(n)))):
-        x = scale / 2.0**i
-        theta_i = min(math.ceil(lam_p / x), max_rr_sets)
-        pool.grow(theta_i)
-        _, gains = pool.cover(candidates, ones, float(k), k, False)
-        estimate = scale * float(gains.sum()) / pool.size
-        if estimate >= (1.0 + eps_p) * x:
-            lower = estimate / (1.0 + eps_p)
-            break
-        if theta_i >= max_rr_sets:
-            break
-    return int(min(math.ceil(lam_star / lower), max_rr_sets)), pool.size
+    if budget is None:
+        chosen, gains = final.cover(cand, cand_costs, float(k_eff), k_eff, False)
+        return chosen, gains, "imm", 1.0 - 1.0 / math.e - epsilon, cand[:k_eff]
+    uc = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, False)
+    cb = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, True)
+    if int(cb[1].sum()) > int(uc[1].sum()):
+        (chosen, gains), method = cb, "celf-cost-benefit"
+    else:
+        (chosen, gains), method = uc, "celf-unit-cost"
+    picked, spent = [], 0.0
+    for i, c in enumerate(cand_costs):
+        if spent + c <= budget + 1e-12:
+            picked.append(i)
+            spent += c
+    return chosen, gains, method, 0.5 * (1.0 - 1.0 / math.e), cand[picked]
+
+
+def _safeguard(
+    final: RRCollection,
+    cand: NDArray[np.int32],
+    cand_costs: NDArray[np.float64],
+    chosen: NDArray[np.int32],
+    gains: NDArray[np.int64],
+    baseline: NDArray[np.int32],
+    *,
+    simulations: int,
+    base: int,
+    weights: NDArray[np.float64] | None,
+    time_limit_s: float | None,
+    started: float,
+) -> tuple[NDArray[np.int32], NDArray[np.int64], bool]:
+    """Compare the greedy set with the top-followers baseline on independent Monte-Carlo
+    worlds (paired: both sets see the same worlds, a different stream from the reported
+    estimates) and keep the baseline when it does better on average. The runs are held to
+    ``time_limit_s`` from ``started`` (:func:`graph.reach.work_limit.simulate_within`).
+
+    Returns:
+        ``(chosen positions, gains, whether the baseline was kept)``.
+    """
+    positions = {int(v): i for i, v in enumerate(cand)}
+    base_pos = np.array([positions[int(v)] for v in baseline], dtype=np.int32)
+    if set(base_pos.tolist()) == set(chosen.tolist()):
+        return chosen, gains, False
+    check_seed = (base ^ 0x5DEECE66D) & 0xFFFFFFFFFFFFFFFF
+    values = [
+        simulate_within(
+            final.graph,
+            nodes,
+            lt=final.lt,
+            simulations=simulations,
+            base_seed=check_seed,
+            attribute=False,
+            affinity=weights,
+            runner=final.runner,
+            time_limit_s=time_limit_s,
+            started=started,
+            what="this plan's baseline check",
+        )
+        for nodes in (cand[chosen], cand[base_pos])
+    ]
+    per_world = [v.reached if v.qualified is None else v.qualified for v in values]
+    if float(np.mean(per_world[1] - per_world[0])) <= 0:
+        return chosen, gains, False
+    check = final.cover(
+        cand[base_pos],
+        cand_costs[base_pos],
+        float(cand_costs[base_pos].sum()),
+        len(base_pos),
+        False,
+    )
+    return base_pos[check[0]], check[1], True
 
 
 def plan_campaign(
@@ -272,13 +316,15 @@ def plan_campaign(
         simulations: Monte-Carlo simulations for the final estimates.
         seed: Base random seed (RR sets and simulations).
         max_rr_sets: Cap on RR sets (the guarantee may not hold when the cap binds).
-        time_limit_s: Optional limit on the RR-set work: after IMM's sampling phase, the time
+        time_limit_s: Optional limit on the call's time: after IMM's sampling phase, the time
             of the final selection is projected from the sampling rate, and the call fails
-            (before doing it) when the total would exceed the limit.
+            (before doing it) when the total would exceed the limit; the Monte-Carlo runs
+            after it get what is left, each refused (before its bulk) the same way as
+            :func:`graph.reach.estimate.estimate_reach`'s. The plan does not depend on it.
         jobs: Worker threads.
         processes: Run RR sets and simulations elsewhere instead: a count of worker
             processes (started for this call), or a started
-            :class:`~graph.reach.simulate.Runner` for ``graph`` (e.g. a
+            :class:`~graph.reach.runners.Runner` for ``graph`` (e.g. a
             :class:`~graph.reach.parallel.ProcessPool`). The plan does not depend on ``jobs``
             or ``processes``.
 
@@ -290,173 +336,99 @@ def plan_campaign(
             costs, or invalid probabilities / affinity.
         WorkLimitError: if the projected time exceeds ``time_limit_s``.
     """
-    if (k is None) == (budget is None):
-        raise ValueError(f"give exactly one of k or budget, got k={k!r}, budget={budget!r}")
-    if not 0.0 < epsilon < 1.0:
-        raise ValueError(f"epsilon must be in (0, 1), got {epsilon!r}")
-    if ell <= 0:
-        raise ValueError(f"ell must be > 0, got {ell!r}")
-    if max_rr_sets < 1:
-        raise ValueError(f"max_rr_sets must be >= 1, got {max_rr_sets!r}")
+    started = time.perf_counter()
+    _check_options(k, budget, epsilon, ell, max_rr_sets)
     lt = check_model_graph(graph, model)
     check_affinity(graph, affinity)
     base = make_seed(seed)
-    if candidates is not None:
-        cand = resolve_seeds(graph, candidates)
-    elif budget is not None and costs is not None:
-        cand = resolve_seeds(graph, list(costs))
-    else:
-        if pool_size < 1:
-            raise ValueError(f"pool_size must be >= 1, got {pool_size}")
-        cand = top_followers(graph, pool_size)
-    # Candidate order: most followers first (tie-breaks and the baseline follow it).
-    cand = cand[np.lexsort((cand, -graph.out_degree[cand]))]
-
-    if budget is not None:
-        if costs is None:
-            raise ValueError("budget mode needs costs (user -> cost)")
-        if not budget > 0:
-            raise ValueError(f"budget must be > 0, got {budget!r}")
-        cost_of = {graph.node(u): float(c) for u, c in costs.items()}
-        missing = [int(v) for v in cand if int(v) not in cost_of]
-        if missing:
-            raise ValueError(f"costs has no entry for candidate {graph.label(missing[0])!r}")
-        cand_costs = np.array([cost_of[int(v)] for v in cand], dtype=np.float64)
-        bad = ~(np.isfinite(cand_costs) & (cand_costs > 0))
-        if bad.any():
-            v = int(cand[np.flatnonzero(bad)[0]])
-            raise ValueError(f"costs[{graph.label(v)!r}] = {cost_of[v]!r} must be > 0")
-        affordable = int(np.searchsorted(np.cumsum(np.sort(cand_costs)), budget, side="right"))
-        if affordable == 0:
-            cheapest = float(cand_costs.min())
-            raise ValueError(f"budget {budget!r} is below the cheapest candidate cost {cheapest!r}")
-        k_eff = min(affordable, MAX_PLAN_SEEDS)
-    else:
-        assert k is not None
-        if not isinstance(k, (int, np.integer)) or not 1 <= k <= min(cand.shape[0], MAX_PLAN_SEEDS):
-            raise ValueError(
-                f"k must be an int in [1, {min(cand.shape[0], MAX_PLAN_SEEDS)}] "
-                f"(candidates: {cand.shape[0]}), got {k!r}"
-            )
-        k_eff = int(k)
-        cand_costs = np.ones(cand.shape[0])
-
+    cand = _candidate_pool(graph, candidates, budget, costs, pool_size)
+    k_eff, cand_costs = _seed_count(graph, cand, k, budget, costs)
     weights = None if affinity is None else np.asarray(affinity, dtype=np.float64)
     scale = float(graph.num_nodes) if weights is None else float(weights.sum())
     if scale <= 0:
         raise ValueError("affinity sums to 0: no user has positive affinity")
+
     with process_pool(graph, processes) as pool:
         runner = resolve_runner(graph, jobs, pool)
         if time_limit_s is not None:  # load the compiled kernels first: only sampling is timed
-            warm = _RRPool(graph, lt, base, 0, weights, runner)
+            warm = RRCollection(graph, lt, base, 0, weights, runner)
             warm.grow(runner.workers)  # one set per worker, so every worker loads them
             warm.cover(cand[:1], cand_costs[:1], 1.0, 1, False)
-        started = time.perf_counter()
-        theta, sampled = _imm_sample_count(
+        sampling = time.perf_counter()
+        theta, sampled = imm_sample_count(
             graph, lt, base, weights, scale, cand, k_eff, epsilon, ell, max_rr_sets, runner
         )
         if time_limit_s is not None:
-            elapsed = time.perf_counter() - started
-            projected = elapsed + elapsed / max(sampled, 1) * theta
+            now = time.perf_counter()
+            projected = (now - started) + (now - sampling) / max(sampled, 1) * theta
             if projected > time_limit_s:
                 raise WorkLimitError(
                     f"planning needs {theta} RR sets, about {projected:.1f} s, above the time "
                     f"limit of {time_limit_s:g} s; lower k or the candidate pool, or raise epsilon"
                 )
-        final = _RRPool(graph, lt, base, _RR_STREAM_OFFSET, weights, runner)
+        final = RRCollection(graph, lt, base, _RR_STREAM_OFFSET, weights, runner)
         final.grow(theta)
-        if budget is None:
-            chosen, gains = final.cover(cand, cand_costs, float(k_eff), k_eff, False)
-            method, guarantee = "imm", 1.0 - 1.0 / math.e - epsilon
-            baseline = cand[:k_eff]
-        else:
-            uc = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, False)
-            cb = final.cover(cand, cand_costs, float(budget), MAX_PLAN_SEEDS, True)
-            if int(cb[1].sum()) > int(uc[1].sum()):
-                (chosen, gains), method = cb, "celf-cost-benefit"
-            else:
-                (chosen, gains), method = uc, "celf-unit-cost"
-            guarantee = 0.5 * (1.0 - 1.0 / math.e)
-            picked, spent = [], 0.0
-            for i, c in enumerate(cand_costs):
-                if spent + c <= budget + 1e-12:
-                    picked.append(i)
-                    spent += c
-            baseline = cand[picked]
-        # Safeguard: compare the greedy set with the top-followers baseline on independent
-        # Monte-Carlo worlds (paired: both sets see the same worlds, a different stream from the
-        # reported estimates) and keep the baseline when it does better on average.
-        positions = {int(v): i for i, v in enumerate(cand)}
-        base_pos = np.array([positions[int(v)] for v in baseline], dtype=np.int32)
-        unit = scale / final.size
-        if set(base_pos.tolist()) != set(chosen.tolist()):
-            check_seed = (base ^ 0x5DEECE66D) & 0xFFFFFFFFFFFFFFFF
-            values = [
-                run_simulations(
-                    graph,
-                    nodes,
-                    lt=lt,
-                    simulations=simulations,
-                    base_seed=check_seed,
-                    attribute=False,
-                    affinity=weights,
-                    runner=runner,
-                )
-                for nodes in (cand[chosen], cand[base_pos])
-            ]
-            per_world = [v.reached if v.qualified is None else v.qualified for v in values]
-            if float(np.mean(per_world[1] - per_world[0])) > 0:
-                check = final.cover(
-                    cand[base_pos],
-                    cand_costs[base_pos],
-                    float(cand_costs[base_pos].sum()),
-                    len(base_pos),
-                    False,
-                )
-                chosen, gains = base_pos[check[0]], check[1]
-                method += "+baseline"
-        seeds = cand[chosen]
-        kwargs: dict[str, Any] = dict(
-            model=model,
-            simulations=simulations,
-            seed=base,
-            affinity=affinity,
-            attribution=False,
-            jobs=jobs,
-            processes=pool,
+        chosen, gains, method, guarantee, baseline = _select(
+            final, cand, cand_costs, k_eff, budget, epsilon
         )
-        est = estimate_reach(graph, seeds.tolist(), **kwargs)
+        chosen, gains, kept_baseline = _safeguard(
+            final,
+            cand,
+            cand_costs,
+            chosen,
+            gains,
+            baseline,
+            simulations=simulations,
+            base=base,
+            weights=weights,
+            time_limit_s=time_limit_s,
+            started=started,
+        )
+        if kept_baseline:
+            method += "+baseline"
+        seeds = cand[chosen]
+
+        def estimate(nodes: NDArray[np.int32]) -> ReachEstimate:
+            left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - started)
+            return estimate_reach(
+                graph,
+                nodes.tolist(),
+                model=model,
+                simulations=simulations,
+                seed=base,
+                affinity=affinity,
+                attribution=False,
+                time_limit_s=left,
+                jobs=jobs,
+                processes=pool,
+            )
+
+        est = estimate(seeds)
         if set(seeds.tolist()) == set(baseline.tolist()):  # same set, same worlds: same estimate
             base_est = replace(est, seeds=[graph.label(int(v)) for v in baseline])
         else:
-            base_est = estimate_reach(graph, baseline.tolist(), **kwargs)
-        value = est.qualified if affinity is not None else est.reach
-        base_value = base_est.qualified if affinity is not None else base_est.reach
-        assert value is not None and base_value is not None
-        return CampaignPlan(
-            objective="reach" if affinity is None else "qualified",
-            method=method,
-            chosen=[
-                PlannedSeed(
-                    seed=graph.label(int(cand[c])),
-                    gain=float(g) * unit,
-                    cost=None if budget is None else float(cand_costs[c]),
-                )
-                for c, g in zip(chosen, gains, strict=True)
-            ],
-            estimate=est,
-            baseline=[graph.label(int(v)) for v in baseline],
-            baseline_estimate=base_est,
-            ratio=value.mean / base_value.mean if base_value.mean > 0 else math.inf,
-            rr_sets=final.size,
-            guarantee=guarantee,
-            total_cost=None if budget is None else float(cand_costs[chosen].sum()),
-            seed=base,
-        )
-
-
-def estimate_objective(plan: CampaignPlan) -> Estimate:
-    """The chosen set's objective estimate (qualified reach when planned for it)."""
-    if plan.objective == "qualified" and plan.estimate.qualified is not None:
-        return plan.estimate.qualified
-    return plan.estimate.reach
+            base_est = estimate(baseline)
+    value = est.qualified if affinity is not None else est.reach
+    base_value = base_est.qualified if affinity is not None else base_est.reach
+    assert value is not None and base_value is not None
+    unit = scale / final.size
+    return CampaignPlan(
+        objective="reach" if affinity is None else "qualified",
+        method=method,
+        chosen=[
+            PlannedSeed(
+                seed=graph.label(int(cand[c])),
+                gain=float(g) * unit,
+                cost=None if budget is None else float(cand_costs[c]),
+            )
+            for c, g in zip(chosen, gains, strict=True)
+        ],
+        estimate=est,
+        baseline=[graph.label(int(v)) for v in baseline],
+        baseline_estimate=base_est,
+        ratio=value.mean / base_value.mean if base_value.mean > 0 else math.inf,
+        rr_sets=final.size,
+        guarantee=guarantee,
+        total_cost=None if budget is None else float(cand_costs[chosen].sum()),
+        seed=base,
+    )

@@ -22,7 +22,7 @@ from gnn.train import TrainConfig, to_checkpoint, train
 from graph.reach.backtest import run_backtest, save_backtest
 from graph.reach.calibrate import CalibratedReach
 from graph.snapshot import Snapshot, write_snapshot
-from tests.graph.test_reach_backtest import ic_world
+from tests.graph.reach.worlds import ic_world
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graph.reach.influence_graph import (
-    InfluenceGraph,
-    learned_from_log,
-    lt_normalized,
-    uniform,
-    weighted_cascade,
-)
+from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform, weighted_cascade
+from graph.reach.learned import learned_from_log
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot
 

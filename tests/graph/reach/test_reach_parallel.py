@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from graph.reach import simulate
+from graph.reach import kernel_graph as kg_module
 from graph.reach.estimate import estimate_reach
 from graph.reach.influence_graph import InfluenceGraph, uniform, weighted_cascade
 from graph.reach.parallel import ProcessPool
 from graph.reach.plan import plan_campaign
-from graph.reach.simulate import generate_rr_sets
+from graph.reach.rr_sets import generate_rr_sets
 
 # Worker start-up (spawn, numba cache load) takes seconds; a hang must not stall the suite.
 pytestmark = pytest.mark.timeout(300)
@@ -89,7 +89,7 @@ class PickleRunner:
 
     def __init__(self, graph: InfluenceGraph, workers: int) -> None:
         self.graph, self.workers = graph, workers
-        self.stored = pickle.dumps(simulate.kernel_graph(graph))
+        self.stored = pickle.dumps(kg_module.kernel_graph(graph))
 
     def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
         kg = pickle.loads(self.stored)
@@ -164,7 +164,7 @@ def test_pool_errors(graph: InfluenceGraph, pools: dict[int, ProcessPool]) -> No
 
 
 def test_kernel_graph_pickles_each_edge_array_once(graph: InfluenceGraph) -> None:
-    kg = simulate.kernel_graph(graph)
+    kg = kg_module.kernel_graph(graph)
     back = pickle.loads(pickle.dumps(kg))
     for rows, original in ((back.out, kg.out), (back.into, kg.into)):
         assert np.shares_memory(rows.rec_p, rows.rec)  # rec_p is rebuilt as the view of rec

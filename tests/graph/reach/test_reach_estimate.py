@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graph.reach import simulate
+from graph.reach import kernel_graph as kg_module
 from graph.reach.estimate import estimate_reach
 from graph.reach.exact import exact_reach, exact_spread
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform
@@ -64,10 +64,10 @@ def test_both_row_sampling_methods_are_exact(
 ) -> None:
     """IC rows are sampled by a test per edge or by geometric skipping (chosen per row by
     cost); force each one everywhere and compare with exact values."""
-    monkeypatch.setattr(simulate, "_SKIP_STEP_COST", step_cost)
+    monkeypatch.setattr(kg_module, "_SKIP_STEP_COST", step_cost)
     for graph_seed in (0, 1):
         graph = tiny_graph(graph_seed)
-        rows = simulate.kernel_graph(graph).out
+        rows = kg_module.kernel_graph(graph).out
         assert (rows.scan[np.diff(rows.ptr) > 0] == (method == "scan")).all()
         for seeds in SEED_SETS:
             exact = exact_reach(graph, seeds)

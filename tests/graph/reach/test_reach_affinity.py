@@ -1,4 +1,4 @@
-"""Affinity calibration for qualified reach (api.services.reach), kept with the reach tests."""
+"""Affinity calibration for qualified reach (serving.reach), kept with the reach tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from api.services.reach import graph_affinity, item_affinity, percentile_affinity
 from gnn.checkpoint import Checkpoint
 from graph.reach.influence_graph import InfluenceGraph
+from serving.reach import graph_affinity, item_affinity, percentile_affinity
 
 
 def _checkpoint() -> Checkpoint:

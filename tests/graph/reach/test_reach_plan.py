@@ -9,12 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from graph.reach import simulate
+from graph.reach import kernel_graph as kg_module
 from graph.reach.estimate import estimate_reach
 from graph.reach.exact import exact_spread
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized
 from graph.reach.plan import plan_campaign, top_followers
-from graph.reach.simulate import generate_rr_sets
+from graph.reach.rr_sets import generate_rr_sets
 
 
 def planning_graph() -> InfluenceGraph:
@@ -78,7 +78,7 @@ def test_rr_sets_estimate_the_exact_spread(
 ) -> None:
     """RIS: n * P(an RR set meets S) = spread(S), with in-rows sampled by a test per edge
     (step_cost 1e9) or by geometric skipping (0)."""
-    monkeypatch.setattr(simulate, "_SKIP_STEP_COST", step_cost)
+    monkeypatch.setattr(kg_module, "_SKIP_STEP_COST", step_cost)
     graph = planning_graph()
     count = 40_000
     ptr, nodes = generate_rr_sets(graph, lt=False, begin=0, end=count, base_seed=1)
