@@ -32,7 +32,8 @@ METHODS: Final[tuple[str, ...]] = ("explicit", "last_touch")
 
 @dataclass(frozen=True, slots=True)
 class Serve:
-    """One served response: ``items`` in the order shown (position ``n`` is ``items[n - 1]``)."""
+    """One served response: ``items`` in the order shown (position ``n`` is ``items[n - 1]``;
+    a feed may show an item twice, in two posts)."""
 
     serve_id: str
     user_id: str
@@ -47,7 +48,7 @@ class Serve:
     variant: str | None = None
 
     def position(self, item_id: str) -> int | None:
-        """The 1-based position of ``item_id`` in this serve, or ``None`` if not served."""
+        """The first 1-based position of ``item_id`` in this serve, or ``None`` if not served."""
         try:
             return self.items.index(item_id) + 1
         except ValueError:
@@ -74,14 +75,12 @@ def check_serve(serve: Serve) -> None:
     """Validate a serve before it is stored.
 
     Raises:
-        ValueError: naming the field, for an empty id, an unknown surface, a repeated item.
+        ValueError: naming the field, for an empty id or an unknown surface.
     """
     if not serve.serve_id or not serve.user_id:
         raise ValueError(f"a serve needs a serve_id and a user_id, got {serve!r}")
     if serve.surface not in SURFACES:
         raise ValueError(f"serve surface must be one of {SURFACES}, got {serve.surface!r}")
-    if len(set(serve.items)) != len(serve.items):
-        raise ValueError(f"serve {serve.serve_id!r} lists an item twice: {serve.items!r}")
 
 
 def check_retention(before_ts: int, max_serves: int | None) -> None:

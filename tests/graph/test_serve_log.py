@@ -39,15 +39,17 @@ def test_a_store_is_a_serve_log_that_round_trips_serves(store: GraphStore) -> No
 
 def test_a_serve_with_no_items_keeps_its_experiment(store: GraphStore) -> None:
     empty = Serve("s-e", "u9", 5, "rec", (), None, "exp", "holdout")
-    store.record_serves([empty])
-    assert store.serves_by_id(["s-e"]) == [empty]
+    twice = Serve("s-f", "u9", 6, "feed", ("i1", "i2", "i1"))  # two posts of one item
+    store.record_serves([empty, twice])
+    assert sorted(store.serves_by_id(["s-e", "s-f"]), key=lambda s: s.ts) == [empty, twice]
+    assert twice.position("i1") == 1
 
 
 def test_bad_serves_are_refused_before_anything_is_written(store: GraphStore) -> None:
     with pytest.raises(ValueError, match="surface"):
         store.record_serves([A, Serve("x", "u1", 1, "email", ())])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="twice"):
-        store.record_serves([Serve("x", "u1", 1, "rec", ("i1", "i1"))])
+    with pytest.raises(ValueError, match="serve_id"):
+        store.record_serves([Serve("", "u1", 1, "rec", ("i1",))])
     assert store.serve_counts() == (0, 0)
 
 
