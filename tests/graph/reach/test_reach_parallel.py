@@ -1,4 +1,5 @@
-"""Simulations and RR sets on worker processes give exactly the in-process results."""
+"""Simulations and RR sets on worker processes give exactly the in-process results
+(``graph`` and ``affinity``: tests/graph/reach/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from graph.reach import kernel_graph as kg_module
 from graph.reach.estimate import estimate_reach
-from graph.reach.influence_graph import InfluenceGraph, uniform, weighted_cascade
+from graph.reach.influence_graph import InfluenceGraph, uniform
 from graph.reach.parallel import ProcessPool
 from graph.reach.plan import plan_campaign
 from graph.reach.rr_sets import generate_rr_sets
@@ -23,25 +24,9 @@ SEEDS = [0, 7, 42, 300]
 
 
 @pytest.fixture(scope="module")
-def graph() -> InfluenceGraph:
-    """Weighted cascade: valid for IC and, with incoming weights summing to 1, for LT."""
-    rng = np.random.default_rng(8)
-    n = 2000
-    topo = InfluenceGraph.from_edges(
-        rng.integers(0, n, 16_000), rng.integers(0, n, 16_000), n, ids=[f"u{i}" for i in range(n)]
-    )
-    return weighted_cascade(topo)
-
-
-@pytest.fixture(scope="module")
 def pools(graph: InfluenceGraph) -> Iterator[dict[int, ProcessPool]]:
     with ProcessPool(graph, 1) as one, ProcessPool(graph, 2) as two:
         yield {1: one, 2: two}
-
-
-@pytest.fixture(scope="module")
-def affinity(graph: InfluenceGraph) -> np.ndarray:
-    return np.random.default_rng(3).random(graph.num_nodes)
 
 
 @pytest.mark.parametrize("model", ["ic", "lt"])

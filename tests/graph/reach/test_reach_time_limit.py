@@ -11,20 +11,11 @@ import pytest
 
 from graph.reach import work_limit
 from graph.reach.estimate import WorkLimitError, estimate_reach
-from graph.reach.influence_graph import InfluenceGraph, weighted_cascade
+from graph.reach.influence_graph import InfluenceGraph
 from graph.reach.plan import plan_campaign
 from graph.reach.simulate import RawSimulations
 
 SEEDS = [0, 7, 42]
-
-
-@pytest.fixture(scope="module")
-def graph() -> InfluenceGraph:
-    rng = np.random.default_rng(8)
-    n = 2000
-    return weighted_cascade(
-        InfluenceGraph.from_edges(rng.integers(0, n, 16_000), rng.integers(0, n, 16_000), n)
-    )
 
 
 @pytest.fixture
@@ -44,9 +35,8 @@ def worlds_run(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.mark.parametrize("model", ["ic", "lt"])
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_limited_estimate_equals_the_unlimited_one(
-    graph: InfluenceGraph, model: str, jobs: int, worlds_run: list[int]
+    graph: InfluenceGraph, affinity: np.ndarray, model: str, jobs: int, worlds_run: list[int]
 ) -> None:
-    affinity = np.random.default_rng(3).random(graph.num_nodes)
     kwargs: dict[str, Any] = dict(model=model, simulations=3001, seed=17, affinity=affinity)
     unlimited = estimate_reach(graph, SEEDS, jobs=1, **kwargs)
     assert worlds_run == [3001]  # no pilot without a limit
