@@ -38,7 +38,7 @@ def read_log(store: ServeLog, experiment: Experiment) -> ExperimentLog:
 
 def segments_of(profiles: ProfileService, user_ids: Iterable[str]) -> dict[str, dict[str, str]]:
     """Activity segment and value tier of each served user (others are left out)."""
-    out = {}
+    out: dict[str, dict[str, str]] = {}
     for user_id in user_ids:
         if profiles.live.has_user(user_id):
             p = profiles.profile(user_id)
