@@ -15,11 +15,11 @@ environment); each worker thread runs one chunk at a time and the kernels releas
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from graph.reach.influence_graph import InfluenceGraph
 from graph.reach.kernel_graph import KernelGraph, kernel_graph
+from graph.reach.runners import ClosingRunner
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -28,7 +28,7 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-class DaskRunner:
+class DaskRunner(ClosingRunner):
     """Chunks of kernel work as tasks on a Dask cluster; a :class:`~graph.reach.runners.Runner`
     for one graph. Close it (or use it as a context manager) to release the scattered graph;
     the client stays open (it belongs to the caller).
@@ -73,14 +73,3 @@ class DaskRunner:
     def close(self) -> None:
         """Release the graph scattered to the workers."""
         self._client.cancel([self._kernel_graph])
-
-    def __enter__(self) -> DaskRunner:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

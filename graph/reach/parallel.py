@@ -21,12 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
-from types import TracebackType
 from typing import TypeVar
 
 from graph.reach.influence_graph import InfluenceGraph
 from graph.reach.kernel_graph import KernelGraph, kernel_graph
-from graph.reach.runners import Runner
+from graph.reach.runners import ClosingRunner, Runner
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -46,7 +45,7 @@ def _run(fn: Callable[[KernelGraph, _T], _R], item: _T) -> _R:
     return fn(_worker_graph, item)
 
 
-class ProcessPool:
+class ProcessPool(ClosingRunner):
     """Worker processes holding one graph's kernel arrays; a
     :class:`~graph.reach.runners.Runner` (one chunk per process). Close it (or use it as a
     context manager) to stop the workers.
@@ -93,17 +92,6 @@ class ProcessPool:
     def close(self) -> None:
         """Stop the workers (waits for running chunks)."""
         self._executor.shutdown()
-
-    def __enter__(self) -> ProcessPool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @contextmanager

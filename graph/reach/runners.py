@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import itertools
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -47,6 +49,26 @@ class Runner(Protocol):
     def workers(self) -> int: ...
 
     def map(self, fn: Callable[[KernelGraph, _T], _R], items: Sequence[_T]) -> list[_R]: ...
+
+
+class ClosingRunner(ABC):
+    """A runner that holds workers or data elsewhere: :meth:`close` releases them, and the
+    runner is a context manager that closes on exit."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the runner holds."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,16 @@ from graph.reach.estimate import estimate_reach
 from graph.reach.influence_graph import InfluenceGraph, uniform
 from graph.reach.parallel import ProcessPool
 from graph.reach.plan import plan_campaign
-from graph.reach.rr_sets import generate_rr_sets
+from tests.graph.reach.runner_checks import (
+    PLAN_CASES,
+    SEEDS,
+    assert_same_estimates,
+    assert_same_plans,
+    assert_same_rr_sets,
+)
 
 # Worker start-up (spawn, numba cache load) takes seconds; a hang must not stall the suite.
 pytestmark = pytest.mark.timeout(300)
-
-SEEDS = [0, 7, 42, 300]
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +44,14 @@ def test_estimate_is_identical_on_processes(
     with_affinity: bool,
     attribution: bool,
 ) -> None:
-    kwargs = dict(
+    assert_same_estimates(
+        graph,
+        [pools[1], pools[2]],
+        affinity,
         model=model,
-        simulations=301,  # unequal chunks
-        seed=17,
-        affinity=affinity if with_affinity else None,
+        with_affinity=with_affinity,
         attribution=attribution,
     )
-    local = estimate_reach(graph, SEEDS, jobs=1, **kwargs)  # type: ignore[arg-type]
-    one = estimate_reach(graph, SEEDS, processes=pools[1], **kwargs)  # type: ignore[arg-type]
-    two = estimate_reach(graph, SEEDS, processes=pools[2], **kwargs)  # type: ignore[arg-type]
-    # Dataclass equality: every field, floats compared exactly.
-    assert two == one == local
-    # Not vacuous: the cascades spread, and the optional parts are there.
-    assert local.reach.mean > len(SEEDS) + 5 and local.reach.std_error > 0
-    assert len(local.by_hop) > 2
-    assert (local.per_seed is not None) == attribution
-    assert (local.qualified is not None) == with_affinity
-    if attribution:
-        assert local.shared is not None and local.shared.mean > 0
 
 
 def test_process_count_starts_a_pool_for_the_call(graph: InfluenceGraph) -> None:
@@ -95,20 +88,10 @@ def test_any_runner_gives_the_same_results(graph: InfluenceGraph, affinity: np.n
 def test_rr_sets_are_identical_on_processes(
     graph: InfluenceGraph, pools: dict[int, ProcessPool], affinity: np.ndarray, model: str
 ) -> None:
-    for weights in (None, affinity):
-        kwargs = dict(lt=model == "lt", begin=1000, end=3001, base_seed=9, root_weights=weights)
-        ptr, nodes = generate_rr_sets(graph, jobs=1, **kwargs)  # type: ignore[arg-type]
-        for pool in pools.values():
-            ptr_p, nodes_p = generate_rr_sets(graph, runner=pool, **kwargs)  # type: ignore[arg-type]
-            np.testing.assert_array_equal(ptr_p, ptr)
-            np.testing.assert_array_equal(nodes_p, nodes)
-        assert ptr.shape[0] == 2002 and nodes.shape[0] > 2001  # some sets beyond the root
+    assert_same_rr_sets(graph, list(pools.values()), affinity, model=model)
 
 
-@pytest.mark.parametrize(
-    ("model", "with_affinity", "budget"),
-    [("ic", False, None), ("lt", False, None), ("ic", True, None), ("ic", False, 7.0)],
-)
+@pytest.mark.parametrize(("model", "with_affinity", "budget"), PLAN_CASES)
 def test_plan_is_identical_on_processes(
     graph: InfluenceGraph,
     pools: dict[int, ProcessPool],
@@ -117,21 +100,9 @@ def test_plan_is_identical_on_processes(
     with_affinity: bool,
     budget: float | None,
 ) -> None:
-    costs = {f"u{i}": 1.0 + (i % 3) for i in range(60)} if budget else None
-    kwargs = dict(
-        k=None if budget else 5,
-        budget=budget,
-        costs=costs,
-        model=model,
-        affinity=affinity if with_affinity else None,
-        pool_size=60,
-        simulations=200,
-        seed=21,
+    assert_same_plans(
+        graph, pools[2], affinity, model=model, with_affinity=with_affinity, budget=budget
     )
-    local = plan_campaign(graph, jobs=1, **kwargs)  # type: ignore[arg-type]
-    two = plan_campaign(graph, processes=pools[2], **kwargs)  # type: ignore[arg-type]
-    assert two == local
-    assert len(local.chosen) >= 3 and local.rr_sets > 100
 
 
 def test_pool_errors(graph: InfluenceGraph, pools: dict[int, ProcessPool]) -> None:
