@@ -310,17 +310,16 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
     """
     import torch
 
-    from gnn.checkpoint import save_checkpoint
+    from gnn.checkpoint import save_checkpoint, to_checkpoint
+    from gnn.config import TrainConfig
     from gnn.data import TrainData
     from gnn.train import (
         BatchObjective,
         EpochRecord,
         NegativeSampler,
         Replicas,
-        TrainConfig,
         TrainResult,
         build_model,
-        to_checkpoint,
         train_step,
     )
     from graph.snapshot import read_snapshot
@@ -411,9 +410,9 @@ def stage_train(root: Path, p: Params) -> dict[str, Any]:
 
 def stage_eval(root: Path, p: Params) -> dict[str, Any]:
     """Full-ranking evaluation of the saved embeddings on the test split."""
-    from gnn.checkpoint import load_checkpoint
+    from gnn.checkpoint import checkpoint_data, load_checkpoint
+    from gnn.config import TrainConfig
     from gnn.evaluate import evaluate
-    from gnn.train import TrainConfig, checkpoint_data
     from graph.snapshot import read_snapshot
 
     checkpoint = load_checkpoint(root / CHECKPOINT)

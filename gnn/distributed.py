@@ -22,7 +22,7 @@ Cost: each process holds the whole graph and propagates it in full on every step
 scores need all embeddings), and computes the contrastive loss of the whole batch, so W
 processes repeat the per-step propagation W times; what they split is the pair scoring, the BPR
 and L2 terms and the gradient of their slice, and the gradients are all-reduced (one dense
-``[U + I, d]`` tensor per step). See the README's "Distributed training" for measured figures.
+``[U + I, d]`` tensor per step). See docs/distributed-training.md for measured figures.
 
 Backends: ``gloo`` on CPU, ``nccl`` on CUDA (one GPU per process, ``cuda:LOCAL_RANK``).
 """
@@ -40,8 +40,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from gnn.config import TrainConfig
 from gnn.data import TrainData
-from gnn.train import BatchObjective, Replicas, TrainConfig, TrainProgress, TrainResult, train
+from gnn.train import BatchObjective, Replicas, TrainProgress, TrainResult, train
 from graph.snapshot import Snapshot
 
 #: Devices a process group can train on.

@@ -252,7 +252,7 @@ def write_report(
         report: output of :func:`build_report` (extra JSON-able keys are kept).
         directory: created if missing.
         history: per-epoch dicts ``{"epoch", "loss", "train_seconds", "valid"}``, as stored
-            by :func:`gnn.train.to_checkpoint` in ``checkpoint.metrics["history"]``.
+            by :func:`gnn.checkpoint.to_checkpoint` in ``checkpoint.metrics["history"]``.
         monitor: validation metric drawn with recall@10 and ndcg@10.
 
     Returns:

@@ -1,10 +1,13 @@
-"""Train LightGCN or SocialLightGCN with BPR and validation-based early stopping; checkpoint it.
+"""Train LightGCN or SocialLightGCN with BPR and validation-based early stopping.
 
-Run order: config -> split (seeded) -> normalised adjacency (and, for the social model, the
-normalised friend graph) -> model from :data:`MODELS` (seeded init) -> epochs
-of BPR over shuffled training pairs with one uniform negative each -> evaluation on the
-validation split every ``eval_every`` epochs -> the best-validation weights are kept and
-evaluated once on the test split. The test split never influences training or selection.
+Run order: config (:mod:`gnn.config`) -> split (seeded) -> normalised adjacency (and, for
+the social model, the normalised friend graph) -> model from :data:`gnn.config.MODELS`
+(seeded init) -> epochs of BPR over shuffled training pairs with one uniform negative each ->
+evaluation on the validation split every ``eval_every`` epochs -> the best-validation
+weights are kept and evaluated once on the test split. The test split never influences
+training or selection. An epoch's batch size, steps and learning rate come from
+:meth:`TrainConfig.epoch_plan`; :func:`gnn.checkpoint.to_checkpoint` turns the result into a
+servable checkpoint.
 
 Speed: the adjacency is normalised once (:func:`gnn.data.normalized_adjacency`) and each
 batch does ``num_layers`` sparse-dense products forward and backward (LightGCN evaluates its
@@ -22,196 +25,21 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from gnn.baselines import popularity_embeddings, popularity_metrics
-from gnn.checkpoint import Checkpoint
-from gnn.data import (
-    DEFAULT_RATIOS,
-    TrainData,
-    normalized_adjacency,
-    normalized_social_adjacency,
-)
+from gnn.config import MODELS, EpochPlan, Recommender, TrainConfig
+from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
 from gnn.evaluate import evaluate
 from gnn.losses import bpr_loss, l2_reg
-from gnn.metrics import METRICS
 from gnn.models.lightgcn import LightGCN
-from gnn.models.social import FUSIONS, SocialLightGCN
+from gnn.models.social import SocialLightGCN
 from gnn.report import slices
 from graph.snapshot import Snapshot
-
-#: Model registry: ``TrainConfig.model`` / ``Checkpoint.model_name`` -> model class.
-MODELS: dict[str, type[LightGCN] | type[SocialLightGCN]] = {
-    "lightgcn": LightGCN,
-    "social": SocialLightGCN,
-}
-#: Any model of :data:`MODELS`.
-Recommender = LightGCN | SocialLightGCN
-
-
-#: Per-model defaults that replace the field defaults of :class:`TrainConfig` (see
-#: :meth:`TrainConfig.for_model`), chosen on the LastFM validation split: the social model
-#: trains with the SimGCL contrastive loss, a lower learning rate and a stronger L2 penalty.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "social": {"lr": 2e-3, "ssl_weight": 0.05, "reg_weight": 3e-3}
-}
-
-
-@dataclass
-class TrainConfig:
-    """The training configuration; defaults here and in :data:`MODEL_DEFAULTS` are the only
-    defaults (the CLI overrides). Build it with :meth:`for_model` to get a model's defaults.
-
-    Defaults follow the RecBole protocol's sizes (dim 64, 3 layers, batch 4096, one uniform
-    negative). The learning rate was chosen on the LastFM *validation* split (seed 2020, best
-    valid NDCG@10): 1e-3 was still at 0.163 after 400 epochs, 2e-3 reached 0.175 (~450
-    epochs), 5e-3 0.178 (best epoch 282) and 1e-2 0.171 (~200 epochs). The social model's
-    settings (``social_weight=0.1``, ``fusion="fixed"``, the contrastive loss with
-    ``ssl_weight=0.05``, lr 2e-3 and a stronger L2 ``reg_weight=3e-3``) were chosen on the
-    same split by mean validation NDCG@10 over seeds (see
-    :class:`gnn.models.social.SocialLightGCN`), hence :data:`MODEL_DEFAULTS`. LightGCN keeps
-    the protocol's L2 1e-4: with 3e-3 its validation NDCG@10 was 0.1545 at epoch 205 (seed 2020,
-    still rising slowly) against 0.1779.
-
-    Attributes:
-        model: a name of :data:`MODELS` (``"lightgcn"`` or ``"social"``).
-        embedding_dim: embedding size.
-        num_layers: propagation layers.
-        social_weight: fusion weight of the friend-graph message (``"social"`` only).
-        fusion: fusion rule of :class:`gnn.models.social.SocialLightGCN` (``"social"`` only).
-        ssl_weight: weight of the SimGCL contrastive loss
-            (:meth:`gnn.models.social.SocialLightGCN.ssl_loss`; ``"social"`` only, 0 = off).
-        ssl_eps: magnitude of the noise added to every layer of the contrastive views.
-        ssl_temperature: InfoNCE temperature of the contrastive loss.
-        lr: Adam learning rate.
-        batch_size: training pairs per step (at least; see ``steps_per_epoch``).
-        steps_per_epoch: if set, at most this many optimiser steps per epoch: the batch grows
-            to ``ceil(pairs / steps_per_epoch)`` when that exceeds ``batch_size``. Every step
-            propagates the whole graph, so with a fixed batch an epoch costs ~edges squared;
-            capping the steps keeps it linear in the edges on large graphs (``None``: every
-            batch of ``batch_size``, the protocol's setting).
-        reg_weight: weight of :func:`gnn.losses.l2_reg` on the batch's layer-0 embeddings.
-        epochs: maximum number of epochs.
-        eval_every: evaluate on the validation split every this many epochs.
-        patience: stop after this many evaluations without a better ``monitor`` value, once
-            the warm-up is over and the model has beaten popularity (:func:`should_stop`).
-        warmup_epochs: never stop before this many epochs.
-        monitor: validation metric for early stopping / model selection.
-        seed: seeds the split, the initialisation, the shuffles and the negatives.
-        ratios: (train, valid, test) split weights.
-        kinds: interaction kinds to train on (``None`` = all).
-        ks: evaluation cut-offs.
-        eval_batch_size: users per scoring matmul during evaluation.
-        num_threads: torch intra-op threads while training (``None`` = leave as is).
-    """
-
-    model: str = "lightgcn"
-    embedding_dim: int = 64
-    num_layers: int = 3
-    social_weight: float = 0.1
-    fusion: str = "fixed"
-    ssl_weight: float = 0.0
-    ssl_eps: float = 0.1
-    ssl_temperature: float = 0.2
-    lr: float = 5e-3
-    batch_size: int = 4096
-    steps_per_epoch: int | None = None
-    reg_weight: float = 1e-4
-    epochs: int = 300
-    eval_every: int = 1
-    patience: int = 50
-    warmup_epochs: int = 30
-    monitor: str = "ndcg@10"
-    seed: int = 2020
-    ratios: tuple[float, float, float] = DEFAULT_RATIOS
-    kinds: tuple[str, ...] | None = None
-    ks: tuple[int, ...] = (10, 20)
-    eval_batch_size: int = 1024
-    num_threads: int | None = None
-
-    def validate(self) -> None:
-        """Check every field.
-
-        Raises:
-            ValueError: naming the first invalid field and its value.
-        """
-        positive = {
-            "embedding_dim": self.embedding_dim,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-            "eval_every": self.eval_every,
-            "patience": self.patience,
-            "eval_batch_size": self.eval_batch_size,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        for name, count in (("num_layers", self.num_layers), ("warmup_epochs", self.warmup_epochs)):
-            if count < 0:
-                raise ValueError(f"{name} must be >= 0, got {count}")
-        if not (math.isfinite(self.social_weight) and 0 <= self.social_weight <= 1):
-            raise ValueError(f"social_weight must be in [0, 1], got {self.social_weight}")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        for name, amount in (("ssl_weight", self.ssl_weight), ("ssl_eps", self.ssl_eps)):
-            if not (math.isfinite(amount) and amount >= 0):
-                raise ValueError(f"{name} must be >= 0, got {amount}")
-        if not (math.isfinite(self.ssl_temperature) and self.ssl_temperature > 0):
-            raise ValueError(f"ssl_temperature must be > 0, got {self.ssl_temperature}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr}")
-        if not (math.isfinite(self.reg_weight) and self.reg_weight >= 0):
-            raise ValueError(f"reg_weight must be >= 0, got {self.reg_weight}")
-        if not self.ks or any(k < 1 for k in self.ks):
-            raise ValueError(f"ks must be positive cut-offs, got {self.ks!r}")
-        name, _, k = self.monitor.partition("@")
-        if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
-            raise ValueError(
-                f"monitor must be '<metric>@<k>' with metric in {sorted(METRICS)} and k in "
-                f"ks={list(self.ks)}, got {self.monitor!r}"
-            )
-        for name, optional in (
-            ("steps_per_epoch", self.steps_per_epoch),
-            ("num_threads", self.num_threads),
-        ):
-            if optional is not None and optional < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {optional}")
-
-    def epoch_batch_size(self, pairs: int) -> int:
-        """Training pairs per step in an epoch over ``pairs`` pairs (see ``steps_per_epoch``)."""
-        if self.steps_per_epoch is None:
-            return self.batch_size
-        return max(self.batch_size, -(-pairs // self.steps_per_epoch))
-
-    @classmethod
-    def for_model(cls, model: str, **overrides: Any) -> TrainConfig:
-        """The configuration of ``model``: the field defaults, then ``MODEL_DEFAULTS[model]``,
-        then ``overrides`` (field names)."""
-        return cls(model=model, **{**MODEL_DEFAULTS.get(model, {}), **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (tuples as lists), as stored in checkpoints."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing ones default."""
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: v for k, v in values.items() if k in known}
-        for key in ("ratios", "kinds", "ks"):
-            if isinstance(kwargs.get(key), list):
-                kwargs[key] = tuple(kwargs[key])
-        return cls(**kwargs)
 
 
 @dataclass
@@ -279,6 +107,8 @@ class TrainResult:
         slices: test metrics of the cold-start users and long-tail items
             (:func:`gnn.report.slices`), ``{"model": ..., "popular": ...}``.
         stopped_early: whether patience ran out before ``config.epochs``.
+        plan: the epochs' batch size, steps and learning rate
+            (:meth:`TrainConfig.epoch_plan`; ``None`` for a result built by hand).
     """
 
     model: Recommender
@@ -294,6 +124,7 @@ class TrainResult:
     popular_test: dict[str, float] = field(default_factory=dict)
     slices: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
+    plan: EpochPlan | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -394,14 +225,17 @@ class BatchObjective(torch.nn.Module):
       of the batch add up to the loss of the whole batch. An empty slice gives an exact zero
       that still depends on the weights (every process must back-propagate to them).
     - ``ssl`` is the social model's contrastive loss (:meth:`SocialLightGCN.ssl_loss`) over
-      the whole batch, or ``None``. It is not split: each node's InfoNCE term contrasts it
-      with the batch's other nodes, so the terms of a slice need the whole batch's views.
+      the batch's first ``ssl_rows`` triples (the whole batch unless it grew past
+      ``batch_size``; the batch is shuffled, so they are a uniform sample), or ``None``. Its
+      memory is quadratic in those rows, hence the cap. It is not split: each node's InfoNCE
+      term contrasts it with the other nodes, so the terms of a slice need all the views.
 
     Args:
         model: the model to train.
         graphs: its sparse graphs (:func:`build_model`), on the model's device.
         reg_weight: weight of the L2 penalty.
         generator: source of the contrastive noise.
+        ssl_rows: most triples of a batch the contrastive loss contrasts (``None``: all).
     """
 
     def __init__(
@@ -410,12 +244,14 @@ class BatchObjective(torch.nn.Module):
         graphs: tuple[Tensor, ...],
         reg_weight: float,
         generator: torch.Generator,
+        ssl_rows: int | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.graphs = graphs
         self.reg_weight = reg_weight
         self.generator = generator
+        self.ssl_rows = ssl_rows
 
     def forward(
         self, users: Tensor, pos: Tensor, neg: Tensor, rows: slice
@@ -436,7 +272,10 @@ class BatchObjective(torch.nn.Module):
                 share = share * (u.numel() / users.numel())
         ssl = None
         if isinstance(model, SocialLightGCN) and model.ssl_weight > 0:
-            ssl = model.ssl_loss(self.graphs[0], self.graphs[1], users, pos, self.generator)
+            head = slice(0, self.ssl_rows)
+            ssl = model.ssl_loss(
+                self.graphs[0], self.graphs[1], users[head], pos[head], self.generator
+            )
         return share, ssl
 
 
@@ -510,10 +349,11 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     data: TrainData,
     sampler: NegativeSampler,
-    config: TrainConfig,
+    size: int,
     generator: torch.Generator,
     replicas: Replicas,
 ) -> float:
+    """One epoch of shuffled triples in steps of ``size``; returns the mean training loss."""
     objective.train()
     n = data.train_user.numel()
     perm = torch.randperm(n, generator=generator)
@@ -522,7 +362,6 @@ def _train_epoch(
     neg = sampler.sample(users, generator)
     users, pos, neg = (t.to(replicas.device) for t in (users, pos, neg))
     total = 0.0
-    size = config.epoch_batch_size(n)
     for start in range(0, n, size):
         u = users[start : start + size]
         p = pos[start : start + size]
@@ -596,9 +435,12 @@ def _train(
     model.reset_parameters(generator=generator)
     model.to(replicas.device)
     graphs = tuple(g.to(replicas.device) for g in graphs)
-    objective = replicas.wrap(BatchObjective(model, graphs, config.reg_weight, generator))
+    plan = config.epoch_plan(data.train_user.numel())
+    objective = replicas.wrap(
+        BatchObjective(model, graphs, config.reg_weight, generator, ssl_rows=config.batch_size)
+    )
     # The fused kernel updates each parameter in one pass, with no temporaries.
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=plan.lr, fused=True)
     sampler = NegativeSampler(data.train_user, data.train_item, data.num_items)
 
     history: list[EpochRecord] = []
@@ -610,7 +452,9 @@ def _train(
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        loss = _train_epoch(objective, optimizer, data, sampler, config, generator, replicas)
+        loss = _train_epoch(
+            objective, optimizer, data, sampler, plan.batch_size, generator, replicas
+        )
         record = EpochRecord(epoch, loss, time.perf_counter() - started)
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             emb = _embeddings(model, graphs)
@@ -664,154 +508,5 @@ def _train(
         popular_test=popularity_metrics(data, "test", config.ks, batch_size=config.eval_batch_size),
         slices=test_slices,
         stopped_early=stopped_early,
-    )
-
-
-def model_card(
-    result: TrainResult, references: dict[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The model card of a training run (JSON-able), stored in its checkpoint and report.
-
-    Args:
-        result: the run.
-        references: more reference models beside popularity, e.g. ``{"lightgcn": {"valid":
-            {...}, "test": {...}}}`` of a LightGCN trained on the same split.
-
-    Returns:
-        ``{"dataset", "defaults", "overrides", "monitor", "valid_curve", "best_epoch",
-        "stopped_early", "references", "guard", "slices"}``: ``dataset`` has the snapshot
-        fingerprint and the split's sizes; ``overrides`` the fields of the configuration that
-        differ from ``TrainConfig.for_model(model)``; ``valid_curve`` ``[epoch, value]`` pairs
-        of the monitored metric; ``references["popular"]`` the popularity baseline's valid and
-        test metrics; ``guard`` ``{"monitor", "model", "popular", "passed"}`` (passed: the
-        best validation value is at least popularity's; ``None`` for a result built without
-        the baseline, e.g. a timing run); ``slices`` the test metrics of
-        cold-start users and long-tail items for the model and popularity.
-    """
-    config, data, monitor = result.config, result.data, result.config.monitor
-    defaults = TrainConfig.for_model(config.model).to_dict()
-    return {
-        "dataset": {
-            "fingerprint": data.fingerprint,
-            "users": data.num_users,
-            "items": data.num_items,
-            "social_links": int(data.social_src.numel()),
-            **{split: int(data.pairs(split)[0].numel()) for split in ("train", "valid", "test")},
-        },
-        "defaults": defaults,
-        "overrides": {k: v for k, v in config.to_dict().items() if defaults.get(k) != v},
-        "monitor": monitor,
-        "valid_curve": [[r.epoch, r.valid[monitor]] for r in result.history if r.valid],
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "references": {
-            "popular": {"valid": result.popular_valid, "test": result.popular_test},
-            **(references or {}),
-        },
-        "guard": {
-            "monitor": monitor,
-            "model": result.valid_metrics.get(monitor, math.nan),
-            "popular": result.popular_valid.get(monitor, math.nan),
-            "passed": result.beats_popular if result.popular_valid else None,
-        },
-        "slices": result.slices,
-    }
-
-
-def to_checkpoint(
-    result: TrainResult, references: dict[str, dict[str, Any]] | None = None
-) -> Checkpoint:
-    """The servable checkpoint of a training run: weights, resolved config, id maps, final
-    propagated embeddings, metrics (``{"valid", "test", "best_epoch", "epochs_run",
-    "sec_per_epoch", "split", "history", "popular"}``; ``popular`` has the popularity
-    baseline's ``{"valid", "test"}`` metrics, ``history`` holds one
-    ``{"epoch", "loss", "train_seconds", "valid"}`` dict per epoch, ``valid`` possibly
-    ``None``) and the model card (:func:`model_card` with ``references``). ``model_name`` is
-    ``result.config.model``."""
-    model, data = result.model, result.data
-    model_config: dict[str, Any] = {
-        "num_users": model.num_users,
-        "num_items": model.num_items,
-        "embedding_dim": model.embedding_dim,
-        "num_layers": model.num_layers,
-    }
-    if isinstance(model, SocialLightGCN):
-        model_config["social_weight"] = model.social_weight
-        model_config["fusion"] = model.fusion
-        model_config["ssl_weight"] = model.ssl_weight
-        model_config["ssl_eps"] = model.ssl_eps
-        model_config["ssl_temperature"] = model.ssl_temperature
-    return Checkpoint(
-        model_name=result.config.model,
-        model_config=model_config,
-        train_config=result.config.to_dict(),
-        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
-        user_embeddings=result.user_embeddings.detach().clone(),
-        item_embeddings=result.item_embeddings.detach().clone(),
-        user_ids=list(data.user_ids),
-        item_ids=list(data.item_ids),
-        snapshot_fingerprint=data.fingerprint,
-        metrics={
-            "valid": dict(result.valid_metrics),
-            "test": dict(result.test_metrics),
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "sec_per_epoch": result.sec_per_epoch,
-            "split": {
-                "train": int(data.train_user.numel()),
-                "valid": int(data.valid_user.numel()),
-                "test": int(data.test_user.numel()),
-            },
-            "history": [asdict(record) for record in result.history],
-            "popular": {"valid": dict(result.popular_valid), "test": dict(result.popular_test)},
-        },
-        card=model_card(result, references),
-    )
-
-
-def evaluate_checkpoint(
-    checkpoint: Checkpoint,
-    snapshot: Snapshot,
-    split: str = "test",
-    ks: tuple[int, ...] | None = None,
-) -> dict[str, float]:
-    """Re-evaluate a checkpoint's embeddings on ``split`` of the snapshot it was trained on
-    (the split is rebuilt from the seed, ratios and kinds in ``checkpoint.train_config``).
-
-    Raises:
-        ValueError: if the checkpoint was trained on another snapshot (fingerprints differ)
-            or its model is not in :data:`MODELS`.
-    """
-    data = checkpoint_data(checkpoint, snapshot)
-    config = TrainConfig.from_dict(checkpoint.train_config)
-    return evaluate(
-        checkpoint.user_embeddings,
-        checkpoint.item_embeddings,
-        data,
-        split,
-        ks or config.ks,
-        batch_size=config.eval_batch_size,
-    )
-
-
-def checkpoint_data(checkpoint: Checkpoint, snapshot: Snapshot) -> TrainData:
-    """Rebuild the exact split a checkpoint was trained on from its stored configuration.
-
-    Raises:
-        ValueError: if the checkpoint was trained on another snapshot or its model is not in
-            :data:`MODELS`.
-    """
-    if checkpoint.model_name not in MODELS:
-        raise ValueError(
-            f"checkpoint model_name must be one of {sorted(MODELS)}, got {checkpoint.model_name!r}"
-        )
-    if checkpoint.snapshot_fingerprint != snapshot.fingerprint:
-        raise ValueError(
-            f"checkpoint was trained on snapshot {checkpoint.snapshot_fingerprint[:12]} but the "
-            f"snapshot given is {snapshot.fingerprint[:12]}; pass the snapshot it was trained "
-            "on or retrain"
-        )
-    config = TrainConfig.from_dict(checkpoint.train_config)
-    return TrainData.from_snapshot(
-        snapshot, seed=config.seed, kinds=config.kinds, ratios=config.ratios
+        plan=plan,
     )

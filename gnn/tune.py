@@ -1,6 +1,6 @@
 """Hyperparameter search on the validation split with Optuna.
 
-:func:`tune` trains one :class:`gnn.train.TrainConfig` per trial on one fixed split and scores
+:func:`tune` trains one :class:`gnn.config.TrainConfig` per trial on one fixed split and scores
 it by its best validation ``monitor`` value (the value :func:`gnn.train.train` selects its
 checkpoint by); the test split is never looked at. The sampler is Optuna's TPE, seeded, so a
 search with a trial count (no wall-time budget) is deterministic given its seed. Bad trials are
@@ -28,8 +28,9 @@ from typing import Any
 
 import optuna
 
+from gnn.config import TrainConfig
 from gnn.data import TrainData
-from gnn.train import EpochRecord, TrainConfig, train
+from gnn.train import EpochRecord, train
 from graph.snapshot import Snapshot
 
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 import torch
 
-from gnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from gnn.train import TrainConfig, to_checkpoint, train
+from gnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
+from gnn.config import TrainConfig
+from gnn.train import train
 from graph.export import export_snapshot
 from graph.schema import canonical_friendship
 from graph.snapshot import Snapshot

@@ -416,7 +416,7 @@ class ReachService:
         ``None`` (percentile ranks) when that split cannot be rebuilt from the snapshot."""
         if self.checkpoint is None:
             return None, PERCENTILE_RANK
-        from gnn.train import checkpoint_data
+        from gnn.checkpoint import checkpoint_data
 
         try:
             data = checkpoint_data(self.checkpoint, self.snapshot)

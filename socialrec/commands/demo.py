@@ -129,11 +129,9 @@ def demo(
     Files go to the work directory (SOCIALREC_WORK_DIR, default runs/demo); the store is
     SOCIALREC_STORE (default: the embedded SQLite file).
     """
-    from gnn.checkpoint import save_checkpoint
-    from gnn.train import TrainConfig, to_checkpoint
+    from gnn.config import TrainConfig
     from socialrec.commands.serve import run_server
-    from socialrec.commands.train import fit_with_progress, show_result
-    from socialrec.seeding import seed_everything
+    from socialrec.commands.train import fit_snapshot
 
     settings = get_settings().with_overrides(host=host, port=port)
     world_dir = settings.work_dir / "world"
@@ -145,10 +143,7 @@ def demo(
 
     _step(4, "train LightGCN")
     config = TrainConfig(seed=seed) if epochs is None else TrainConfig(epochs=epochs, seed=seed)
-    seed_everything(config.seed)
-    result = fit_with_progress(snapshot, config)
-    path = save_checkpoint(to_checkpoint(result), settings.resolved_checkpoint_path)
-    show_result(result, path)
+    fit_snapshot(snapshot, config, settings.resolved_checkpoint_path)
 
     _step(5, "backtest and calibrate reach")
     _backtest_reach(settings, snapshot, seed)

@@ -17,8 +17,12 @@ from api.settings import get_settings
 from socialrec.console import console, fail
 
 if TYPE_CHECKING:
-    from gnn.train import TrainConfig, TrainProgress, TrainResult
+    from gnn.config import TrainConfig
+    from gnn.train import TrainProgress, TrainResult
     from graph.snapshot import Snapshot
+
+    #: A training function: :func:`gnn.train.train` or :func:`gnn.distributed.train_distributed`.
+    Fit = Callable[[Snapshot, TrainConfig, TrainProgress | None], TrainResult]
 
 
 def _read_snapshot(path: Path) -> Snapshot:
@@ -89,11 +93,12 @@ def train(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Training pairs per step.")] = None,
     steps_per_epoch: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            min=1,
+            metavar="N|auto|all",
             help="At most N steps per epoch (the batch grows): epoch cost linear in the edges "
-            "on large graphs [default: every batch].",
+            "on large graphs. auto: every batch up to 64 steps, else 64 larger steps with the "
+            "lr scaled by sqrt(batch growth); all: every batch [default: auto].",
         ),
     ] = None,
     reg_weight: Annotated[float | None, typer.Option(min=0.0, help="L2 weight.")] = None,
@@ -145,10 +150,8 @@ def train(
     --nproc N (or --device cuda, or under torchrun) the processes share each batch and
     all-reduce their gradients: same steps as one process; rank 0 prints and writes.
     """
-    from gnn.checkpoint import save_checkpoint
+    from gnn.config import TrainConfig
     from gnn.distributed import launched_by_torchrun
-    from gnn.train import TrainConfig, to_checkpoint
-    from socialrec.seeding import seed_everything
 
     settings = get_settings()
     snapshot_dir = snapshot or settings.resolved_snapshot_dir
@@ -165,7 +168,6 @@ def train(
         "embedding_dim": dim,
         "num_layers": layers,
         "batch_size": batch_size,
-        "steps_per_epoch": steps_per_epoch,
         "reg_weight": reg_weight,
         "patience": patience,
         "warmup_epochs": warmup,
@@ -174,7 +176,9 @@ def train(
         "num_threads": threads,
         "kinds": tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
     }
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if steps_per_epoch is not None:
+        given["steps_per_epoch"] = _steps_per_epoch(steps_per_epoch)
     try:
         if config_file is None:
             config = TrainConfig.for_model(model or "lightgcn", **given)
@@ -192,14 +196,20 @@ def train(
             snapshot_dir, target, config, nproc, device, torchrun, allow_worse_than_popular
         )
         return
-    seed_everything(config.seed)
-    _print_header(graph, snapshot_dir, config)
-    result = fit_with_progress(graph, config)
-    try:
-        path = save_checkpoint(to_checkpoint(result), target)
-    except OSError as exc:
-        raise fail(f"--out {target}: {exc}") from exc
-    show_result(result, path, allow_worse_than_popular)
+    fit_snapshot(
+        graph, config, target, snapshot_dir=snapshot_dir, allow_worse=allow_worse_than_popular
+    )
+
+
+def _steps_per_epoch(text: str) -> int | str | None:
+    """The ``steps_per_epoch`` field of ``--steps-per-epoch``: an int, ``"auto"`` or ``None``
+    (``all``)."""
+    value = text.strip().lower()
+    if value in ("auto", "all"):
+        return None if value == "all" else value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise fail(f"--steps-per-epoch must be a positive integer, auto or all, got {text!r}")
 
 
 def _config_from_file(path: Path, model: str | None, given: dict[str, Any]) -> TrainConfig:
@@ -222,10 +232,11 @@ def _config_from_file(path: Path, model: str | None, given: dict[str, Any]) -> T
         raise ValueError(f"--config {path}: {exc}") from exc
 
 
-def _print_header(graph: Snapshot, snapshot_dir: Path, config: TrainConfig) -> None:
+def _print_header(graph: Snapshot, snapshot_dir: Path | None, config: TrainConfig) -> None:
     counts = graph.meta.get("counts", {})
+    where = f" on {snapshot_dir}" if snapshot_dir is not None else ""
     console.print(
-        f"training {MODEL_LABELS.get(config.model, config.model)} on {snapshot_dir} "
+        f"training {MODEL_LABELS.get(config.model, config.model)}{where} "
         f"({counts.get('users', graph.num_users):,} users, "
         f"{counts.get('items', graph.num_items):,} items, "
         f"{counts.get('interactions', len(graph.inter_user)):,} interactions)"
@@ -271,34 +282,69 @@ def _train_rank(snapshot_dir: Path, target: Path, config: TrainConfig, allow_wor
     the header and progress and writes the checkpoint."""
     import torch.distributed as dist
 
-    from gnn.checkpoint import save_checkpoint
     from gnn.distributed import train_distributed
-    from gnn.train import to_checkpoint
-    from socialrec.seeding import seed_everything
 
-    seed_everything(config.seed)
-    try:
-        graph = _read_snapshot(snapshot_dir)
-        if dist.get_rank() != 0:
-            train_distributed(graph, config)
-            return
-        _print_header(graph, snapshot_dir, config)
+    lead = dist.get_rank() == 0
+    if lead:
         console.print(f"{dist.get_world_size()} processes, backend {dist.get_backend()}")
-        result = fit_with_progress(graph, config, train_distributed)
-        try:
-            path = save_checkpoint(to_checkpoint(result), target)
-        except OSError as exc:
-            raise fail(f"--out {target}: {exc}") from exc
-        show_result(result, path, allow_worse)
+    try:
+        fit_snapshot(
+            snapshot_dir,
+            config,
+            target if lead else None,
+            allow_worse=allow_worse,
+            fit=train_distributed,
+        )
     except typer.Exit as exc:  # reported above; exit as a process, not a CLI command
         raise SystemExit(exc.exit_code) from None
 
 
-def fit_with_progress(
-    graph: Snapshot,
+def fit_snapshot(
+    source: Snapshot | Path,
     config: TrainConfig,
-    fit: Callable[[Snapshot, TrainConfig, TrainProgress], TrainResult] | None = None,
+    target: Path | None,
+    *,
+    snapshot_dir: Path | None = None,
+    allow_worse: bool = False,
+    fit: Fit | None = None,
 ) -> TrainResult:
+    """Read the snapshot, seed, fit, save the checkpoint and report: the one training sequence
+    of ``socialrec train``, its distributed ranks and ``socialrec demo``.
+
+    Args:
+        source: a snapshot, or the directory to read it from.
+        config: the resolved configuration (its ``seed`` seeds the global generators).
+        target: the checkpoint file to write; ``None`` trains silently and writes nothing
+            (the ranks of a distributed run other than the first).
+        snapshot_dir: where ``source`` was read from, for the header line.
+        allow_worse: accept a model below the popularity baseline (see :func:`show_result`).
+        fit: the training function (default :func:`gnn.train.train`).
+
+    Raises:
+        typer.Exit: code 1 on an unreadable snapshot, a bad configuration, an unwritable
+            ``target`` or (unless ``allow_worse``) a model worse than popularity.
+    """
+    from gnn.checkpoint import save_checkpoint, to_checkpoint
+    from gnn.train import train
+    from socialrec.seeding import seed_everything
+
+    graph = _read_snapshot(source) if isinstance(source, Path) else source
+    seed_everything(config.seed)
+    fit = fit or train
+    if target is None:
+        return fit(graph, config, None)
+    where = snapshot_dir or (source if isinstance(source, Path) else None)
+    _print_header(graph, where, config)
+    result = fit_with_progress(graph, config, fit)
+    try:
+        path = save_checkpoint(to_checkpoint(result), target)
+    except OSError as exc:
+        raise fail(f"--out {target}: {exc}") from exc
+    show_result(result, path, allow_worse)
+    return result
+
+
+def fit_with_progress(graph: Snapshot, config: TrainConfig, fit: Fit | None = None) -> TrainResult:
     """Train on ``graph`` (``fit``, default :func:`gnn.train.train`) with an epoch progress bar
     on a terminal, plain periodic lines (:func:`plain_progress`) otherwise; a bad
     configuration exits with code 1."""
@@ -433,9 +479,14 @@ def evaluate(
     popularity baseline (and --reference) and write a report: report.json (with the model
     card), learning_curves.png and activity.png."""
     from gnn.baselines import popularity_metrics
-    from gnn.checkpoint import CheckpointError, load_checkpoint
+    from gnn.checkpoint import (
+        CheckpointError,
+        checkpoint_data,
+        evaluate_checkpoint,
+        load_checkpoint,
+    )
+    from gnn.config import TrainConfig
     from gnn.report import build_report, write_report
-    from gnn.train import TrainConfig, checkpoint_data, evaluate_checkpoint
 
     settings = get_settings()
     if split not in ("test", "valid"):

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from gnn.calibration import fit_purchase_calibration
+from gnn.config import TrainConfig
 from gnn.data import TrainData
-from gnn.train import TrainConfig, train
+from gnn.train import train
 from graph.synthetic import WorldConfig, generate_world
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gnn.config import TrainConfig
 from gnn.data import TrainData
-from gnn.train import Replicas, TrainConfig, train
+from gnn.train import Replicas, train
 from graph.synthetic import WorldConfig, generate_world
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

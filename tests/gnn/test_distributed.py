@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from api.services.recommender import RecommenderService
 from gnn.checkpoint import load_checkpoint
+from gnn.config import TrainConfig
 from gnn.data import TrainData
 from gnn.distributed import DataParallel, spawn, train_distributed
 from gnn.train import (
     BatchObjective,
     NegativeSampler,
     Replicas,
-    TrainConfig,
     TrainResult,
     build_model,
     train,

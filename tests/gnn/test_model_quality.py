@@ -16,10 +16,10 @@ from typer.testing import CliRunner, Result
 from api.app import create_app
 from api.settings import Settings
 from gnn.baselines import popularity_embeddings, popularity_metrics
-from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
 from gnn.evaluate import per_user_metrics
 from gnn.report import long_tail_items, slices
-from gnn.train import TrainResult, evaluate_checkpoint, to_checkpoint, train
+from gnn.train import TrainResult, train
 from graph.schema import Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 from socialrec.cli import app

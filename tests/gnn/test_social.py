@@ -12,21 +12,14 @@ import torch
 from typer.testing import CliRunner
 
 from api.services.recommender import RecommenderService
-from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
+from gnn.config import MODEL_DEFAULTS, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
 from gnn.models.lightgcn import LightGCN
 from gnn.models.social import SocialLightGCN
 from gnn.report import build_report, write_report
-from gnn.train import (
-    MODEL_DEFAULTS,
-    TrainConfig,
-    TrainResult,
-    build_model,
-    evaluate_checkpoint,
-    to_checkpoint,
-    train,
-)
+from gnn.train import TrainResult, build_model, train
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 from socialrec.cli import app

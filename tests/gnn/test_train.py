@@ -9,22 +9,23 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 from typer.testing import CliRunner, Result
 
+import gnn.config
 import gnn.train
 from api.services.recommender import RecommenderService
-from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.checkpoint import (
+    checkpoint_data,
+    evaluate_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    to_checkpoint,
+)
+from gnn.config import TrainConfig
 from gnn.data import TrainData
 from gnn.evaluate import evaluate
-from gnn.train import (
-    NegativeSampler,
-    TrainConfig,
-    TrainResult,
-    evaluate_checkpoint,
-    should_stop,
-    to_checkpoint,
-    train,
-)
+from gnn.train import NegativeSampler, TrainResult, build_model, should_stop, train
 from graph.schema import Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 from socialrec.cli import app
@@ -96,6 +97,35 @@ def test_best_epoch_is_chosen_on_validation(result: TrainResult) -> None:
     # The kept embeddings are the best model's: re-evaluating reproduces its valid metrics.
     again = evaluate(result.user_embeddings, result.item_embeddings, result.data, "valid")
     assert again == pytest.approx(result.valid_metrics)
+
+
+def test_training_stops_when_patience_runs_out_and_keeps_the_best_weights(
+    snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scripted validation curve (best at epoch 3, far above popularity, then lower) MUST
+    stop after epoch 3 + patience, keeping epoch 3's embeddings."""
+    scripted = iter([0.6, 0.7, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8])
+    seen: list[Tensor] = []
+    real_evaluate = gnn.train.evaluate
+
+    def scripted_evaluate(
+        user: Tensor, item: Tensor, data: TrainData, split: str, *args: Any, **kw: Any
+    ) -> dict[str, float]:
+        metrics = real_evaluate(user, item, data, split, *args, **kw)
+        if split != "valid":
+            return metrics
+        seen.append(user.clone())
+        return {**metrics, CONFIG.monitor: next(scripted)}
+
+    monkeypatch.setattr(gnn.train, "evaluate", scripted_evaluate)
+    config = replace(CONFIG, epochs=50, patience=3, eval_every=1, warmup_epochs=0)
+    out = train(snapshot, config)
+    assert out.popular_valid[CONFIG.monitor] < 0.6
+    assert out.stopped_early
+    assert (out.best_epoch, out.epochs_run) == (3, 6)
+    assert out.valid_metrics[CONFIG.monitor] == 0.9
+    assert torch.equal(out.user_embeddings, seen[2])
+    assert not torch.equal(out.user_embeddings, seen[-1])
 
 
 def test_early_stopping_respects_patience(snapshot: Snapshot) -> None:
@@ -182,6 +212,61 @@ def test_steps_per_epoch_caps_the_steps_by_growing_the_batch(
         assert len(sizes) <= steps_per_epoch
 
 
+@pytest.mark.parametrize(
+    ("steps_per_epoch", "pairs", "batch", "steps", "lr_factor"),
+    [
+        ("auto", 74_000, 4096, 19, 1.0),  # Last.fm-sized: exactly the protocol's epoch
+        ("auto", 64 * 4096, 4096, 64, 1.0),  # the largest split that keeps it
+        ("auto", 64 * 4096 * 9, 9 * 4096, 64, 3.0),  # batch x9 -> lr x3
+        (None, 64 * 4096 * 9, 4096, 64 * 9, 1.0),  # every batch
+        (8, 64 * 4096, 8 * 4096, 8, 1.0),  # a fixed cap keeps the lr as given
+    ],
+)
+def test_epoch_plan(
+    steps_per_epoch: int | str | None, pairs: int, batch: int, steps: int, lr_factor: float
+) -> None:
+    config = TrainConfig(steps_per_epoch=steps_per_epoch)  # type: ignore[arg-type]
+    plan = config.epoch_plan(pairs)
+    assert (plan.batch_size, plan.steps) == (batch, steps)
+    assert plan.lr == pytest.approx(config.lr * lr_factor, rel=1e-12)
+
+
+def test_auto_epoch_is_the_protocols_on_small_graphs(snapshot: Snapshot) -> None:
+    auto = train(snapshot, replace(CONFIG, epochs=3, steps_per_epoch="auto"))
+    every = train(snapshot, replace(CONFIG, epochs=3, steps_per_epoch=None))
+    assert auto.plan == every.plan
+    assert torch.equal(auto.user_embeddings, every.user_embeddings)
+    assert [r.loss for r in auto.history] == [r.loss for r in every.history]
+
+
+def test_auto_epoch_on_a_large_graph_grows_the_batch_and_the_lr(
+    snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the cap lowered to 4 steps, the planted graph is 'large': 4 steps of
+    ``ceil(pairs / 4)`` pairs each, at the square-root-scaled learning rate."""
+    steps: list[tuple[int, float]] = []
+
+    def recording_step(*args: Any) -> float:
+        steps.append((args[2].numel(), args[1].param_groups[0]["lr"]))
+        return real_step(*args)
+
+    real_step = gnn.train.train_step
+    monkeypatch.setattr(gnn.train, "train_step", recording_step)
+    monkeypatch.setattr(gnn.config, "AUTO_MAX_STEPS", 4)
+    pairs = TrainData.from_snapshot(snapshot, seed=CONFIG.seed).train_user.numel()
+    out = train(snapshot, replace(CONFIG, epochs=1, batch_size=16))
+    size = -(-pairs // 4)
+    lr = CONFIG.lr * (size / 16) ** 0.5
+    assert [n for n, _ in steps] == [size] * 3 + [pairs - 3 * size]
+    assert [step_lr for _, step_lr in steps] == pytest.approx([lr] * 4)
+    assert out.plan is not None and (out.plan.batch_size, out.plan.steps) == (size, 4)
+    assert to_checkpoint(out).metrics["epoch_plan"] == {
+        "batch_size": size,
+        "steps": 4,
+        "lr": out.plan.lr,
+    }
+
+
 def test_negative_sampler_avoids_positives() -> None:
     user = torch.tensor([0, 0, 0, 1])
     item = torch.tensor([0, 1, 2, 3])
@@ -204,8 +289,15 @@ def test_checkpoint_round_trip_and_serving(
     torch.testing.assert_close(ckpt.user_embeddings, result.user_embeddings)
     # Re-evaluation rebuilds the same split from the stored config.
     assert evaluate_checkpoint(ckpt, snapshot) == pytest.approx(result.test_metrics)
-    # The stored state_dict reproduces the final embeddings.
-    result.model.load_state_dict(ckpt.state_dict)
+    # The stored state_dict, loaded into a fresh model, reproduces the final embeddings.
+    config = TrainConfig.from_dict(ckpt.train_config)
+    fresh, graphs = build_model(config, checkpoint_data(ckpt, snapshot))
+    fresh.load_state_dict(ckpt.state_dict)
+    fresh.eval()
+    with torch.no_grad():
+        again = fresh.get_embedding(*graphs)
+    assert torch.equal(again[: fresh.num_users], ckpt.user_embeddings)
+    assert torch.equal(again[fresh.num_users :], ckpt.item_embeddings)
     service = RecommenderService.from_artifacts(snapshot, ckpt)
     recs = service.recommend("u000", 5)
     assert len(recs) == 5
@@ -229,6 +321,7 @@ def test_evaluate_checkpoint_rejects_other_snapshot(result: TrainResult) -> None
         ("num_layers", -1),
         ("reg_weight", -1.0),
         ("steps_per_epoch", 0),
+        ("steps_per_epoch", "fast"),
     ],
 )
 def test_config_errors_name_the_field(snapshot: Snapshot, field: str, value: object) -> None:
@@ -285,3 +378,22 @@ def test_cli_train_and_evaluate(tmp_path: Path, snapshot: Snapshot) -> None:
     other = write_snapshot(planted_snapshot(seed=1), tmp_path / "other")
     mismatch = runner.invoke(app, ["evaluate", "--checkpoint", str(out), "--snapshot", str(other)])
     assert mismatch.exit_code == 1 and "trained on snapshot" in text(mismatch)
+
+
+def test_cli_steps_per_epoch(tmp_path: Path, snapshot: Snapshot) -> None:
+    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
+    out = tmp_path / "model.pt"
+    base = ["train", "--snapshot", str(snap_dir), "--out", str(out), "--epochs", "1"]
+    runner = CliRunner()
+    for option, stored in (("all", None), ("2", 2), ("AUTO", "auto"), (None, "auto")):
+        extra = [] if option is None else ["--steps-per-epoch", option]
+        trained = runner.invoke(
+            app, [*base, "--threads", "1", "--allow-worse-than-popular", *extra]
+        )
+        assert trained.exit_code == 0, trained.output
+        assert load_checkpoint(out).train_config["steps_per_epoch"] == stored
+    bad = runner.invoke(app, [*base, "--steps-per-epoch", "0"])
+    assert bad.exit_code == 1
+    assert "--steps-per-epoch must be a positive integer, auto or all, got '0'" in " ".join(
+        bad.output.split()
+    )

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gnn.checkpoint import load_checkpoint
+from gnn.config import TrainConfig
 from gnn.data import TrainData
-from gnn.train import TrainConfig, train
+from gnn.train import train
 from gnn.tune import SearchSpace, TuneResult, parse_budget, resolve_config, tune
 from graph.snapshot import Snapshot, write_snapshot
 from graph.synthetic import WorldConfig, generate_world
