@@ -14,20 +14,14 @@
 * Where the kernels run: :mod:`graph.reach.runners` (threads), :mod:`graph.reach.parallel`
   (worker processes), :mod:`graph.reach.dask_runner` (a Dask cluster, optional extra).
 * :mod:`graph.reach.backtest` — the backtest of every reach model on the store's own log
-  (:mod:`graph.reach.adoptions`: the log and its time split; :mod:`graph.reach.calibrate`: the
-  calibrated model and the usable-log check; :mod:`graph.reach.credit`: credit distribution).
+  (:mod:`graph.reach.adoptions`: the log and its time split; :mod:`graph.reach.log_check`: the
+  usable-log check; :mod:`graph.reach.calibrate`: the calibrated model;
+  :mod:`graph.reach.credit`: credit distribution).
 """
 
 from graph.reach.adoptions import AdoptionLog, split_by_time
 from graph.reach.backtest import BacktestReport, ModelScore, run_backtest, save_backtest
-from graph.reach.calibrate import (
-    CalibratedReach,
-    LogCheck,
-    Prediction,
-    UnusableLogError,
-    check_log,
-    fit_calibrated,
-)
+from graph.reach.calibrate import CalibratedReach, Prediction, fit_calibrated
 from graph.reach.estimate import (
     Estimate,
     ReachEstimate,
@@ -38,6 +32,7 @@ from graph.reach.estimate import (
 from graph.reach.exact import ExactReach, exact_reach, exact_spread
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform, weighted_cascade
 from graph.reach.learned import LearnedProbabilities, learned_from_log
+from graph.reach.log_check import LogCheck, UnusableLogError, check_log
 from graph.reach.plan import CampaignPlan, PlannedSeed, plan_campaign, top_followers
 
 __all__ = [

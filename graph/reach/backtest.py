@@ -33,12 +33,8 @@ from numpy.typing import NDArray
 
 from graph.reach.adoptions import AdoptionLog, Cascades, TimeSplit, check_kinds, split_by_time
 from graph.reach.calibrate import (
-    DAY,
     CalibratedReach,
     Progress,
-    UnusableLogError,
-    check_log,
-    choose_horizon,
     fit_calibrated,
     predict_cascades,
     raw_reach,
@@ -46,6 +42,7 @@ from graph.reach.calibrate import (
 from graph.reach.credit import credit_spread, set_spread
 from graph.reach.influence_graph import InfluenceGraph, uniform, weighted_cascade
 from graph.reach.learned import learned_from_log
+from graph.reach.log_check import DAY, UnusableLogError, check_log, choose_horizon
 
 if TYPE_CHECKING:
     from graph.snapshot import Snapshot
@@ -300,7 +297,7 @@ def run_backtest(
         kinds: Interaction kinds that count as adoption.
         horizon_s: Observed size = distinct adopters within this many seconds of the first
             (``None``: the longest horizon the log supports, see
-            :func:`graph.reach.calibrate.choose_horizon`).
+            :func:`graph.reach.log_check.choose_horizon`).
         holdout: Share of items (the newest by first adoption) held out, in (0, 1).
         seeds_per_item: The first ``k`` adopters are the seeds.
         uniform_p: ``p`` of the uniform candidate (today's default 0.05).

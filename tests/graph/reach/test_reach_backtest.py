@@ -11,17 +11,11 @@ import pytest
 from graph.export import export_snapshot
 from graph.reach.adoptions import AdoptionLog, split_by_time
 from graph.reach.backtest import Predictions, run_backtest, score_predictions
-from graph.reach.calibrate import (
-    CalibratedReach,
-    UnusableLogError,
-    check_log,
-    choose_horizon,
-    fit_calibrated,
-    load_for_serving,
-)
+from graph.reach.calibrate import CalibratedReach, fit_calibrated, load_for_serving
 from graph.reach.credit import credit_spread, set_spread
 from graph.reach.influence_graph import InfluenceGraph
 from graph.reach.learned import learned_from_log
+from graph.reach.log_check import UnusableLogError, check_log, choose_horizon
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot
 from graph.store import GraphStore
