@@ -18,6 +18,7 @@ RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY gnn ./gnn
+COPY serving ./serving
 COPY api ./api
 COPY socialrec ./socialrec
 RUN pip install --no-deps . \

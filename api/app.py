@@ -1,7 +1,7 @@
 """The FastAPI application factory.
 
 Run with ``socialrec serve`` or ``uvicorn api.app:create_app --factory``. The lifespan loads
-the snapshot and checkpoint once (see :func:`api.state.load_state`); routes get them through
+the snapshot and checkpoint once (see :func:`serving.state.load_state`); routes get them through
 the dependencies in :mod:`api.deps`.
 """
 
@@ -30,12 +30,12 @@ from api.routes import (
     users,
 )
 from api.schemas.recommendations import ErrorResponse
-from api.services.reach import UnknownEntityError
-from api.services.recommender import UnknownUserError
-from api.services.sync import ChangeSync
-from api.settings import Settings, get_settings
-from api.state import load_state, open_writers, settle_heap
 from graph.store import StoreUnavailableError
+from serving.reach import UnknownEntityError
+from serving.recommender import UnknownUserError
+from serving.settings import Settings, get_settings
+from serving.state import load_state, open_writers, settle_heap
+from serving.sync import ChangeSync
 
 API_PREFIX: Final[str] = "/api/v1"
 #: Resource routers mounted under ``API_PREFIX``; add a resource with a one-line edit.
@@ -76,7 +76,7 @@ _log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; ``settings`` defaults to :func:`api.settings.get_settings`."""
+    """Build the app; ``settings`` defaults to :func:`serving.settings.get_settings`."""
     resolved = settings if settings is not None else get_settings()
 
     @asynccontextmanager
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sync.skip_to(int(app.state.serving.snapshot.meta.get("change_seq", 0)))
             _catch_up(sync)  # before serving: deletions since the snapshot hold from the start
             settle_heap()
-            sync.start()  # other replicas' writes (see api/services/sync.py)
+            sync.start()  # other replicas' writes (see serving/sync.py)
             yield
         finally:
             sync.stop()

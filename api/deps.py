@@ -12,13 +12,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.services.profile import ProfileService
-from api.services.reach import ReachService
-from api.services.recommender import RecommenderService
-from api.settings import Settings
-from api.state import AppState
 from gnn.checkpoint import Checkpoint
 from graph.snapshot import Snapshot
+from serving.profile import ProfileService
+from serving.reach import ReachService
+from serving.recommender import RecommenderService
+from serving.settings import Settings
+from serving.state import AppState
 
 
 async def get_settings(request: Request) -> Settings:

@@ -14,7 +14,7 @@ few and no user id reaches a metric or a log). Requests that match no route are 
 ``socialrec_reach_simulations_total{endpoint}``
     Monte-Carlo worlds simulated for reach requests (``estimate``, ``plan``, ``influencers``).
 ``socialrec_sync_watermark``, ``socialrec_sync_lag``, ``socialrec_sync_seconds_since_success``
-    How far this replica has applied the store's change log (see :mod:`api.services.sync`):
+    How far this replica has applied the store's change log (see :mod:`serving.sync`):
     the last write applied, writes logged but not applied at the last read, and seconds since
     a read reached the log's head (absent until the first read).
 ``process_*``
@@ -44,9 +44,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.services.auth import read_access
-from api.services.sync import ChangeSync
-from api.state import AppState
+from api.auth import read_access
+from serving.state import AppState
+from serving.sync import ChangeSync
 
 #: The route label of requests no route matched (404s of unknown paths).
 UNMATCHED: Final[str] = "<unmatched>"

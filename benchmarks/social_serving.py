@@ -3,7 +3,7 @@
 Two experiments on the RecBole LastFM files (default ../shared/data/lastfm), each training
 LightGCN with the repository's trainer (early stopping on validation NDCG@10):
 
-1. **Social-proof boost** (:func:`api.services.scoring.social_boost`): the usual per-user
+1. **Social-proof boost** (:func:`serving.scoring.social_boost`): the usual per-user
    80/10/10 split; every test user's full ranking (train and valid items masked) is re-scored
    with ``score + beta * std(scores) * log1p(friends who interacted in training)`` for each
    ``beta``; NDCG@10 / Recall@10 on validation and test. ``beta = 0`` is plain LightGCN.
@@ -11,7 +11,7 @@ LightGCN with the repository's trainer (early stopping on validation NDCG@10):
    lose *all* their interactions before training (so the model never sees them); their
    interactions are the relevance set. Compared: ``popular`` (distinct training users per
    item) and ``social_cold_start`` (mean of friends' final embeddings plus the boost, as
-   :meth:`api.services.social.SocialRecommender.user_vector` serves it).
+   :meth:`serving.social.SocialRecommender.user_vector` serves it).
 
 Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/social_serving.py [--epochs 300]``. The
 last line is ``RESULT key=value ...``.
@@ -33,12 +33,12 @@ import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
 
-from api.services.scoring import social_boost
 from benchmarks.lastfm import DEFAULT_DATA, lastfm_snapshot
 from gnn.data import TrainData
 from gnn.metrics import ndcg_at_k, recall_at_k
 from gnn.train import TrainConfig, train
 from graph.snapshot import Snapshot
+from serving.scoring import social_boost
 
 K = 10
 BETAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)

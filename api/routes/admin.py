@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from api.auth import require_api_key
 from api.deps import SettingsDep, get_state
 from api.schemas.recommendations import ErrorResponse
 from api.schemas.users import ReloadResponse
-from api.services.auth import require_api_key
-from api.state import AppState, StateLoadError, load_state, settle_heap
+from serving.state import AppState, StateLoadError, load_state, settle_heap
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_api_key)])
 

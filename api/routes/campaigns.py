@@ -6,6 +6,7 @@ from typing import Final
 
 from fastapi import APIRouter, Depends
 
+from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
 from api.observability import MetricsDep
 from api.routes.reach import (
@@ -16,7 +17,6 @@ from api.routes.reach import (
     segment_members,
 )
 from api.schemas.reach import Answered, PlanRequest, PlanResponse
-from api.services.auth import read_access
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=[Depends(read_access)])
 

@@ -6,15 +6,15 @@ import time
 
 from fastapi import APIRouter, Depends, Request, status
 
+from api.auth import require_api_key
 from api.deps import SettingsDep, get_state
 from api.errors import at_most
 from api.schemas.events import EventErrorOut, EventsRequest, EventsResponse
 from api.schemas.recommendations import ErrorResponse
-from api.services.auth import require_api_key
-from api.services.events import ValidatedBatch, as_raw, validate_events, write_batch
-from api.services.sync import apply_write
-from api.state import AppState
 from graph.store import GraphStore, StoreUnavailableError
+from serving.events import ValidatedBatch, as_raw, validate_events, write_batch
+from serving.state import AppState
+from serving.sync import apply_write
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(require_api_key)])
 

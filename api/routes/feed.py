@@ -6,13 +6,13 @@ import time
 
 from fastapi import APIRouter, Depends
 
+from api.auth import ApiKeyHeader, check_api_key, read_access
 from api.deps import RecommenderDep, SettingsDep, StateDep
 from api.errors import named
 from api.routes.recommendations import reason_schemas
 from api.schemas.feed import FeedRankRequest, FeedRankResponse, RankedPost
-from api.services.auth import ApiKeyHeader, check_api_key, read_access
-from api.services.events import ImpressionLog
-from api.services.feed import Candidate, rank_feed
+from serving.events import ImpressionLog
+from serving.feed import Candidate, rank_feed
 
 router = APIRouter(prefix="/feed", tags=["feed"], dependencies=[Depends(read_access)])
 

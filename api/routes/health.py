@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import SettingsDep, StateDep
 from api.schemas.health import Counts, Dependency, HealthResponse, SnapshotInfo, SyncInfo
-from api.services.sync import ChangeSync
+from serving.sync import ChangeSync
 
 router = APIRouter(tags=["health"])
 

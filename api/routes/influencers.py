@@ -6,6 +6,7 @@ from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
 from api.observability import MetricsDep
 from api.routes.reach import (
@@ -23,9 +24,8 @@ from api.schemas.reach import (
     ReachModelOut,
     Segment,
 )
-from api.services.auth import read_access
-from api.services.profile import ActivitySegment, ValueTier
 from graph.reach.estimate import make_seed
+from serving.profile import ActivitySegment, ValueTier
 
 router = APIRouter(prefix="/influencers", tags=["influencers"], dependencies=[Depends(read_access)])
 

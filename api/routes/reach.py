@@ -13,6 +13,7 @@ from typing import Final, TypeVar
 
 from fastapi import APIRouter, Depends, status
 
+from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
 from api.errors import at_most, invalid, named
 from api.observability import MetricsDep
@@ -28,10 +29,9 @@ from api.schemas.reach import (
     Segment,
 )
 from api.schemas.recommendations import ErrorResponse
-from api.services.auth import read_access
-from api.services.profile import ProfileService
-from api.settings import Settings
 from graph.reach.estimate import WorkLimitError
+from serving.profile import ProfileService
+from serving.settings import Settings
 
 router = APIRouter(prefix="/reach", tags=["reach"], dependencies=[Depends(read_access)])
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
+from api.auth import read_access
 from api.deps import RecommenderDep, StateDep
 from api.errors import named
 from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
@@ -17,15 +18,14 @@ from api.schemas.recommendations import (
     Reason,
     RecommendationsResponse,
 )
-from api.services.auth import read_access
-from api.services.social import ItemFilter, Recommendation
-from api.services.social import Reason as ServiceReason
+from serving.social import ItemFilter, Recommendation
+from serving.social import Reason as ServiceReason
 
 router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depends(read_access)])
 
 
 DEFAULT_K: Final[int] = 10
-#: Serialiser of :class:`api.services.social.Recommendation` (its shape is the response's).
+#: Serialiser of :class:`serving.social.Recommendation` (its shape is the response's).
 _BODY: Final = TypeAdapter(Recommendation)
 _QUERY_FIELDS: Final = frozenset({"k", "category", "min_price", "max_price", "region"})
 

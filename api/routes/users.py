@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
 
+from api.auth import read_access, require_api_key
 from api.deps import StateDep, get_state
 from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import ErrorResponse
@@ -15,11 +16,10 @@ from api.schemas.users import (
     ProfileResponse,
     SocialStatsOut,
 )
-from api.services.auth import read_access, require_api_key
-from api.services.recommender import UnknownUserError
-from api.services.sync import apply_delete
-from api.state import AppState
 from graph.store import StoreUnavailableError
+from serving.recommender import UnknownUserError
+from serving.state import AppState
+from serving.sync import apply_delete
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -35,7 +35,7 @@ UserId = Annotated[str, Path(min_length=1, max_length=256)]
 )
 def get_profile(user_id: UserId, state: StateDep) -> ProfileResponse:
     """Top categories, price sensitivity, activity segment, value tier and social stats
-    (definitions in :mod:`api.services.profile`)."""
+    (definitions in :mod:`serving.profile`)."""
     p = state.profiles.profile(user_id)
     return ProfileResponse(
         user_id=p.user_id,

@@ -3,7 +3,7 @@
 Counts include the seeds (see :mod:`graph.reach.estimate`). Qualified reach is the expected
 sum, over reached users, of their target weight: the purchase probability for the target item
 (1 without an item; see ``calibration`` in each response) times 1 for members of the target
-segment and 0 for others (all users count without a segment); see :mod:`api.services.reach`.
+segment and 0 for others (all users count without a segment); see :mod:`serving.reach`.
 With a segment and no item it is the expected segment members reached.
 
 Every response names the reach model that answered (``reach_model``): calibrated on the
@@ -18,12 +18,12 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from api.services.profile import ActivitySegment, ValueTier
-from api.services.reach import InfluencerReach, ProbabilitySpec, ReachService
-from api.services.reach_model import ReachModel, ReachModelInfo
 from graph.reach.calibrate import Prediction
 from graph.reach.estimate import Estimate
 from graph.reach.plan import CampaignPlan
+from serving.profile import ActivitySegment, ValueTier
+from serving.reach import InfluencerReach, ProbabilitySpec, ReachService
+from serving.reach_model import ReachModel, ReachModelInfo
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]

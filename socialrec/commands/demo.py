@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from api.settings import Settings, get_settings
+from serving.settings import Settings, get_settings
 from socialrec.console import console, fail, row_progress
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _load_and_export(settings: Settings, world_dir: Path) -> Snapshot:
     from graph.export import export_snapshot
     from graph.load import load_directory
     from graph.store import StoreUnavailableError
-    from socialrec.stores import open_store
+    from serving.stores import open_store
 
     if settings.store == "sqlite":
         # The demo's own database: start from an empty file so the snapshot is exactly this world.

@@ -9,10 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.settings import get_settings
 from graph.store import GraphStore, StoreUnavailableError
+from serving.settings import get_settings
+from serving.stores import open_store
 from socialrec.console import console, fail, row_progress
-from socialrec.stores import open_store
 
 
 def _open(kind: str) -> GraphStore:

@@ -1,7 +1,7 @@
 """CLI commands ``reach`` and ``plan``: influencer reach estimates and campaign plans.
 
 Both read the snapshot (and, for a target item, the checkpoint) named by the settings or the
-options, call :class:`api.services.reach.ReachService` (the same code as the API) and print
+options, call :class:`serving.reach.ReachService` (the same code as the API) and print
 rich tables. ``plan --plot`` saves a PNG of reach vs number of influencers (the planned order
 against the top-followers order, both estimated on the same simulated worlds).
 ``reach backtest`` (:mod:`socialrec.commands.reach_backtest`) checks the models against the log.
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from api.settings import get_settings
+from serving.settings import get_settings
 from socialrec.console import console, fail
 
 if TYPE_CHECKING:
-    from api.services.reach import ProbabilitySpec, ReachService
     from graph.reach.estimate import Estimate
+    from serving.reach import ProbabilitySpec, ReachService
 
 PROBABILITY_ALIASES = {
     "calibrated": "calibrated",
@@ -70,10 +70,10 @@ def _split(value: str | None, option: str) -> list[str] | None:
 def _service(
     snapshot: Path | None, checkpoint: Path | None, item: str | None, jobs: int | None
 ) -> ReachService:
-    from api.services.reach import ReachService
-    from api.services.reach_model import load_reach_model
     from gnn.checkpoint import CheckpointError, load_checkpoint
     from graph.snapshot import SnapshotError, read_snapshot
+    from serving.reach import ReachService
+    from serving.reach_model import load_reach_model
 
     settings = get_settings().with_overrides(snapshot_dir=snapshot, checkpoint_path=checkpoint)
     try:
@@ -94,7 +94,7 @@ def _service(
 def _spec(
     service: ReachService, model: str, probability: str, p: float, window: int
 ) -> ProbabilitySpec:
-    from api.services.reach import ProbabilitySpec
+    from serving.reach import ProbabilitySpec
 
     if model not in ("ic", "lt"):
         raise fail(f"--model must be ic or lt, got {model!r}")
@@ -204,7 +204,7 @@ def reach(
 
     `socialrec reach backtest` checks the reach models against the store's own log.
     """
-    from api.services.reach import UnknownEntityError
+    from serving.reach import UnknownEntityError
 
     if ctx.invoked_subcommand is not None:
         return
@@ -301,7 +301,7 @@ def plan(
     jobs: JobsOpt = None,
 ) -> None:
     """Choose influencers for --k or --budget (IMM / CELF) and compare with top followers."""
-    from api.services.reach import UnknownEntityError
+    from serving.reach import UnknownEntityError
 
     if (k is None) == (budget is None):
         raise fail("give exactly one of --k or --budget")

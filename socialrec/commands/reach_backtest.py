@@ -19,7 +19,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from api.settings import get_settings
+from serving.settings import get_settings
 from socialrec.commands.reach import JobsOpt, SnapshotOpt, save_png
 from socialrec.console import console, fail
 

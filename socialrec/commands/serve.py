@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.settings import Settings, get_settings
+from serving.settings import Settings, get_settings
 from socialrec.console import console, fail
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from api.settings import get_settings
+from serving.settings import get_settings
 from socialrec.console import console, fail
 
 if TYPE_CHECKING:

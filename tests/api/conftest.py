@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from api.settings import Settings
 from gnn.checkpoint import Checkpoint, save_checkpoint
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from serving.settings import Settings
 
 USER_EMB = [[1.0, 0.0], [0.1, 1.0], [1.0, 1.0]]
 ITEM_EMB = [[1.0, 0.0], [0.8, 0.0], [0.5, 0.0], [0.0, 1.0], [-1.0, 0.0]]

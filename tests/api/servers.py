@@ -20,7 +20,7 @@ from tests.bolt_server import BoltTarget, clear_database, free_port
 from tests.server_process import ServerProcess, python_server
 
 SERVE: Final[str] = (
-    "from socialrec.commands.serve import run_server; from api.settings import Settings; "
+    "from socialrec.commands.serve import run_server; from serving.settings import Settings; "
     "run_server(Settings(_env_file=None))"
 )
 #: Bound on waits for a server to apply a write (the sync interval is 0.3 s).

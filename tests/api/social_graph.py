@@ -17,13 +17,13 @@ from typing import Final
 
 import torch
 
-from api.settings import Settings
 from gnn.checkpoint import Checkpoint, save_checkpoint
 from graph.export import export_snapshot
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.snapshot import Snapshot
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore
+from serving.settings import Settings
 
 T0: Final[int] = 1_700_000_000
 DAY: Final[int] = 86_400

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import get_recommender
-from api.services.recommender import RecommenderService
-from api.settings import Settings
-from api.state import StateLoadError
 from gnn.checkpoint import save_checkpoint
+from serving.recommender import RecommenderService
+from serving.settings import Settings
+from serving.state import StateLoadError
 from tests.api.conftest import tiny_checkpoint, tiny_snapshot
 
 URL = "/api/v1/users/{}/recommendations"

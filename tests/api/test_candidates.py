@@ -1,4 +1,4 @@
-"""The candidate stage (api/services/candidates.py) answers exactly what scoring the whole
+"""The candidate stage (serving/candidates.py) answers exactly what scoring the whole
 catalogue answers, and steps aside when it cannot prove its answer."""
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ import torch
 
 from api.routes.recommendations import _BODY
 from api.schemas.recommendations import RecommendationsResponse
-from api.services.candidates import CandidateCache, Stage
-from api.services.live import LiveGraph
-from api.services.recommender import RecommenderService, seen_csr
-from api.services.social import (
+from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
+from graph.snapshot import Snapshot, build_snapshot
+from serving.candidates import CandidateCache, Stage
+from serving.live import LiveGraph
+from serving.recommender import RecommenderService, seen_csr
+from serving.social import (
     ItemFilter,
     RankedItem,
     Reason,
     Recommendation,
     SocialRecommender,
 )
-from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
-from graph.snapshot import Snapshot, build_snapshot
 
 NUM_USERS, NUM_ITEMS, DIM = 60, 300, 8
 

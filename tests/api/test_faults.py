@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.services.events import StoreGateway
 from gnn.checkpoint import save_checkpoint
 from graph.export import export_snapshot
 from graph.schema import canonical_friendship
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore, StoreUnavailableError
+from serving.events import StoreGateway
 from tests.api.social_graph import (
     API_KEY,
     DAY,
@@ -38,7 +38,7 @@ from tests.server_process import python_server
 
 KEY = {"X-API-Key": API_KEY}
 SERVE = (
-    "from socialrec.commands.serve import run_server; from api.settings import Settings; "
+    "from socialrec.commands.serve import run_server; from serving.settings import Settings; "
     "run_server(Settings(_env_file=None))"
 )
 

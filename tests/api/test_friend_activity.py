@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.services.live import FriendActivity, LiveGraph
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.snapshot import build_snapshot
+from serving.live import FriendActivity, LiveGraph
 
 
 def test_latest_time_per_friend_most_recent_first_unknown_last_then_id() -> None:

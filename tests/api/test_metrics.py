@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from api.logging_config import JsonFormatter, configure_logging
 from api.observability import UNMATCHED
-from api.settings import Settings
 from gnn.checkpoint import save_checkpoint
 from graph.snapshot import read_snapshot
+from serving.settings import Settings
 from tests.api.social_graph import API_KEY, checkpoint_for, make_settings
 from tests.bolt_server import free_port
 from tests.server_process import python_server
@@ -226,7 +226,7 @@ def test_real_server_logs_one_json_line_per_request(tmp_path: Path) -> None:
         SOCIALREC_LOG_LEVEL="INFO",
     )
     code = (
-        "from socialrec.commands.serve import run_server; from api.settings import Settings; "
+        "from socialrec.commands.serve import run_server; from serving.settings import Settings; "
         "run_server(Settings(_env_file=None))"
     )
     with python_server(code, port, env) as server:

@@ -18,13 +18,13 @@ import torch
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.reach import ProbabilitySpec, ReachService, graph_affinity
-from api.settings import Settings
 from gnn.checkpoint import Checkpoint, save_checkpoint
 from graph.reach import estimate_reach, exact_reach, exact_spread
 from graph.reach.estimate import WorkLimitError
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from serving.reach import ProbabilitySpec, ReachService, graph_affinity
+from serving.settings import Settings
 
 USERS = ["f1", "f2", "f3", "f4", "f5", "f6", "k1", "k2"]
 FOLLOWS = [("f1", "k1"), ("f2", "k1"), ("f3", "k1"), ("f3", "k2"), ("f4", "k2"), ("f5", "k2")]
@@ -287,7 +287,7 @@ def test_influencers_rank_by_reach_alone(client: TestClient, service: ReachServi
     assert q == sorted(q, reverse=True)
 
 
-# Value tiers in world() (RFM, module docstring of api.services.profile): f1 and f4 (latest
+# Value tiers in world() (RFM, module docstring of serving.profile): f1 and f4 (latest
 # buyers) are "high", k1 and k2 "mid", the users without interactions "mid" or "low".
 HIGH = {"value_tier": "high"}
 
@@ -399,7 +399,7 @@ def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     the pilot of 8 runs then measures 0.0625 s per run."""
     clock = count(0.0, 0.5)
     monkeypatch.setattr(
-        "api.services.reach.time", SimpleNamespace(perf_counter=lambda: next(clock))
+        "serving.reach.time", SimpleNamespace(perf_counter=lambda: next(clock))
     )
 
 
@@ -412,7 +412,7 @@ def test_a_plan_gets_what_the_limit_leaves_after_its_estimates(
     _fake_clock(monkeypatch)
     given: dict[str, Any] = {}
     monkeypatch.setattr(
-        "api.services.reach.plan_campaign", lambda graph, **kw: given.update(kw) or "plan"
+        "serving.reach.plan_campaign", lambda graph, **kw: given.update(kw) or "plan"
     )
     service.plan(k=1, simulations=16, time_limit_s=100.0)
     assert given["time_limit_s"] == 100.0 - 2.0 - 4.0  # 2 s of readings, 4 s of estimates

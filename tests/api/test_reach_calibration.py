@@ -14,15 +14,15 @@ import torch
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.reach import PURCHASE_PROBABILITY, ReachService
-from api.services.reach_model import load_reach_model
-from api.settings import Settings
 from gnn.checkpoint import Checkpoint, save_checkpoint, to_checkpoint
 from gnn.config import TrainConfig
 from gnn.train import train
 from graph.reach.backtest import run_backtest, save_backtest
 from graph.reach.calibrate import CalibratedReach
 from graph.snapshot import Snapshot, write_snapshot
+from serving.reach import PURCHASE_PROBABILITY, ReachService
+from serving.reach_model import load_reach_model
+from serving.settings import Settings
 from tests.graph.reach.worlds import ic_world
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from api.services.recommender import (
+from serving.recommender import (
     ArtifactMismatchError,
     RecommenderService,
     UnknownUserError,

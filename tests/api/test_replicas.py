@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.events import StoreGateway
-from api.services.sync import ChangeSync
 from graph.store import GraphStore, StoreUnavailableError
+from serving.events import StoreGateway
+from serving.sync import ChangeSync
 from tests.api.servers import fill_bolt, serve_env, servers, until
 from tests.api.social_graph import API_KEY, DAY, T0, make_settings
 from tests.bolt_server import BoltTarget

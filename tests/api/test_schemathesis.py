@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.settings import Settings
+from serving.settings import Settings
 from tests.api.social_graph import API_KEY, make_settings
 from tests.bolt_server import free_port
 from tests.server_process import ServerProcess, python_server
@@ -69,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         **{f"SOCIALREC_{name}": value for name, value in LIMITS.items()},
     )
     code = (
-        "from socialrec.commands.serve import run_server; from api.settings import Settings; "
+        "from socialrec.commands.serve import run_server; from serving.settings import Settings; "
         "run_server(Settings(_env_file=None))"
     )
     with python_server(code, port, env) as running:

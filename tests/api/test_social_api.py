@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
 from gnn.checkpoint import save_checkpoint
 from graph.snapshot import read_snapshot
+from serving.settings import Settings
 from tests.api.social_graph import API_KEY, DAY, T0, checkpoint_for, export, make_settings
 
 KEY = {"X-API-Key": API_KEY}

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from api.services.events import Impression, ImpressionLog
-from api.services.feed import Candidate, rank_feed
-from api.services.live import LiveGraph, carry_over
-from api.services.profile import (
+from graph.schema import UNKNOWN_TS, Interaction, Item, User
+from graph.snapshot import Snapshot, build_snapshot
+from serving.events import Impression, ImpressionLog
+from serving.feed import Candidate, rank_feed
+from serving.live import LiveGraph, carry_over
+from serving.profile import (
     ACTIVITY_SEGMENTS,
     DAY_S,
     VALUE_TIERS,
@@ -21,11 +23,9 @@ from api.services.profile import (
     price_label,
     value_tier,
 )
-from api.services.recommender import RecommenderService, UnknownUserError
-from api.services.scoring import capped, fold_in, score_scale, social_boost, standardize
-from api.services.social import ItemFilter, SocialRecommender
-from graph.schema import UNKNOWN_TS, Interaction, Item, User
-from graph.snapshot import Snapshot, build_snapshot
+from serving.recommender import RecommenderService, UnknownUserError
+from serving.scoring import capped, fold_in, score_scale, social_boost, standardize
+from serving.social import ItemFilter, SocialRecommender
 from tests.api.social_graph import (
     DAY,
     FRIENDSHIPS,

@@ -34,7 +34,7 @@ def test_events_delete_reload_on_a_real_server(tmp_path: Path) -> None:
         SOCIALREC_PORT=str(port),
     )
     code = (
-        "from socialrec.commands.serve import run_server; from api.settings import Settings; "
+        "from socialrec.commands.serve import run_server; from serving.settings import Settings; "
         "run_server(Settings(_env_file=None))"
     )
     with python_server(code, port, env) as server:

@@ -12,7 +12,6 @@ import torch
 import torch.distributed as dist
 from typer.testing import CliRunner
 
-from api.services.recommender import RecommenderService
 from gnn.checkpoint import load_checkpoint
 from gnn.config import TrainConfig
 from gnn.data import TrainData
@@ -27,6 +26,7 @@ from gnn.train import (
     train_step,
 )
 from graph.snapshot import Snapshot, read_snapshot, write_snapshot
+from serving.recommender import RecommenderService
 from socialrec.cli import app
 from tests.gnn.test_social import social_snapshot
 

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from api.app import create_app
-from api.settings import Settings
 from gnn.baselines import popularity_embeddings, popularity_metrics
 from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
 from gnn.evaluate import per_user_metrics
@@ -22,6 +21,7 @@ from gnn.report import long_tail_items, slices
 from gnn.train import TrainResult, train
 from graph.schema import Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from serving.settings import Settings
 from socialrec.cli import app
 from tests.gnn.test_train import CONFIG, planted_snapshot
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from api.services.recommender import RecommenderService
 from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
 from gnn.config import MODEL_DEFAULTS, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
@@ -22,6 +21,7 @@ from gnn.report import build_report, write_report
 from gnn.train import TrainResult, build_model, train
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from serving.recommender import RecommenderService
 from socialrec.cli import app
 
 USER = torch.tensor([0, 0, 1, 2, 2, 3])

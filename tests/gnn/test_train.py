@@ -14,7 +14,6 @@ from typer.testing import CliRunner, Result
 
 import gnn.config
 import gnn.train
-from api.services.recommender import RecommenderService
 from gnn.checkpoint import (
     checkpoint_data,
     evaluate_checkpoint,
@@ -28,6 +27,7 @@ from gnn.evaluate import evaluate
 from gnn.train import NegativeSampler, TrainResult, build_model, should_stop, train
 from graph.schema import Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from serving.recommender import RecommenderService
 from socialrec.cli import app
 
 GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP, ITEMS_PER_USER = 4, 30, 20, 8

@@ -160,7 +160,7 @@ def test_cli_load_and_export(world: Path, tmp_path: Path, monkeypatch: pytest.Mo
     import typer
     from typer.testing import CliRunner
 
-    from api.settings import get_settings
+    from serving.settings import get_settings
     from socialrec.commands import ingest
 
     app = typer.Typer()
@@ -267,7 +267,7 @@ def test_cli_warns_of_unknown_files_and_refuses_utf16(
     import typer
     from typer.testing import CliRunner
 
-    from api.settings import get_settings
+    from serving.settings import get_settings
     from socialrec.commands import ingest
 
     app = typer.Typer()

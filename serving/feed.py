@@ -6,7 +6,7 @@ Each candidate's score is::
 
 ``z`` standardises the user's (socially boosted) item scores over the candidates, so the weight
 means "standard deviations of item score"; candidates whose item the model does not know get
-``z = -3``. ``closeness`` is :data:`api.services.scoring.CLOSENESS` for a mutual friend, an
+``z = -3``. ``closeness`` is :data:`serving.scoring.CLOSENESS` for a mutual friend, an
 account the viewer follows, or a friend of a friend, else 0: a friend's post outranks a
 stranger's with the same item score. Relations through a private user count as none.
 
@@ -23,10 +23,10 @@ from typing import Final, Literal
 
 import numpy as np
 
-from api.services.events import ImpressionLog
-from api.services.recommender import RecommenderService
-from api.services.scoring import CLOSENESS, capped, standardize
-from api.services.social import Reason, SocialRecommender, Strategy
+from serving.events import ImpressionLog
+from serving.recommender import RecommenderService
+from serving.scoring import CLOSENESS, capped, standardize
+from serving.social import Reason, SocialRecommender, Strategy
 
 UNKNOWN_ITEM_Z: Final[float] = -3.0
 CapMode = Literal["demote", "drop"]

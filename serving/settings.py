@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         "INFO", description="Server log level; INFO logs one JSON line per request."
     )
 
-    # Social serving (recommendations, feed, events, profiles; see api/services/social.py).
+    # Social serving (recommendations, feed, events, profiles; see serving/social.py).
     read_requires_key: bool = Field(
         False, description="Read endpoints also need X-API-Key (writes always do)."
     )
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         256,
         ge=0,
         description="Items per user in the candidate stage of recommendations (their best by "
-        "model score, kept after their first request; exact, see api/services/candidates.py). "
+        "model score, kept after their first request; exact, see serving/candidates.py). "
         "0 scores the whole catalogue on every request.",
     )
     candidate_users: int = Field(

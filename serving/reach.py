@@ -18,10 +18,10 @@ snapshot), affinity falls back to the **percentile rank** of the score among all
 probability), and responses say which one was used.
 
 Edge probabilities: requests that name none use the calibrated model of the last backtest
-when there is one (:mod:`api.services.reach_model`), weighted cascade otherwise.
+when there is one (:mod:`serving.reach_model`), weighted cascade otherwise.
 
 Segments: a request may target a segment (a set of users, e.g. the ``active`` users of
-:meth:`api.services.profile.ProfileService.segment_members`). Each user's *target weight* is
+:meth:`serving.profile.ProfileService.segment_members`). Each user's *target weight* is
 then their affinity for the item (1 without an item) times their segment membership (1 or 0),
 and qualified reach is the expected sum of target weights over reached users: with a segment
 and no item, the expected number of segment members reached ("reach within a segment").
@@ -41,8 +41,6 @@ import torch
 from numpy.typing import NDArray
 from scipy.stats import rankdata
 
-from api.services.live import LiveGraph
-from api.services.reach_model import CALIBRATED, ReachModel
 from gnn.calibration import PurchaseCalibration, fit_purchase_calibration
 from gnn.checkpoint import Checkpoint
 from graph.reach.estimate import (
@@ -65,6 +63,8 @@ from graph.reach.influence_graph import (
 from graph.reach.plan import CampaignPlan, plan_campaign, top_followers
 from graph.reach.simulate import run_simulations
 from graph.snapshot import Snapshot
+from serving.live import LiveGraph
+from serving.reach_model import CALIBRATED, ReachModel
 
 ProbabilityKind = Literal["uniform", "weighted_cascade", "learned", "calibrated"]
 PROBABILITY_KINDS: Final[tuple[str, ...]] = ("uniform", "weighted_cascade", "learned", CALIBRATED)
@@ -197,7 +197,7 @@ class ProbabilitySpec:
         kind: ``"uniform"`` (every edge ``p``), ``"weighted_cascade"`` (``1 / in-degree``),
             ``"learned"`` (from the interaction log, Goyal et al. WSDM 2010, window
             ``window_s``) or ``"calibrated"`` (the backtested model of
-            :mod:`api.services.reach_model`).
+            :mod:`serving.reach_model`).
         p: The uniform probability, in ``[0, 1]``.
         window_s: The learning window in seconds (> 0).
     """

@@ -18,7 +18,7 @@ from typing import Annotated, Final
 from fastapi import Header, HTTPException, status
 
 from api.deps import SettingsDep
-from api.settings import Settings
+from serving.settings import Settings
 
 API_KEY_HEADER: Final[str] = "X-API-Key"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from api.services.scoring import score_scale
+from serving.scoring import score_scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Stage:
     Attributes:
         items: the ``size`` best item indices by model score (any order).
         floor: the smallest model score among them; no other item scores more.
-        scale: :func:`api.services.scoring.score_scale` of all the user's model scores.
+        scale: :func:`serving.scoring.score_scale` of all the user's model scores.
     """
 
     items: NDArray[np.int32]

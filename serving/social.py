@@ -3,7 +3,7 @@
 Strategy per user (``Recommendation.strategy``):
 
 * ``personalized``: the user has interactions; their vector is the model's, or the one folded
-  in from live events (:func:`api.services.scoring.fold_in`).
+  in from live events (:func:`serving.scoring.fold_in`).
 * ``social_cold_start``: no interactions but friends who have some; the vector is the mean of
   those friends' vectors and friends' interactions add social proof.
 * ``popular``: no usable signal (no history, no active friends, or a user unknown to the
@@ -11,7 +11,7 @@ Strategy per user (``Recommendation.strategy``):
   within a region.
 
 Scores of the first two are inner products plus the social-proof boost
-(:func:`api.services.scoring.social_boost`, strength ``social_boost``). Reasons come from the
+(:func:`serving.scoring.social_boost`, strength ``social_boost``). Reasons come from the
 graph only: ``friends_purchased`` lists served friends who interacted with the item (most
 recent first, at most ``max_reason_users``), ``similar_to`` the user's own items whose
 embeddings are closest to it (cosine >= ``similar_min_cosine``, at most ``max_similar``).
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from api.services.candidates import CandidateCache
-from api.services.live import FriendActivity, LiveGraph
-from api.services.recommender import RecommenderService, UnknownUserError
-from api.services.scoring import fold_in, social_boost
 from graph.snapshot import Snapshot
+from serving.candidates import CandidateCache
+from serving.live import FriendActivity, LiveGraph
+from serving.recommender import RecommenderService, UnknownUserError
+from serving.scoring import fold_in, social_boost
 
 Strategy = Literal["personalized", "social_cold_start", "popular"]
 #: Default cosine similarity above which a history item explains a recommendation.
@@ -150,7 +150,7 @@ class SocialRecommender:
         max_reason_users: Most friend ids listed in a ``friends_purchased`` reason.
         similar_min_cosine: Least cosine similarity for a ``similar_to`` reason.
         max_similar: Most item ids listed in a ``similar_to`` reason.
-        candidates: Items per user in the candidate stage (:mod:`api.services.candidates`);
+        candidates: Items per user in the candidate stage (:mod:`serving.candidates`);
             0 scores the whole catalogue on every request.
         candidate_users: Most users whose candidate stage is kept (least recently used go).
     """
@@ -365,7 +365,7 @@ class SocialRecommender:
 
     def _staged_row(self, rec: RecommenderService, user_id: str, history_size: int) -> int | None:
         """The model row of a user served with the model's own vector (the users that
-        :mod:`api.services.candidates` applies to), else ``None``."""
+        :mod:`serving.candidates` applies to), else ``None``."""
         if self._stages is None or history_size == 0:
             return None
         row = rec.user_position(user_id)

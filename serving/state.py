@@ -9,18 +9,18 @@ from dataclasses import dataclass
 
 import torch
 
-from api.services.events import ImpressionLog, StoreGateway
-from api.services.live import LiveGraph, carry_over
-from api.services.profile import ProfileService
-from api.services.reach import ReachService
-from api.services.reach_model import load_reach_model
-from api.services.recommender import RecommenderService
-from api.services.social import SocialRecommender
-from api.settings import Settings
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from graph.snapshot import Snapshot, read_snapshot
 from graph.store import StoreUnavailableError
-from socialrec.stores import open_store
+from serving.events import ImpressionLog, StoreGateway
+from serving.live import LiveGraph, carry_over
+from serving.profile import ProfileService
+from serving.reach import ReachService
+from serving.reach_model import load_reach_model
+from serving.recommender import RecommenderService
+from serving.settings import Settings
+from serving.social import SocialRecommender
+from serving.stores import open_store
 
 _log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def load_state(
 
     ``store`` and ``impressions`` are handed to the new state as they are. With ``carry``
     (the state being replaced by a reload) its live changes are re-applied
-    (:func:`api.services.live.carry_over`) and the users they touch folded in again.
+    (:func:`serving.live.carry_over`) and the users they touch folded in again.
 
     Raises:
         StateLoadError: with the paths and the reason, if an artifact is missing, unreadable

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from api.services.events import StoreGateway
-from api.state import AppState
 from graph.schema import Interaction, User
 from graph.store import Change, ChangePage, GraphStore, StoreUnavailableError
+from serving.events import StoreGateway
+from serving.state import AppState
 
 _log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from api.services.recommender import distinct_pairs
 from graph.schema import INTERACTION_KINDS, Interaction, User
 from graph.snapshot import FRIEND_CODE, Snapshot
 from graph.store import merged_user
+from serving.recommender import distinct_pairs
 
 
 @dataclass(frozen=True, slots=True)

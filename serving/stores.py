@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api.settings import Settings
 from graph.store import GraphStore
+from serving.settings import Settings
 
 STORE_KINDS: tuple[str, ...] = ("sqlite", "neo4j")
 

@@ -27,9 +27,9 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from api.services.live import History, LiveGraph
-from api.services.recommender import UnknownUserError
 from graph.schema import INTERACTION_KINDS, UNKNOWN_TS
+from serving.live import History, LiveGraph
+from serving.recommender import UnknownUserError
 
 DAY_S: Final[int] = 86_400
 NEW_DAYS: Final[int] = 30
