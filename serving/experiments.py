@@ -33,6 +33,8 @@ from typing import Any, Final, Literal
 HOLDOUT: Final[str] = "holdout"
 #: Experiment and variant names: letters, digits, ``_.-``, 1 to 64 characters.
 NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: The registry's file name in the work directory.
+EXPERIMENTS_FILE: Final[str] = "experiments.json"
 #: Tolerance on the sum of the traffic shares.
 SHARE_TOLERANCE: Final[float] = 1e-6
 VariantStrategy = Literal["model", "popular"]

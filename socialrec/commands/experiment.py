@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from socialrec.console import console, fail
+
+if TYPE_CHECKING:
+    from serving.experiment_stats import Interval
+    from serving.online_metrics import ExperimentReport
 
 
 def simulate(
@@ -79,6 +86,145 @@ def simulate(
     console.print(table)
 
 
+def _interval(i: Interval, digits: int = 4) -> str:
+    if i.value != i.value:  # nan: no users
+        return "-"
+    return f"{i.value:.{digits}f} [{i.low:.{digits}f}, {i.high:.{digits}f}]"
+
+
+def report_tables(report: ExperimentReport) -> tuple[Table, Table]:
+    """The variants' metrics and the tests against the control (segment ``all``)."""
+    from serving.experiment_stats import Interval
+
+    metrics = Table(title=f"Experiment {report.experiment}: metrics ({1 - report.alpha:.0%} CI)")
+    for column in (
+        "variant",
+        "users",
+        "impr.",
+        "CTR",
+        "purchases/impr.",
+        "conversion/user",
+        "revenue/user",
+        "7d retention",
+        "30d retention",
+    ):
+        metrics.add_column(column)
+    for m in report.metrics:
+        if m.segment != "all":
+            continue
+        metrics.add_row(
+            m.variant,
+            f"{m.users:,}",
+            f"{m.impressions:,}",
+            _interval(m.ctr),
+            _interval(m.purchases_per_impression),
+            _interval(m.conversion_per_user),
+            _interval(m.revenue_per_user, 2),
+            _interval(m.retention["7d"], 3),
+            _interval(m.retention["30d"], 3),
+        )
+    tests = Table(title=f"Against {report.control} (alpha {report.alpha})")
+    for column in ("metric", "variant", "difference [CI]", "p", "test", "significant"):
+        tests.add_column(column)
+    for c in report.comparisons:
+        if c.segment != "all":
+            continue
+        r = c.result
+        tests.add_row(
+            c.metric,
+            c.variant,
+            _interval(Interval(r.difference, r.low, r.high)),
+            "-" if r.p_value != r.p_value else f"{r.p_value:.3g}",
+            c.test,
+            "yes" if c.significant else "no",
+        )
+    return metrics, tests
+
+
+def report_png(report: ExperimentReport, path: Path) -> Path:
+    """CTR and conversion per user of each variant with their intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from socialrec.commands.reach import save_png
+
+    rows = [m for m in report.metrics if m.segment == "all"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric, label in zip(
+        axes, ("ctr", "conversion_per_user"), ("CTR", "conversion per user"), strict=True
+    ):
+        values = [getattr(m, metric) for m in rows]
+        mids = [v.value for v in values]
+        errors = [
+            [max(v.value - v.low, 0) for v in values],
+            [max(v.high - v.value, 0) for v in values],
+        ]
+        ax.bar([m.variant for m in rows], mids, yerr=errors, capsize=6, color="#4c72b0")
+        ax.set_title(f"{label} ({1 - report.alpha:.0%} CI)")
+    fig.suptitle(f"Experiment {report.experiment}")
+    path = save_png(fig, path)
+    plt.close(fig)
+    return path
+
+
+def report(
+    name: Annotated[str, typer.Argument(help="The experiment's name.")],
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.2, help="Test level.")] = 0.05,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for NAME.json and NAME.png [default: <work_dir>/experiments]."
+        ),
+    ] = None,
+) -> None:
+    """The live report of experiment NAME from the store's serve log and the snapshot.
+
+    Reads the experiment from <work_dir>/experiments.json and the serves and attributed
+    events from the configured store (SOCIALREC_STORE); interactions for retention and the
+    profile segments come from the exported snapshot. Prints the variants' metrics and the
+    tests against the control, and writes the whole report (every segment) as JSON and a PNG.
+    """
+    from graph.snapshot import read_snapshot
+    from graph.store import StoreUnavailableError
+    from serving.experiment_report import build_report, read_log
+    from serving.experiments import EXPERIMENTS_FILE, ExperimentRegistry
+    from serving.live import LiveGraph
+    from serving.profile import ProfileService
+    from serving.settings import get_settings
+    from serving.stores import open_store
+
+    settings = get_settings()
+    try:
+        experiment = ExperimentRegistry(settings.work_dir / EXPERIMENTS_FILE).get(name)
+    except KeyError as exc:
+        raise fail(f"{exc.args[0]} in {settings.work_dir / EXPERIMENTS_FILE}") from exc
+    try:
+        store = open_store(settings.store, settings)
+    except (StoreUnavailableError, ValueError) as exc:
+        raise fail(f"cannot open the {settings.store} store: {exc}") from exc
+    try:
+        log = read_log(store, experiment)
+    finally:
+        store.close()
+    try:
+        snapshot = read_snapshot(settings.resolved_snapshot_dir)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    result = build_report(
+        experiment, log, ProfileService(LiveGraph(snapshot)), now=int(time.time()), alpha=alpha
+    )
+    for table in report_tables(result):
+        console.print(table)
+    console.print(f"{len(log.serves):,} serves. {result.caveat}")
+    directory = out or settings.work_dir / "experiments"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2))
+    png = report_png(result, directory / f"{name}.png")
+    console.print(f"report: {directory / f'{name}.json'}, plot: {png}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``experiment`` group (``simulate``, ``report``) to ``app``."""
     group = typer.Typer(
@@ -87,4 +233,5 @@ def register(app: typer.Typer) -> None:
         help="A/B experiments: offline replay and live reports.",
     )
     group.command()(simulate)
+    group.command()(report)
     app.add_typer(group, name="experiment")
