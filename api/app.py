@@ -31,6 +31,7 @@ from api.routes import (
 )
 from api.schemas.recommendations import ErrorResponse
 from graph.store import StoreUnavailableError
+from serving.attribution import open_serve_recorder
 from serving.reach import UnknownEntityError
 from serving.recommender import UnknownUserError
 from serving.settings import Settings, get_settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store, impressions = open_writers(resolved)
+        serves = open_serve_recorder(resolved, store)
         sync = app.state.sync = ChangeSync(
             store,
             lambda: app.state.serving,
@@ -89,14 +91,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             interval_s=resolved.sync_interval_s,
         )
         try:
-            app.state.serving = load_state(resolved, store=store, impressions=impressions)
+            app.state.serving = load_state(
+                resolved, store=store, impressions=impressions, serves=serves
+            )
             sync.skip_to(int(app.state.serving.snapshot.meta.get("change_seq", 0)))
             _catch_up(sync)  # before serving: deletions since the snapshot hold from the start
             settle_heap()
             sync.start()  # other replicas' writes (see serving/sync.py)
+            if serves is not None:
+                serves.start()  # writes the serve log in the background
             yield
         finally:
             sync.stop()
+            if serves is not None:
+                serves.stop()  # writes what is queued
             app.state.serving = None
             store.close()
             impressions.close()

@@ -22,7 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from graph.schema import Interaction
 from graph.serve_log import Attribution, Method, Serve, ServeLog, Surface
+from graph.validate import parse_timestamp
+from serving.events import IMPRESSION, Impression, StoreGateway
+from serving.settings import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -90,6 +94,55 @@ def _attribution(event: Touch, serve: Serve, position: int, method: Method) -> A
         position,
         method,
     )
+
+
+def touches(
+    events: Sequence[Mapping[str, str | None]],
+    serve_ids: Sequence[str | None],
+    interactions: Sequence[Interaction],
+    impressions: Sequence[Impression],
+    *,
+    now: int,
+) -> list[Touch]:
+    """The accepted ``interactions`` and ``impressions`` (with an item) of a batch as touches,
+    each with the ``serve_id`` its request entry carried.
+
+    Args:
+        events: The batch's events as loader rows (``user_id``, ``item_id``, ``kind``, ``ts``:
+            a missing ``ts`` is ``now``), in request order.
+        serve_ids: The ``serve_id`` of each of ``events`` (``None``: not given).
+        interactions: The accepted interactions; impressions: the accepted impressions.
+        now: The batch's time.
+    """
+    given: dict[tuple[str | None, str | None, str | None, int], str] = {}
+    for values, serve_id in zip(events, serve_ids, strict=True):
+        if not serve_id:
+            continue
+        try:
+            ts = parse_timestamp(values.get("ts") or str(now), now)
+        except ValueError:
+            continue  # a rejected event: nothing to attribute
+        given[(values.get("user_id"), values.get("item_id"), values.get("kind"), ts)] = serve_id
+    found = [
+        Touch(r.user_id, r.item_id, r.kind, r.ts, r.value, given.get(_key(r))) for r in interactions
+    ]
+    found += [
+        Touch(
+            i.user_id,
+            i.item_id,
+            IMPRESSION,
+            i.ts,
+            1.0,
+            given.get((i.user_id, i.item_id, IMPRESSION, i.ts)),
+        )
+        for i in impressions
+        if i.item_id is not None
+    ]
+    return found
+
+
+def _key(row: Interaction) -> tuple[str, str, str, int]:
+    return (row.user_id, row.item_id, row.kind, row.ts)
 
 
 def attribute_in(store: ServeLog, events: Sequence[Touch], window_s: int) -> list[Attribution]:
@@ -232,3 +285,31 @@ class ServeRecorder:
                 type(exc).__name__,
                 self.dropped,
             )
+
+
+#: Seconds between compactions of the serve log by a server's flusher.
+COMPACT_INTERVAL_S: Final[float] = 600.0
+
+
+def open_serve_recorder(settings: Settings, store: StoreGateway) -> ServeRecorder | None:
+    """The API's recorder writing through ``store`` and compacting the log to the retention
+    settings; ``None`` when ``settings.serve_log`` is off. Not started."""
+    if not settings.serve_log:
+        return None
+    retention_s = settings.serve_log_retention_days * 86_400
+
+    def write(serves: Sequence[Serve]) -> None:
+        store.call(lambda opened: opened.record_serves(serves))
+
+    def compact() -> None:
+        before = max(int(time.time() - retention_s), 0)
+        max_rows = settings.serve_log_max_rows
+        store.call(lambda opened: opened.compact_serves(before, max_serves=max_rows))
+
+    return ServeRecorder(
+        write,
+        max_pending=settings.serve_log_queue,
+        interval_s=settings.serve_log_flush_s,
+        compact=compact,
+        compact_interval_s=COMPACT_INTERVAL_S,
+    )

@@ -110,6 +110,28 @@ class Settings(BaseSettings):
         "writes of other API replicas on the same store into this one; 0 turns it off.",
     )
 
+    # Serve log and attribution (docs/online-evaluation.md).
+    serve_log: bool = Field(
+        True,
+        description="Give recommendation and feed answers a serve_id, log the serves and "
+        "attribute events to them; false turns all three off.",
+    )
+    attribution_window_hours: float = Field(
+        24.0, ge=0, description="Last touch: an event counts for a serve this recent."
+    )
+    serve_log_retention_days: float = Field(
+        35.0, gt=0, description="Serves and attributions older than this are compacted away."
+    )
+    serve_log_max_rows: int = Field(
+        5_000_000, ge=1, description="Most serves kept; the oldest beyond go at compaction."
+    )
+    serve_log_flush_s: float = Field(
+        0.5, gt=0, description="Seconds between background writes of queued serves."
+    )
+    serve_log_queue: int = Field(
+        10_000, ge=1, description="Most serves queued for writing; more are dropped."
+    )
+
     # Reach and campaign planning (bounds of /api/v1/reach, /campaigns/plan, /influencers).
     max_seeds: int = Field(64, ge=1, le=64, description="Most seeds in one reach request.")
     max_simulations: int = Field(

@@ -12,6 +12,7 @@ import torch
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from graph.snapshot import Snapshot, read_snapshot
 from graph.store import StoreUnavailableError
+from serving.attribution import ServeRecorder
 from serving.events import ImpressionLog, StoreGateway
 from serving.live import LiveGraph, carry_over
 from serving.profile import ProfileService
@@ -46,6 +47,8 @@ class AppState:
     store: StoreGateway | None = None
     #: Feed impressions for frequency caps (shared across reloads).
     impressions: ImpressionLog | None = None
+    #: Serve ids and the serve log (shared across reloads); ``None``: serve log off.
+    serves: ServeRecorder | None = None
 
 
 def load_state(
@@ -53,6 +56,7 @@ def load_state(
     *,
     store: StoreGateway | None = None,
     impressions: ImpressionLog | None = None,
+    serves: ServeRecorder | None = None,
     carry: AppState | None = None,
 ) -> AppState:
     """Set torch threads, then load the snapshot and checkpoint named by ``settings``.
@@ -60,8 +64,8 @@ def load_state(
     ``torch.set_num_threads(settings.serving_threads)`` is process-wide and deliberate: BLAS
     threads inside the server's threadpool oversubscribe small machines.
 
-    ``store`` and ``impressions`` are handed to the new state as they are. With ``carry``
-    (the state being replaced by a reload) its live changes are re-applied
+    ``store``, ``impressions`` and ``serves`` are handed to the new state as they are. With
+    ``carry`` (the state being replaced by a reload) its live changes are re-applied
     (:func:`serving.live.carry_over`) and the users they touch folded in again.
 
     Raises:
@@ -109,6 +113,7 @@ def load_state(
         profiles=ProfileService(live),
         store=store,
         impressions=impressions,
+        serves=serves,
     )
 
 

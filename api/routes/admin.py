@@ -27,7 +27,13 @@ def reload(request: Request, settings: SettingsDep) -> ReloadResponse:
     with request.app.state.write_lock:
         old: AppState = get_state(request)
         try:
-            new = load_state(settings, store=old.store, impressions=old.impressions, carry=old)
+            new = load_state(
+                settings,
+                store=old.store,
+                impressions=old.impressions,
+                serves=old.serves,
+                carry=old,
+            )
         except StateLoadError as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         request.app.state.serving = new

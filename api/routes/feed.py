@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from fastapi import APIRouter, Depends
 
 from api.auth import ApiKeyHeader, check_api_key, read_access
 from api.deps import RecommenderDep, SettingsDep, StateDep
 from api.errors import named
-from api.routes.recommendations import reason_schemas
 from api.schemas.feed import FeedRankRequest, FeedRankResponse, RankedPost
+from api.schemas.recommendations import Reason
 from serving.events import ImpressionLog
 from serving.feed import Candidate, rank_feed
+from serving.social import Reason as ServiceReason
 
 router = APIRouter(prefix="/feed", tags=["feed"], dependencies=[Depends(read_access)])
 
@@ -50,10 +52,11 @@ def rank(
     except ValueError as exc:  # e.g. a region the snapshot does not have: 422 there
         raise named(exc, ("body",), FeedRankRequest.model_fields) from exc
     items = []
-    for r in ranked:
+    for position, r in enumerate(ranked, 1):
         items.append(
             RankedPost(
                 item_id=r.candidate.item_id,
+                position=position,
                 author_id=r.candidate.author_id,
                 post_id=r.candidate.post_id,
                 score=r.score,
@@ -64,4 +67,24 @@ def rank(
                 reasons=reason_schemas(r.reasons),
             )
         )
-    return FeedRankResponse(user_id=body.user_id, strategy=strategy, items=items)
+    serve_id = None
+    if state.serves is not None:  # logged in the background (serving/attribution.py)
+        shown = [r.candidate.item_id for r in ranked]
+        serve_id = state.serves.record(
+            body.user_id, "feed", shown, model=state.checkpoint.model_version
+        )
+    return FeedRankResponse(user_id=body.user_id, strategy=strategy, items=items, serve_id=serve_id)
+
+
+def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
+    """Service reasons as response reasons."""
+    return [
+        Reason(
+            type=r.type,
+            count=r.count,
+            user_ids=None if r.user_ids is None else list(r.user_ids),
+            item_ids=None if r.item_ids is None else list(r.item_ids),
+            relation=r.relation,
+        )
+        for r in reasons
+    ]

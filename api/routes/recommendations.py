@@ -2,31 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
+from api import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.auth import read_access
 from api.deps import RecommenderDep, StateDep
 from api.errors import named
-from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import (
     ErrorResponse,
-    Reason,
     RecommendationsResponse,
 )
-from serving.social import ItemFilter, Recommendation
+from serving.social import ItemFilter, Recommendation, Strategy
 from serving.social import Reason as ServiceReason
 
 router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depends(read_access)])
 
 
 DEFAULT_K: Final[int] = 10
-#: Serialiser of :class:`serving.social.Recommendation` (its shape is the response's).
-_BODY: Final = TypeAdapter(Recommendation)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedItem:
+    """A recommended item with its 1-based ``position`` (the response's item shape)."""
+
+    item_id: str
+    position: int
+    score: float
+    model_score: float
+    reasons: tuple[ServiceReason, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A :class:`serving.social.Recommendation` as served: its shape is the response's."""
+
+    user_id: str
+    strategy: Strategy
+    items: list[PlacedItem]
+    serve_id: str | None = None
+
+
+def served(result: Recommendation, serve_id: str | None) -> Served:
+    """``result`` with its items' positions and the serve's id."""
+    return Served(
+        result.user_id,
+        result.strategy,
+        [
+            PlacedItem(r.item_id, n, r.score, r.model_score, r.reasons)
+            for n, r in enumerate(result.items, 1)
+        ],
+        serve_id,
+    )
+
+
+#: Serialiser of :class:`Served`.
+_BODY: Final = TypeAdapter(Served)
 _QUERY_FIELDS: Final = frozenset({"k", "category", "min_price", "max_price", "region"})
 
 
@@ -48,20 +83,6 @@ def bounded_k(k: int | None, max_k: int) -> int:
             ]
         )
     return k
-
-
-def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:
-    """Service reasons as response reasons."""
-    return [
-        Reason(
-            type=r.type,
-            count=r.count,
-            user_ids=None if r.user_ids is None else list(r.user_ids),
-            item_ids=None if r.item_ids is None else list(r.item_ids),
-            relation=r.relation,
-        )
-        for r in reasons
-    ]
 
 
 @router.get(
@@ -122,4 +143,9 @@ async def get_recommendations(
         )
     except ValueError as exc:  # a filter or region the catalogue does not have: 422 there
         raise named(exc, ("query",), _QUERY_FIELDS) from exc
-    return Response(_BODY.dump_json(result, exclude_none=True), media_type="application/json")
+    serve_id = None
+    if state.serves is not None:  # logged in the background (serving/attribution.py)
+        items = [r.item_id for r in result.items]
+        serve_id = state.serves.record(user_id, "rec", items, model=state.checkpoint.model_version)
+    body = _BODY.dump_json(served(result, serve_id), exclude_none=True)
+    return Response(body, media_type="application/json")

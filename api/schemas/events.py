@@ -33,6 +33,11 @@ class EventIn(BaseModel):
     value: Loose = None
     ts: Loose = Field(None, description="Epoch seconds or ISO-8601; default: now.")
     post_id: Loose = Field(None, description="Impressions only: the feed post shown.")
+    serve_id: Loose = Field(
+        None,
+        description="The serve_id of the recommendation or feed answer that showed the item "
+        "(attribution; docs/online-evaluation.md). Unknown ids fall back to last touch.",
+    )
 
 
 class EventsRequest(BaseModel):
@@ -54,4 +59,7 @@ class EventsResponse(BaseModel):
     accepted_users: int
     accepted_interactions: int
     accepted_impressions: int
+    attributed: int = Field(
+        0, description="Accepted events attributed to a serve (explicit or last touch)."
+    )
     errors: list[EventErrorOut]

@@ -27,6 +27,7 @@ class FeedRankRequest(BaseModel):
 
 class RankedPost(BaseModel):
     item_id: str
+    position: int = Field(description="Place in the feed, 1 = top (attribution reads it).")
     author_id: str | None = None
     post_id: str | None = None
     score: float = Field(description="z(item score) + author_weight * closeness.")
@@ -41,3 +42,8 @@ class FeedRankResponse(BaseModel):
     user_id: str
     strategy: Literal["personalized", "social_cold_start", "popular"]
     items: list[RankedPost] = Field(description="Best first; capped posts last or dropped.")
+    serve_id: str | None = Field(
+        None,
+        description="Id of this answer in the serve log: send it back with events on these "
+        "items (POST /events) to attribute them; absent when the serve log is off.",
+    )

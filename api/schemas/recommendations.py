@@ -34,6 +34,7 @@ class Reason(BaseModel):
 
 class RecommendedItem(BaseModel):
     item_id: str
+    position: int = Field(description="Place in the list, 1 = top (attribution reads it).")
     score: float = Field(
         description="Ranking score: the model score (inner product of user and item "
         "embeddings) plus the social-proof boost; log1p(distinct users) for popular items."
@@ -50,3 +51,8 @@ class RecommendationsResponse(BaseModel):
         "(no own interactions); popular: no usable signal.",
     )
     items: list[RecommendedItem] = Field(description="Best first; at most k items.")
+    serve_id: str | None = Field(
+        None,
+        description="Id of this answer in the serve log: send it back with events on these "
+        "items (POST /events) to attribute them; absent when the serve log is off.",
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from api.routes.recommendations import _BODY
+from api.routes.recommendations import _BODY, served
 from api.schemas.recommendations import RecommendationsResponse
 from graph.schema import Friendship, Interaction, Item, User, canonical_friendship
 from graph.snapshot import Snapshot, build_snapshot
@@ -136,6 +136,6 @@ def test_the_route_writes_the_service_result_in_the_response_schema() -> None:
             RankedItem("i3", 0.5, 0.5, (Reason("popular", count=7),)),
         ],
     )
-    body = _BODY.dump_json(result, exclude_none=True)
+    body = _BODY.dump_json(served(result, "s1"), exclude_none=True)
     schema = RecommendationsResponse.model_validate_json(body)
     assert json.loads(body) == json.loads(schema.model_dump_json(exclude_none=True))
