@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from gnn.checkpoint import Checkpoint
 from graph.snapshot import Snapshot
+from serving.experiment_serving import ExperimentServing
 from serving.profile import ProfileService
 from serving.reach import ReachService
 from serving.recommender import RecommenderService
@@ -64,9 +65,16 @@ async def get_profiles(state: StateDep) -> ProfileService:
     return state.profiles
 
 
+async def get_experiments(request: Request) -> ExperimentServing:
+    """The experiment registry and the variants' arms (made by the app factory)."""
+    experiments: ExperimentServing = request.app.state.experiments
+    return experiments
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
 RecommenderDep = Annotated[RecommenderService, Depends(get_recommender)]
 ReachDep = Annotated[ReachService, Depends(get_reach)]
 ProfilesDep = Annotated[ProfileService, Depends(get_profiles)]
+ExperimentsDep = Annotated[ExperimentServing, Depends(get_experiments)]

@@ -13,6 +13,10 @@ few and no user id reaches a metric or a log). Requests that match no route are 
     1 for the model and snapshot being served (changes on ``POST /api/v1/admin/reload``).
 ``socialrec_reach_simulations_total{endpoint}``
     Monte-Carlo worlds simulated for reach requests (``estimate``, ``plan``, ``influencers``).
+``socialrec_experiment_serves_total{experiment, variant, surface}``,
+``socialrec_experiment_items_served_total{experiment, variant, surface}``
+    Responses (``rec`` or ``feed``) served in an experiment and the items they showed, per
+    variant (live dashboards; the report's tests are in ``/api/v1/experiments/{name}/report``).
 ``socialrec_sync_watermark``, ``socialrec_sync_lag``, ``socialrec_sync_seconds_since_success``
     How far this replica has applied the store's change log (see :mod:`serving.sync`):
     the last write applied, writes logged but not applied at the last read, and seconds since
@@ -174,6 +178,18 @@ class Metrics:
             ("endpoint",),
             registry=self.registry,
         )
+        self._experiment_serves = Counter(
+            "socialrec_experiment_serves",
+            "Recommendation and feed responses served in an experiment, by variant.",
+            ("experiment", "variant", "surface"),
+            registry=self.registry,
+        )
+        self._experiment_items = Counter(
+            "socialrec_experiment_items_served",
+            "Items in those responses (impressions), by variant.",
+            ("experiment", "variant", "surface"),
+            registry=self.registry,
+        )
         self.registry.register(_ServingCollector(serving))
         self.registry.register(_SyncCollector(sync))
         ProcessCollector(registry=self.registry)
@@ -186,6 +202,11 @@ class Metrics:
     def count_simulations(self, endpoint: str, simulations: int) -> None:
         """Add ``simulations`` worlds run by a reach ``endpoint``."""
         self._simulations.labels(endpoint).inc(simulations)
+
+    def count_serve(self, experiment: str, variant: str, surface: str, items: int) -> None:
+        """Count one response of ``items`` items served by ``variant`` of ``experiment``."""
+        self._experiment_serves.labels(experiment, variant, surface).inc()
+        self._experiment_items.labels(experiment, variant, surface).inc(items)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format (version 0.0.4)."""

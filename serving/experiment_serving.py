@@ -149,6 +149,18 @@ class ExperimentServing:
                 arm = self._arms[key] = build_arm(state, experiment, assignment.variant, self._load)
         return arm
 
+    def check(self, state: AppState, experiment: Experiment) -> None:
+        """Build every arm of ``experiment`` once, so a bad variant fails before it serves.
+
+        Raises:
+            ValueError: naming the variant, if its checkpoint cannot be served.
+        """
+        for name in experiment.variant_names:
+            try:
+                build_arm(state, experiment, name, self._load)
+            except ValueError as exc:
+                raise ValueError(f"variant {name!r}: {exc}") from exc
+
     @staticmethod
     def default(state: AppState) -> Arm:
         """The server's own configuration."""
