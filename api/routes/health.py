@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api.deps import SettingsDep, StateDep
 from api.schemas.health import Counts, Dependency, HealthResponse, SnapshotInfo, SyncInfo
@@ -15,6 +15,17 @@ router = APIRouter(tags=["health"])
 #: What an unauthenticated caller learns about a failing store (the cause, with the server's
 #: address, goes to the log).
 PUBLIC_DOWN_DETAIL: Final[str] = "not answering; the cause is in the server log"
+
+_CEILING_BODY: Final[bytes] = b'{"status":"ok"}'
+
+
+@router.get("/ceiling", include_in_schema=False)
+async def ceiling() -> Response:
+    """A constant small JSON on the event loop: what this app's stack serves with no work at all.
+
+    The serving benchmark's ceiling (``benchmarks/serving_load.py``); not part of the API.
+    """
+    return Response(_CEILING_BODY, media_type="application/json")
 
 
 @router.get("/health", response_model=HealthResponse, summary="Service status")

@@ -102,6 +102,14 @@ def test_docs_and_openapi(client: TestClient) -> None:
         "/api/v1/events",
         "/api/v1/admin/reload",
     } <= set(paths)
+    assert "/ceiling" not in paths  # the benchmark's ceiling is not part of the API
+
+
+def test_ceiling_is_a_constant_json(client: TestClient) -> None:
+    response = client.get("/ceiling")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "ok"}
 
 
 def test_body_over_limit_is_413(settings: Settings) -> None:
