@@ -53,13 +53,8 @@ from graph.reach.estimate import (
     make_seed,
     resolve_seeds,
 )
-from graph.reach.influence_graph import (
-    InfluenceGraph,
-    learned_from_log,
-    lt_normalized,
-    uniform,
-    weighted_cascade,
-)
+from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform, weighted_cascade
+from graph.reach.learned import learned_from_log
 from graph.reach.plan import CampaignPlan, plan_campaign, top_followers
 from graph.reach.simulate import run_simulations
 from graph.snapshot import Snapshot
