@@ -8,14 +8,9 @@ from fastapi import APIRouter, Depends
 
 from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.errors import at_most
 from api.observability import MetricsDep
-from api.routes.reach import (
-    NOT_FOUND,
-    at_most,
-    bounded_simulations,
-    run_checked,
-    segment_members,
-)
+from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
 from api.schemas.reach import Answered, PlanRequest, PlanResponse
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=[Depends(read_access)])

@@ -8,14 +8,9 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
+from api.errors import at_most
 from api.observability import MetricsDep
-from api.routes.reach import (
-    NOT_FOUND,
-    at_most,
-    bounded_simulations,
-    run_checked,
-    segment_members,
-)
+from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
 from api.schemas.reach import (
     Answered,
     Influencer,

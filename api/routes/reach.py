@@ -1,22 +1,22 @@
-"""``POST /api/v1/reach``: reach estimate of a seed set, and the request bounds shared by the
-reach, campaign and influencer routes.
+"""``POST /api/v1/reach`` (reach estimate of a seed set) and ``GET /api/v1/reach/calibration``.
 
 Heavy work runs in plain ``def`` routes (FastAPI's threadpool), never on the event loop.
-Bounds from the settings (seeds, simulations, candidates, k, projected time) answer 422 in
-FastAPI's validation-error format, with the field in ``loc``; unknown users or items answer 404.
+Bounds from the settings (seeds, simulations, projected time) answer 422 in FastAPI's
+validation-error format, with the field in ``loc`` (:mod:`api.reach_bounds`); unknown users or
+items answer 404.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from typing import Final, TypeVar
+from typing import Final
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends
 
 from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
-from api.errors import at_most, invalid, named
+from api.errors import at_most
 from api.observability import MetricsDep
+from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
 from api.schemas.reach import (
     Answered,
     CalibrationResponse,
@@ -26,54 +26,11 @@ from api.schemas.reach import (
     ReachRequest,
     ReachResponse,
     SeedReach,
-    Segment,
 )
-from api.schemas.recommendations import ErrorResponse
-from graph.reach.estimate import WorkLimitError
-from serving.profile import ProfileService
-from serving.settings import Settings
 
 router = APIRouter(prefix="/reach", tags=["reach"], dependencies=[Depends(read_access)])
 
 DEFAULT_SIMULATIONS: Final[int] = 1000
-NOT_FOUND: Final[dict[int | str, dict[str, object]]] = {
-    status.HTTP_404_NOT_FOUND: {"model": ErrorResponse, "description": "Unknown user or item."}
-}
-T = TypeVar("T")
-
-
-def bounded_simulations(
-    value: int | None, settings: Settings, loc: Sequence[str | int], default: int
-) -> int:
-    """``value`` (or ``min(default, max_simulations)``) checked against ``max_simulations``."""
-    if value is None:
-        return min(default, settings.max_simulations)
-    at_most(loc, value, settings.max_simulations, "simulations")
-    return value
-
-
-def segment_members(segment: Segment | None, profiles: ProfileService) -> list[str] | None:
-    """The served users of ``segment`` (``None`` without a segment)."""
-    if segment is None:
-        return None
-    return profiles.segment_members(activity=segment.activity, tier=segment.value_tier)
-
-
-def run_checked(
-    work: Callable[[], T],
-    simulations_loc: Sequence[str | int],
-    loc: Sequence[str | int],
-    fields: Collection[str] = (),
-) -> T:
-    """Run ``work``; a projected time over the limit is 422 at ``simulations_loc``, any other
-    ``ValueError`` from the library is 422 at ``loc`` plus the field of ``fields`` its message
-    names (:func:`api.errors.named`; unknown ids pass through: 404)."""
-    try:
-        return work()
-    except WorkLimitError as exc:
-        raise invalid(simulations_loc, str(exc), None, "work_limit") from exc
-    except ValueError as exc:
-        raise named(exc, loc, fields) from exc
 
 
 @router.post(

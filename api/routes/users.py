@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
 
+from api import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.auth import read_access, require_api_key
 from api.deps import StateDep, get_state
-from api.routes import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.schemas.recommendations import ErrorResponse
 from api.schemas.users import (
     CategoryShareOut,

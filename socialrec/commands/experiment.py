@@ -148,7 +148,7 @@ def report_png(report: ExperimentReport, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from socialrec.commands.reach import save_png
+    from socialrec.figures import save_png
 
     rows = [m for m in report.metrics if m.segment == "all"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -12,13 +12,25 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from serving.settings import get_settings
+from socialrec.commands.reach_options import (
+    CheckpointOpt,
+    ItemOpt,
+    JobsOpt,
+    ModelOpt,
+    POpt,
+    ProbabilityOpt,
+    SeedOpt,
+    SnapshotOpt,
+    WindowOpt,
+)
 from socialrec.console import console, fail
+from socialrec.figures import save_png
 
 if TYPE_CHECKING:
     from graph.reach.estimate import Estimate
@@ -31,31 +43,6 @@ PROBABILITY_ALIASES = {
     "weighted_cascade": "weighted_cascade",
     "learned": "learned",
 }
-
-SnapshotOpt = Annotated[
-    Path | None, typer.Option(help="Snapshot directory (default: <work_dir>/snapshot).")
-]
-CheckpointOpt = Annotated[
-    Path | None,
-    typer.Option(help="Checkpoint, needed with --item (default: <work_dir>/model.pt)."),
-]
-ModelOpt = Annotated[str, typer.Option(help="Diffusion model: ic | lt.")]
-ProbabilityOpt = Annotated[
-    str,
-    typer.Option(
-        help="Edge probabilities: auto (calibrated when `socialrec reach backtest` left a model, "
-        "else wc) | calibrated | uniform | wc (weighted cascade) | learned."
-    ),
-]
-POpt = Annotated[float, typer.Option("--p", min=0.0, max=1.0, help="Uniform edge probability.")]
-WindowOpt = Annotated[
-    int, typer.Option("--window", min=1, help="Seconds after u's adoption that count (learned).")
-]
-ItemOpt = Annotated[
-    str | None, typer.Option(help="Target item: adds qualified reach (likely buyers reached).")
-]
-SeedOpt = Annotated[int | None, typer.Option(min=0, help="Random seed (default: fresh).")]
-JobsOpt = Annotated[int | None, typer.Option(min=1, help="Worker threads (default: CPUs).")]
 
 
 def _split(value: str | None, option: str) -> list[str] | None:
@@ -423,14 +410,6 @@ def save_reach_plot(
         return save_png(fig, path)
     finally:
         plt.close(fig)
-
-
-def save_png(fig: Any, path: Path) -> Path:
-    """Lay out and save a matplotlib figure as a PNG (creating the directory)."""
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
 
 
 def register(app: typer.Typer) -> None:

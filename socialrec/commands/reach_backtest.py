@@ -20,8 +20,9 @@ from rich import box
 from rich.table import Table
 
 from serving.settings import get_settings
-from socialrec.commands.reach import JobsOpt, SnapshotOpt, save_png
+from socialrec.commands.reach_options import JobsOpt, SnapshotOpt
 from socialrec.console import console, fail
+from socialrec.figures import save_png
 
 if TYPE_CHECKING:
     from graph.reach.backtest import BacktestReport

@@ -1,0 +1,168 @@
+"""Imports run one way, ``graph -> gnn -> serving -> {api, socialrec}``, with no cycles
+(issue 21). Read from the source with ``ast``: every import counts, including those inside
+functions and ``TYPE_CHECKING`` blocks, because each one is a dependency of the design."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Each package's layer; a module may import its own layer or lower ones.
+LAYERS: dict[str, int] = {"graph": 0, "gnn": 1, "serving": 2, "api": 3, "socialrec": 3}
+#: The one import between the two top layers: ``socialrec serve`` starts the HTTP app.
+ALLOWED_ACROSS: frozenset[tuple[str, str]] = frozenset(
+    {("socialrec.commands.serve", "api.app"), ("socialrec.commands.serve", "api.logging_config")}
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        _module_name(path): path
+        for package in LAYERS
+        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+    }
+
+
+def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
+    """The project modules that ``name`` imports (a ``from x import y`` names ``x.y`` when
+    that is a module, else ``x``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        yield from (target for target in targets if target.split(".")[0] in LAYERS)
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: set(_imports(name, path, known)) - {name} for name, path in modules.items()}
+
+
+def _layer(module: str) -> int:
+    return LAYERS[module.split(".")[0]]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that point to a higher layer or across the two top layers."""
+    found = []
+    for source, targets in graph.items():
+        for target in sorted(targets):
+            top_s, top_t = source.split(".")[0], target.split(".")[0]
+            upward = _layer(target) > _layer(source)
+            across = top_s != top_t and _layer(target) == _layer(source) == 3
+            if (upward or across) and (source, target) not in ALLOWED_ACROSS:
+                found.append(f"{source} -> {target}")
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next((c for c in children if c in graph), None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_imports_run_one_way() -> None:
+    assert upward_imports(_graph()) == []
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(_graph()) == []
+
+
+def test_routes_do_not_import_other_routes() -> None:
+    graph = _graph()
+    shared = [
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        if source.startswith("api.routes.")
+        for target in targets
+        if target.startswith("api.routes.")
+    ]
+    assert shared == []
+
+
+@pytest.mark.parametrize(
+    ("graph", "upward", "cyclic"),
+    [
+        ({"graph.a": {"gnn.b"}, "gnn.b": set()}, ["graph.a -> gnn.b"], []),
+        ({"serving.a": {"api.b"}, "api.b": set()}, ["serving.a -> api.b"], []),
+        ({"socialrec.a": {"api.b"}, "api.b": set()}, ["socialrec.a -> api.b"], []),
+        (
+            {"graph.a": {"graph.b"}, "graph.b": {"graph.c"}, "graph.c": {"graph.a"}},
+            [],
+            [["graph.a", "graph.b", "graph.c"]],
+        ),
+        (
+            {
+                "api.a": {"serving.b", "graph.c"},
+                "serving.b": {"gnn.d"},
+                "gnn.d": set(),
+                "graph.c": set(),
+            },
+            [],
+            [],
+        ),
+    ],
+)
+def test_the_checks_find_what_they_look_for(
+    graph: dict[str, set[str]], upward: list[str], cyclic: list[list[str]]
+) -> None:
+    assert upward_imports(graph) == upward
+    assert cycles(graph) == cyclic
