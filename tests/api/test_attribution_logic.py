@@ -8,10 +8,13 @@ from collections.abc import Sequence
 
 import pytest
 
+from graph.schema import Interaction
 from graph.serve_log import Serve
-from serving.attribution import ServeRecorder, Touch, attribute
+from serving.attribution import ServeRecorder, Touch, attribute, touches
+from serving.events import Impression
 
 HOUR = 3600
+NOW = 1_704_067_300
 S1 = Serve("s1", "u1", 1000, "rec", ("i1", "i2", "i3"))
 S2 = Serve("s2", "u1", 2000, "feed", ("i9", "i2"))
 OTHER = Serve("s3", "u2", 1500, "rec", ("i2",))
@@ -126,3 +129,28 @@ def test_stop_writes_what_is_queued() -> None:
 def test_recorder_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="max_pending"):
         ServeRecorder(lambda batch: None, max_pending=0)
+
+
+def test_touches_carry_each_entrys_serve_id_to_the_accepted_rows() -> None:
+    events: list[dict[str, str | None]] = [
+        {"user_id": "u1", "item_id": "i1", "kind": "click", "ts": "2024-01-01T00:00:00"},
+        {"user_id": "u1", "item_id": "i2", "kind": "purchase", "ts": None},  # ts: now
+        {"user_id": "u1", "item_id": "i3", "kind": "impression", "ts": "100"},
+        {"user_id": "u1", "item_id": "i4", "kind": "click", "ts": "not a time"},  # rejected
+    ]
+    accepted = [
+        Interaction("u1", "i1", "click", 1.0, 1_704_067_200),
+        Interaction("u1", "i2", "purchase", 2.0, NOW),
+    ]
+    found = touches(
+        events,
+        ["s1", None, "s3", "s4"],
+        accepted,
+        [Impression("u1", "i3", None, 100), Impression("u1", None, "post", 100)],
+        now=NOW,
+    )
+    assert found == [
+        Touch("u1", "i1", "click", 1_704_067_200, 1.0, "s1"),
+        Touch("u1", "i2", "purchase", NOW, 2.0, None),
+        Touch("u1", "i3", "impression", 100, 1.0, "s3"),
+    ]
