@@ -28,7 +28,7 @@ from gnn.train import (
 from graph.snapshot import Snapshot, read_snapshot, write_snapshot
 from serving.recommender import RecommenderService
 from socialrec.cli import app
-from tests.gnn.test_social import social_snapshot
+from tests.gnn.worlds import social_snapshot
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -1,5 +1,5 @@
 """The baseline guard (CLI exit, checkpoint mark, report and /health warnings), the model
-card, the long-tail slice and the plain progress lines, on the planted graph of test_train."""
+card, the long-tail slice and the plain progress lines, on the planted graph of tests/gnn/worlds."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from graph.schema import Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 from serving.settings import Settings
 from socialrec.cli import app
-from tests.gnn.test_train import CONFIG, planted_snapshot
+from tests.gnn.worlds import PLANTED_CONFIG as CONFIG
+from tests.gnn.worlds import planted_snapshot
 
 #: A model that cannot learn: its weights barely move from the random start.
 FROZEN = replace(CONFIG, lr=1e-9, epochs=4, warmup_epochs=0, patience=1)

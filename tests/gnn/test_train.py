@@ -25,37 +25,11 @@ from gnn.config import TrainConfig
 from gnn.data import TrainData
 from gnn.evaluate import evaluate
 from gnn.train import NegativeSampler, TrainResult, build_model, should_stop, train
-from graph.schema import Interaction, Item, User
-from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from graph.snapshot import Snapshot, write_snapshot
 from serving.recommender import RecommenderService
 from socialrec.cli import app
-
-GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP, ITEMS_PER_USER = 4, 30, 20, 8
-CONFIG = TrainConfig(
-    embedding_dim=16,
-    num_layers=2,
-    lr=0.05,
-    batch_size=256,
-    epochs=25,
-    patience=25,
-    seed=0,
-    num_threads=1,
-)
-
-
-def planted_snapshot(seed: int = 0) -> Snapshot:
-    """Users buy mostly inside their own group of items, plus one random item each."""
-    rng = np.random.default_rng(seed)
-    users = [User(f"u{n:03d}") for n in range(GROUPS * USERS_PER_GROUP)]
-    items = [Item(f"i{n:03d}") for n in range(GROUPS * ITEMS_PER_GROUP)]
-    rows = []
-    for n, user in enumerate(users):
-        group = n // USERS_PER_GROUP
-        own = rng.choice(ITEMS_PER_GROUP, ITEMS_PER_USER, replace=False) + group * ITEMS_PER_GROUP
-        noise = rng.integers(0, len(items))
-        for i in [*own.tolist(), int(noise)]:
-            rows.append(Interaction(user.user_id, items[i].item_id, "purchase"))
-    return build_snapshot(users, items, [], rows, source="planted")
+from tests.gnn.worlds import PLANTED_CONFIG as CONFIG
+from tests.gnn.worlds import planted_snapshot
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""``socialrec reach`` and ``socialrec plan`` on the tiny world of tests/api/test_reach_api.py."""
+"""``socialrec reach`` and ``socialrec plan`` on the tiny world of tests/reach_world.py."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from graph.export import export_snapshot
 from graph.reach.calibrate import CalibratedReach
 from graph.snapshot import write_snapshot
 from graph.sqlite_store import SQLiteStore
-from serving.settings import get_settings
 from socialrec.cli import app
 from socialrec.commands.reach import read_costs
-from tests.api.test_reach_api import checkpoint, world
 from tests.graph.reach.worlds import ic_rows
+from tests.reach_world import checkpoint, world
 
 runner = CliRunner()
 
@@ -28,7 +27,6 @@ def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     snapshot_dir = write_snapshot(snapshot, tmp_path / "snapshot")
     ckpt = save_checkpoint(checkpoint(snapshot), tmp_path / "model.pt")
     monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path / "unused"))
-    get_settings.cache_clear()
     return ["--snapshot", str(snapshot_dir), "--checkpoint", str(ckpt), "--jobs", "1"]
 
 
@@ -137,7 +135,6 @@ def test_reach_backtest_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     export_snapshot(store, tmp_path / "snapshot")
     store.close()
     monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path))
-    get_settings.cache_clear()
     args = ["reach", "backtest", "--horizon", "30", "--simulations", "20", "--jobs", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
