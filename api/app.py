@@ -22,6 +22,7 @@ from api.routes import (
     admin,
     campaigns,
     events,
+    experiments,
     feed,
     health,
     influencers,
@@ -32,6 +33,8 @@ from api.routes import (
 from api.schemas.recommendations import ErrorResponse
 from graph.store import StoreUnavailableError
 from serving.attribution import open_serve_recorder
+from serving.experiment_serving import ExperimentServing
+from serving.experiments import EXPERIMENTS_FILE, ExperimentRegistry
 from serving.reach import UnknownEntityError
 from serving.recommender import UnknownUserError
 from serving.settings import Settings, get_settings
@@ -49,6 +52,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     feed.router,
     events.router,
     admin.router,
+    experiments.router,
 )
 
 #: Errors every route under ``API_PREFIX`` can answer, documented in each one's schema.
@@ -124,6 +128,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=COMMON_RESPONSES)
     observability.install(app)  # GET /metrics, request metrics and access logs
+    app.state.experiments = ExperimentServing(  # experiment definitions and variant arms
+        ExperimentRegistry(resolved.work_dir / EXPERIMENTS_FILE),
+        count=app.state.metrics.count_serve,
+    )
     app.add_exception_handler(UnknownUserError, _unknown_user)
     app.add_exception_handler(UnknownEntityError, _unknown_user)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)

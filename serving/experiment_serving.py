@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from gnn.checkpoint import Checkpoint, load_checkpoint
-from serving.experiments import Experiment, ExperimentRegistry, Variant
+from serving.experiments import CapMode, Experiment, ExperimentRegistry, Variant, assign
 from serving.recommender import RecommenderService, UnknownUserError
 from serving.scoring import fold_in
 from serving.settings import Settings
@@ -38,7 +38,7 @@ class FeedKnobs:
     author_weight: float
     cap: int
     window_s: int
-    mode: str
+    mode: CapMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ class Arm:
     recommender: RecommenderService
     social: SocialRecommender
     feed: FeedKnobs
+    #: ``model_version`` of the checkpoint that ranks (logged with the serve).
+    model: str
 
 
 def feed_knobs(settings: Settings, variant: Variant | None = None) -> FeedKnobs:
@@ -63,7 +65,7 @@ def feed_knobs(settings: Settings, variant: Variant | None = None) -> FeedKnobs:
             else settings.feed_author_weight
         ),
         cap=v.feed_cap_impressions or settings.feed_cap_impressions,
-        window_s=int(hours * 3600),
+        window_s=round(hours * 3600),
         mode=v.feed_cap_mode or settings.feed_cap_mode,
     )
 
@@ -115,39 +117,52 @@ class ExperimentServing:
     Args:
         registry: The experiment definitions.
         load: Reads a variant's checkpoint (default :func:`gnn.checkpoint.load_checkpoint`).
+        count: Called with (experiment, variant, surface, items) for every response served in
+            an experiment (e.g. Prometheus counters).
     """
 
     def __init__(
         self,
         registry: ExperimentRegistry,
         load: Callable[[str | Path], Checkpoint] = load_checkpoint,
+        count: Callable[[str, str, str, int], None] | None = None,
     ) -> None:
         self.registry = registry
         self._load = load
+        self._count = count
         self._lock = threading.Lock()
         self._state: AppState | None = None
-        self._arms: dict[tuple[str, str], Arm] = {}
+        #: Arms of the served state by (experiment, variant); ``None``: no experiment.
+        self._arms: dict[tuple[str, str] | None, Arm] = {}
 
     def arm(self, state: AppState, user_id: str) -> Arm:
-        """The arm serving ``user_id`` now.
+        """The arm serving ``user_id`` now (built on first use, then shared).
 
         Raises:
             ValueError: if the variant's checkpoint cannot be served on this snapshot.
         """
         experiment = self.registry.active()
-        if experiment is None:
-            return self.default(state)
-        assignment = self.registry.assignment(user_id)
-        if assignment is None or assignment.experiment != experiment.name:
-            return self.default(state)  # the experiment changed in between: serve the default
-        key = (experiment.name, assignment.variant)
+        key = None if experiment is None else (experiment.name, assign(experiment, user_id))
+        arm = self._arms.get(key) if self._state is state else None
+        if arm is not None:
+            return arm
         with self._lock:
             if self._state is not state:
                 self._state, self._arms = state, {}
             arm = self._arms.get(key)
             if arm is None:
-                arm = self._arms[key] = build_arm(state, experiment, assignment.variant, self._load)
+                if experiment is None or key is None:
+                    arm = default_arm(state)
+                else:
+                    arm = build_arm(state, experiment, key[1], self._load)
+                self._arms[key] = arm
         return arm
+
+    def served(self, arm: Arm, surface: str, items: int) -> None:
+        """Count a response of ``items`` items served by ``arm`` (outside experiments:
+        nothing)."""
+        if arm.experiment is not None and arm.variant is not None and self._count is not None:
+            self._count(arm.experiment, arm.variant, surface, items)
 
     def check(self, state: AppState, experiment: Experiment) -> None:
         """Build every arm of ``experiment`` once, so a bad variant fails before it serves.
@@ -161,10 +176,17 @@ class ExperimentServing:
             except ValueError as exc:
                 raise ValueError(f"variant {name!r}: {exc}") from exc
 
-    @staticmethod
-    def default(state: AppState) -> Arm:
-        """The server's own configuration."""
-        return Arm(None, None, state.recommender, state.social, feed_knobs(state.settings))
+
+def default_arm(state: AppState, experiment: str | None = None, variant: str | None = None) -> Arm:
+    """The server's own configuration (named, for a holdout or a variant without knobs)."""
+    return Arm(
+        experiment,
+        variant,
+        state.recommender,
+        state.social,
+        feed_knobs(state.settings),
+        state.checkpoint.model_version,
+    )
 
 
 def build_arm(
@@ -181,12 +203,12 @@ def build_arm(
     """
     variant = experiment.variant(name)
     if variant is None or not variant.knobs():
-        return Arm(
-            experiment.name, name, state.recommender, state.social, feed_knobs(state.settings)
-        )
-    recommender = state.recommender
+        return default_arm(state, experiment.name, name)
+    recommender, model = state.recommender, state.checkpoint.model_version
     if variant.checkpoint is not None:
-        recommender = RecommenderService.from_artifacts(state.snapshot, load(variant.checkpoint))
+        checkpoint = load(variant.checkpoint)
+        recommender = RecommenderService.from_artifacts(state.snapshot, checkpoint)
+        model = checkpoint.model_version
     base = state.social
     boost = variant.social_boost if variant.social_boost is not None else base.social_boost
     social: SocialRecommender
@@ -205,4 +227,5 @@ def build_arm(
         )
     else:
         social = base
-    return Arm(experiment.name, name, recommender, social, feed_knobs(state.settings, variant))
+    knobs = feed_knobs(state.settings, variant)
+    return Arm(experiment.name, name, recommender, social, knobs, model)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Depends
 
 from api.auth import ApiKeyHeader, check_api_key, read_access
-from api.deps import RecommenderDep, SettingsDep, StateDep
+from api.deps import ExperimentsDep, SettingsDep, StateDep
 from api.errors import named
 from api.schemas.feed import FeedRankRequest, FeedRankResponse, RankedPost
 from api.schemas.recommendations import Reason
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/feed", tags=["feed"], dependencies=[Depends(read_acc
 def rank(
     body: FeedRankRequest,
     state: StateDep,
-    recommender: RecommenderDep,
+    experiments: ExperimentsDep,
     settings: SettingsDep,
     x_api_key: ApiKeyHeader = None,
 ) -> FeedRankResponse:
@@ -35,18 +35,19 @@ def rank(
     if settings.feed_authors_require_key and any(c.author_id for c in body.candidates):
         check_api_key(settings, x_api_key)
     impressions = state.impressions if state.impressions is not None else ImpressionLog(None)
+    arm = experiments.arm(state, body.user_id)  # the server's own, or an experiment's variant
     try:
         strategy, ranked = rank_feed(
-            state.social,
-            recommender,
+            arm.social,
+            arm.recommender,
             impressions,
             body.user_id,
             [Candidate(c.item_id, c.author_id, c.post_id) for c in body.candidates],
             now=int(time.time()),
-            author_weight=settings.feed_author_weight,
-            cap=settings.feed_cap_impressions,
-            window_s=round(settings.feed_cap_hours * 3600),
-            mode=settings.feed_cap_mode,
+            author_weight=arm.feed.author_weight,
+            cap=arm.feed.cap,
+            window_s=arm.feed.window_s,
+            mode=arm.feed.mode,
             region=body.region,
         )
     except ValueError as exc:  # e.g. a region the snapshot does not have: 422 there
@@ -71,9 +72,22 @@ def rank(
     if state.serves is not None:  # logged in the background (serving/attribution.py)
         shown = [r.candidate.item_id for r in ranked]
         serve_id = state.serves.record(
-            body.user_id, "feed", shown, model=state.checkpoint.model_version
+            body.user_id,
+            "feed",
+            shown,
+            model=arm.model,
+            experiment=arm.experiment,
+            variant=arm.variant,
         )
-    return FeedRankResponse(user_id=body.user_id, strategy=strategy, items=items, serve_id=serve_id)
+    experiments.served(arm, "feed", len(ranked))
+    return FeedRankResponse(
+        user_id=body.user_id,
+        strategy=strategy,
+        items=items,
+        serve_id=serve_id,
+        experiment=arm.experiment,
+        variant=arm.variant,
+    )
 
 
 def reason_schemas(reasons: Sequence[ServiceReason]) -> list[Reason]:

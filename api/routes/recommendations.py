@@ -11,12 +11,13 @@ from pydantic import TypeAdapter
 
 from api import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.auth import read_access
-from api.deps import RecommenderDep, StateDep
+from api.deps import ExperimentsDep, StateDep
 from api.errors import named
 from api.schemas.recommendations import (
     ErrorResponse,
     RecommendationsResponse,
 )
+from serving.experiment_serving import Arm
 from serving.social import ItemFilter, Recommendation, Strategy
 from serving.social import Reason as ServiceReason
 
@@ -45,10 +46,12 @@ class Served:
     strategy: Strategy
     items: list[PlacedItem]
     serve_id: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
 
 
-def served(result: Recommendation, serve_id: str | None) -> Served:
-    """``result`` with its items' positions and the serve's id."""
+def served(result: Recommendation, serve_id: str | None, arm: Arm) -> Served:
+    """``result`` with its items' positions, the serve's id and the experiment arm."""
     return Served(
         result.user_id,
         result.strategy,
@@ -57,6 +60,8 @@ def served(result: Recommendation, serve_id: str | None) -> Served:
             for n, r in enumerate(result.items, 1)
         ],
         serve_id,
+        arm.experiment,
+        arm.variant,
     )
 
 
@@ -96,8 +101,8 @@ def bounded_k(k: int | None, max_k: int) -> int:
 )
 async def get_recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=256)],
-    recommender: RecommenderDep,
     state: StateDep,
+    experiments: ExperimentsDep,
     k: Annotated[
         int | None,
         Query(ge=1, description="Number of items, 1..max_k [default: min(10, max_k)]."),
@@ -131,9 +136,10 @@ async def get_recommendations(
     for field (a test checks the JSON against the schema); FastAPI would build and validate
     the response models first, then encode them.
     """
+    arm = experiments.arm(state, user_id)  # the server's own, or an experiment's variant
     try:
-        result = state.social.recommend(
-            recommender,
+        result = arm.social.recommend(
+            arm.recommender,
             user_id,
             bounded_k(k, state.settings.max_k),
             exclude_seen=exclude_seen,
@@ -146,6 +152,14 @@ async def get_recommendations(
     serve_id = None
     if state.serves is not None:  # logged in the background (serving/attribution.py)
         items = [r.item_id for r in result.items]
-        serve_id = state.serves.record(user_id, "rec", items, model=state.checkpoint.model_version)
-    body = _BODY.dump_json(served(result, serve_id), exclude_none=True)
+        serve_id = state.serves.record(
+            user_id,
+            "rec",
+            items,
+            model=arm.model,
+            experiment=arm.experiment,
+            variant=arm.variant,
+        )
+    experiments.served(arm, "rec", len(result.items))
+    body = _BODY.dump_json(served(result, serve_id, arm), exclude_none=True)
     return Response(body, media_type="application/json")

@@ -47,3 +47,9 @@ class FeedRankResponse(BaseModel):
         description="Id of this answer in the serve log: send it back with events on these "
         "items (POST /events) to attribute them; absent when the serve log is off.",
     )
+    experiment: str | None = Field(
+        None, description="The active experiment that assigned the user; absent outside one."
+    )
+    variant: str | None = Field(
+        None, description="The experiment's variant that served this answer ('holdout' too)."
+    )
