@@ -120,8 +120,12 @@ class Neo4jServeLog:
         serves = int(self._read(cy.COUNT_SERVES)[0]["n"])
         return serves, int(self._read(cy.COUNT_ATTRIBUTIONS)[0]["n"])
 
-    def record_campaign(self, campaign_id: str, created_ts: int, body: str) -> None:
-        work = _run(cy.RECORD_CAMPAIGN, id=campaign_id, created_ts=created_ts, body=body)
+    def record_campaign(
+        self, campaign_id: str, created_ts: int, kols: Sequence[str], body: str
+    ) -> None:
+        work = _run(
+            cy.RECORD_CAMPAIGN, id=campaign_id, created_ts=created_ts, kols=list(kols), body=body
+        )
         self._session_call("write", work)
 
     def campaign_bodies(self, campaign_id: str | None = None) -> list[str]:
@@ -131,9 +135,11 @@ class Neo4jServeLog:
 
 
 def purge_serves(tx: ManagedTransaction, user_id: str) -> None:
-    """Remove ``user_id``'s serves and attributions (inside the deletion's transaction)."""
+    """Remove ``user_id``'s serves and attributions, and the campaigns naming them as a KOL
+    (inside the deletion's transaction)."""
     tx.run(_q(cy.PURGE_USER_ATTRIBUTIONS), id=user_id).consume()
     tx.run(_q(cy.PURGE_USER_SERVES), id=user_id).consume()
+    tx.run(_q(cy.PURGE_USER_CAMPAIGNS), id=user_id).consume()
 
 
 def _remove(tx: ManagedTransaction, ids: list[str]) -> int:

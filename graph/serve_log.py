@@ -15,7 +15,7 @@ Both stores keep the log beside the graph (:class:`ServeLog`, which every graph 
 implements): bounded by :meth:`ServeLog.compact_serves` (a retention time and a row cap) and
 purged with the user by :meth:`graph.store.GraphStore.delete_user`. The records of launched
 campaigns (:mod:`serving.campaigns`) are kept there too, as JSON text: few, small, never
-compacted.
+compacted, deleted with any of their KOLs.
 """
 
 from __future__ import annotations
@@ -143,9 +143,12 @@ class ServeLog(Protocol):
         """(serves, attributions) stored."""
         ...
 
-    def record_campaign(self, campaign_id: str, created_ts: int, body: str) -> None:
+    def record_campaign(
+        self, campaign_id: str, created_ts: int, kols: Sequence[str], body: str
+    ) -> None:
         """Store a launched campaign's record (``body``: JSON text, see
-        :mod:`serving.campaigns`); a known ``campaign_id`` is left as stored."""
+        :mod:`serving.campaigns`) naming ``kols``; a known ``campaign_id`` is left as stored.
+        Deleting one of the ``kols`` deletes the record."""
         ...
 
     def campaign_bodies(self, campaign_id: str | None = None) -> list[str]:

@@ -5,7 +5,7 @@ Graph model (no relationships: a serve outlives the graph's users and items unti
     (:Serve {serve_id, user_id, ts, surface, items: [item ids in order], model, experiment,
              variant})
     (:Attribution {user_id, item_id, kind, ts, value, serve_id, position, method})
-    (:Campaign {campaign_id, created_ts, body})   body: the record as JSON text
+    (:Campaign {campaign_id, created_ts, kols: [user ids], body})   body: the record as JSON
 
 Only common Cypher that Neo4j 5 and ArcadeDB's Bolt endpoint both run (see graph/cypher.py).
 """
@@ -87,13 +87,14 @@ RETURN count(*) AS n
 
 PURGE_USER_ATTRIBUTIONS: Final = "MATCH (a:Attribution {user_id: $id}) DELETE a"
 PURGE_USER_SERVES: Final = "MATCH (s:Serve {user_id: $id}) DELETE s"
+PURGE_USER_CAMPAIGNS: Final = "MATCH (c:Campaign) WHERE $id IN c.kols DELETE c"
 
 COUNT_SERVES: Final = "MATCH (s:Serve) RETURN count(s) AS n"
 COUNT_ATTRIBUTIONS: Final = "MATCH (a:Attribution) RETURN count(a) AS n"
 
 RECORD_CAMPAIGN: Final = """
 MERGE (c:Campaign {campaign_id: $id})
-ON CREATE SET c.created_ts = $created_ts, c.body = $body
+ON CREATE SET c.created_ts = $created_ts, c.kols = $kols, c.body = $body
 """
 CAMPAIGN: Final = "MATCH (c:Campaign {campaign_id: $id}) RETURN c.body AS body"
 CAMPAIGNS: Final = """

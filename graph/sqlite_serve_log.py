@@ -51,6 +51,12 @@ SERVE_LOG_SCHEMA: Final[tuple[str, ...]] = (
         created_ts INTEGER NOT NULL,
         body TEXT NOT NULL
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS campaign_kols (
+        campaign_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, user_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS campaign_kols_by_user ON campaign_kols (user_id)",
 )
 
 _SERVE_COLUMNS: Final[str] = "serve_id, user_id, ts, surface, model, experiment, variant"
@@ -192,13 +198,21 @@ class SQLiteServeLog:
         attributions = self._conn.execute("SELECT COUNT(*) FROM attributions").fetchone()[0]
         return int(serves), int(attributions)
 
-    def record_campaign(self, campaign_id: str, created_ts: int, body: str) -> None:
+    def record_campaign(
+        self, campaign_id: str, created_ts: int, kols: Sequence[str], body: str
+    ) -> None:
         with self._transaction() as conn:
-            conn.execute(
+            added = conn.execute(
                 "INSERT INTO campaigns (campaign_id, created_ts, body) VALUES (?, ?, ?) "
                 "ON CONFLICT (campaign_id) DO NOTHING",
                 (campaign_id, created_ts, body),
-            )
+            ).rowcount
+            if added:
+                conn.executemany(
+                    "INSERT INTO campaign_kols (campaign_id, user_id) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    [(campaign_id, kol) for kol in kols],
+                )
 
     def campaign_bodies(self, campaign_id: str | None = None) -> list[str]:
         if campaign_id is not None:
@@ -209,9 +223,14 @@ class SQLiteServeLog:
 
     @staticmethod
     def _purge_serves(conn: sqlite3.Connection, user_id: str) -> None:
-        """Remove ``user_id``'s serves and attributions (inside the deletion's transaction)."""
+        """Remove ``user_id``'s serves and attributions, and the campaigns naming them as a
+        KOL (inside the deletion's transaction)."""
         conn.execute("DELETE FROM attributions WHERE user_id = ?", (user_id,))
         _remove_serves(conn, "SELECT serve_id FROM serves WHERE user_id = ?", user_id)
+        named = "SELECT campaign_id FROM campaign_kols WHERE user_id = ?"
+        for table in ("campaigns", "campaign_kols"):
+            # ``table`` and ``named`` are literals of this module, never user input.
+            conn.execute(f"DELETE FROM {table} WHERE campaign_id IN ({named})", (user_id,))
 
 
 def _remove_serves(conn: sqlite3.Connection, select: str, param: object) -> int:

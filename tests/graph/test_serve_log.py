@@ -106,9 +106,13 @@ def test_deleting_a_user_purges_their_serves_and_attributions(store: GraphStore)
 
 def test_campaign_records_round_trip(store: GraphStore) -> None:
     assert store.campaign_bodies() == []
-    store.record_campaign("c2", 20, '{"n": 2}')
-    store.record_campaign("c1", 10, '{"n": 1}')
-    store.record_campaign("c1", 30, '{"n": "again"}')  # a known id is left as stored
+    store.record_campaign("c2", 20, ["k1", "k2"], '{"n": 2}')
+    store.record_campaign("c1", 10, ["k2", "k3"], '{"n": 1}')
+    store.record_campaign("c1", 30, ["k1"], '{"n": "again"}')  # a known id is left as stored
     assert store.campaign_bodies() == ['{"n": 1}', '{"n": 2}']
     assert store.campaign_bodies("c2") == ['{"n": 2}']
     assert store.campaign_bodies("nope") == []
+    store.delete_user("k1")  # c1 was stored without k1: only c2 names them
+    assert store.campaign_bodies() == ['{"n": 1}']
+    store.delete_user("k3")
+    assert store.campaign_bodies() == []
