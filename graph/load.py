@@ -1,12 +1,17 @@
 """Load validated tables into a store and write the rejects report and load summary.
 
 Tables are loaded in dependency order (users, items, friendships, interactions) so that rows
-can reference users and items accepted earlier in the same load. Accepted rows are written in
-batches with the store's idempotent upserts, so re-loading the same files changes nothing.
-Two files are written to ``report_dir``:
+can reference users and items accepted earlier in the same load. Each source is read and
+validated column by column in batches of ``batch_size`` rows (:mod:`graph.columns`,
+:mod:`graph.validate`); the accepted rows of a batch are written with the store's idempotent
+upserts, so re-loading the same files changes nothing. A store with a bulk path
+(:class:`BulkStore`, the SQLite store) takes each batch as tuples in one transaction, with a
+larger page cache for the load; other stores (Neo4j) take schema objects in transactions of
+at most :data:`STORE_BATCH_ROWS` rows. Two files are written to ``report_dir``:
 
 ``rejects.csv``
-    ``file,line,field,value,reason`` for every rejected row (header only when none).
+    ``file,line,field,value,reason`` for every rejected row, in table and line order (header
+    only when none).
 ``load_summary.json``
     per table: file, read, accepted, rejected, ignored columns; the store counts after the
     load; the duration in seconds; the rejects report path.
@@ -18,20 +23,33 @@ import csv
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, Protocol, runtime_checkable
 
-from graph.readers import TABLES, RawRow, TableSource, read_directory
+from graph.columns import source_batches
+from graph.readers import TABLES, TableSource, read_directory
 from graph.store import GraphStore, StoreCounts
-from graph.validate import Rejection, Validator
+from graph.validate import Rejection, StoreRow, Validator, to_schema
 
 #: Progress hook: called with (table name, rows just processed) after every batch.
 LoadProgress = Callable[[str, int], None]
 
-_Row = TypeVar("_Row")
+#: Rows per validation batch by default (memory grows with it: see docs/loading.md).
+DEFAULT_BATCH_ROWS: Final[int] = 100_000
+#: Rows per write transaction of a store without a bulk path (the Neo4j store's batching).
+STORE_BATCH_ROWS: Final[int] = 5000
+
+
+@runtime_checkable
+class BulkStore(Protocol):
+    """A store that takes validated rows as tuples (:data:`graph.validate.StoreRow`)."""
+
+    def upsert_rows(self, table: str, rows: Sequence[StoreRow]) -> int: ...
+
+    def bulk_load(self) -> AbstractContextManager[None]: ...
 
 
 @dataclass(slots=True)
@@ -69,25 +87,39 @@ class LoadSummary:
         }
 
 
-def _batches(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
-    iterator = iter(rows)
-    while batch := list(islice(iterator, size)):
-        yield batch
+def _writer(store: GraphStore, table: str, batch_size: int) -> Callable[[list[StoreRow]], None]:
+    """How the accepted rows of a batch of ``table`` reach ``store``."""
+    if isinstance(store, BulkStore):
+        bulk = store
+
+        def write_bulk(rows: list[StoreRow]) -> None:
+            if rows:
+                bulk.upsert_rows(table, rows)
+
+        return write_bulk
+    upsert: Callable[[Sequence[Any]], int] = getattr(store, f"upsert_{table}")
+    size = min(batch_size, STORE_BATCH_ROWS)
+
+    def write(rows: list[StoreRow]) -> None:
+        for start in range(0, len(rows), size):
+            upsert([to_schema(table, row) for row in rows[start : start + size]])
+
+    return write
 
 
 def _load_source(
+    store: GraphStore,
     source: TableSource,
-    validate: Callable[[TableSource, Sequence[RawRow]], tuple[list[_Row], list[Rejection]]],
-    upsert: Callable[[Sequence[_Row]], int],
+    validator: Validator,
     report: Callable[[list[Rejection]], None],
     batch_size: int,
     progress: LoadProgress | None,
 ) -> TableSummary:
     summary = TableSummary(source.table, source.file, ignored_columns=list(source.ignored_columns))
-    for batch in _batches(source.rows, batch_size):
-        accepted, rejected = validate(source, batch)
-        if accepted:
-            upsert(accepted)
+    write = _writer(store, source.table, batch_size)
+    for batch in source_batches(source, batch_size):
+        accepted, rejected = validator.validate(source, batch)
+        write(accepted)
         report(rejected)
         summary.read += len(batch)
         summary.accepted += len(accepted)
@@ -102,7 +134,7 @@ def load_tables(
     sources: Sequence[TableSource],
     report_dir: str | os.PathLike[str],
     *,
-    batch_size: int = 5000,
+    batch_size: int = DEFAULT_BATCH_ROWS,
     progress: LoadProgress | None = None,
     now: int | None = None,
 ) -> LoadSummary:
@@ -113,7 +145,8 @@ def load_tables(
         sources: Table sources (e.g. from :func:`graph.readers.read_directory`), loaded in
             table order users, items, friendships, interactions (stable within a table).
         report_dir: Directory for ``rejects.csv`` and ``load_summary.json`` (created).
-        batch_size: Rows per validation batch and per write transaction.
+        batch_size: Rows per validation batch (and per write transaction of a
+            :class:`BulkStore`; other stores write at most :data:`STORE_BATCH_ROWS` at once).
         progress: Called with (table, rows processed) after every batch.
         now: Epoch seconds for the future-timestamp check (default: the clock).
 
@@ -138,25 +171,12 @@ def load_tables(
         def report(rejected: list[Rejection]) -> None:
             writer.writerows((r.file, r.line, r.field, r.value, r.reason) for r in rejected)
 
-        for source in sorted(sources, key=lambda s: TABLES.index(s.table)):
-            common = (report, batch_size, progress)
-            if source.table == "users":
-                summary = _load_source(
-                    source, validator.validate_users, store.upsert_users, *common
+        bulk = store.bulk_load() if isinstance(store, BulkStore) else nullcontext()
+        with bulk:
+            for source in sorted(sources, key=lambda s: TABLES.index(s.table)):
+                summaries.append(
+                    _load_source(store, source, validator, report, batch_size, progress)
                 )
-            elif source.table == "items":
-                summary = _load_source(
-                    source, validator.validate_items, store.upsert_items, *common
-                )
-            elif source.table == "friendships":
-                summary = _load_source(
-                    source, validator.validate_friendships, store.upsert_friendships, *common
-                )
-            else:
-                summary = _load_source(
-                    source, validator.validate_interactions, store.upsert_interactions, *common
-                )
-            summaries.append(summary)
     result = LoadSummary(
         tables=summaries,
         counts=store.counts(),
@@ -173,7 +193,7 @@ def load_directory(
     directory: str | os.PathLike[str],
     report_dir: str | os.PathLike[str],
     *,
-    batch_size: int = 5000,
+    batch_size: int = DEFAULT_BATCH_ROWS,
     progress: LoadProgress | None = None,
     now: int | None = None,
 ) -> LoadSummary:

@@ -46,6 +46,7 @@ validation and load path (see their docstrings for the mapping).
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -92,13 +93,17 @@ class TableSource:
     file: str
     rows: Iterable[RawRow]
     ignored_columns: tuple[str, ...] = field(default=())
+    #: The CSV or Parquet file and its header, for table files (:func:`read_table_file`):
+    #: :mod:`graph.columns` reads a CSV file column by column instead of through ``rows``.
+    path: Path | None = None
+    header: list[str] | None = None
 
 
 #: Id columns: their values are never stripped (validation rejects surrounding whitespace).
 ID_COLUMNS: Final[frozenset[str]] = frozenset({"user_id", "item_id", "friend_id"})
 
 
-def _clean(value: Any, name: str = "") -> str | None:
+def clean(value: Any, name: str = "") -> str | None:
     """``value`` as text, stripped unless ``name`` is an id column; empty -> ``None``."""
     if value is None:
         return None
@@ -130,18 +135,31 @@ def _split_header(path: Path, table: str, header: list[str]) -> tuple[list[str],
     return names, ignored
 
 
-def _csv_rows(path: Path, header: list[str], table: str) -> Iterator[RawRow]:
+def csv_rows(
+    path: Path, header: list[str], table: str, *, offset: int | None = None, line: int = 0
+) -> Iterator[RawRow]:
+    """The rows of a CSV table file read with the ``csv`` module, after the header, or from
+    byte ``offset`` (the start of line ``line + 1``) when given."""
     required, optional = TABLE_COLUMNS[table]
     wanted = [(n, header.index(n)) for n in (*required, *optional) if n in header]
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+    if offset is None:
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+        base = 0
+    else:
+        binary = path.open("rb")
+        binary.seek(offset)
+        handle = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+        base = line
+    with handle:
         reader = csv.reader(handle)
-        next(reader, None)
-        line = reader.line_num
+        if offset is None:
+            next(reader, None)
+        line = base + reader.line_num
         for fields in reader:
-            start, line = line + 1, reader.line_num
+            start, line = line + 1, base + reader.line_num
             if not fields:
                 continue
-            values = {n: _clean(fields[i], n) if i < len(fields) else None for n, i in wanted}
+            values = {n: clean(fields[i], n) if i < len(fields) else None for n, i in wanted}
             malformed = None
             if len(fields) != len(header):
                 malformed = f"row has {len(fields)} fields, the header has {len(header)}"
@@ -159,7 +177,7 @@ def _parquet_rows(path: Path, header: list[str], table: str) -> Iterator[RawRow]
             columns = {n: batch.column(n).to_pylist() for n in wanted}
             for i in range(batch.num_rows):
                 line += 1
-                yield RawRow(line, {n: _clean(columns[n][i], n) for n in wanted})
+                yield RawRow(line, {n: clean(columns[n][i], n) for n in wanted})
 
 
 def _check_parquet_types(file: Path, schema: pa.Schema, columns: Iterable[str]) -> None:
@@ -212,12 +230,14 @@ def read_table_file(path: str | os.PathLike[str], table: str) -> TableSource:
             raise InputFormatError(f"{file}: not a readable Parquet file ({exc})") from exc
         names, ignored = _split_header(file, table, header)
         _check_parquet_types(file, schema, [n for n in names if n not in ignored])
-        return TableSource(table, file.name, _parquet_rows(file, names, table), ignored)
+        return TableSource(
+            table, file.name, _parquet_rows(file, names, table), ignored, file, names
+        )
     _check_text_encoding(file)
     with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         header = next(csv.reader(handle), [])
     names, ignored = _split_header(file, table, header)
-    return TableSource(table, file.name, _csv_rows(file, names, table), ignored)
+    return TableSource(table, file.name, csv_rows(file, names, table), ignored, file, names)
 
 
 def _check_text_encoding(file: Path) -> None:

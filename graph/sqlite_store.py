@@ -141,6 +141,15 @@ _CHANGES: Final[str] = (
     "WHERE seq > ? AND seq <= ? ORDER BY seq, pos"
 )
 
+_BULK_UPSERTS: Final[dict[str, str]] = {
+    "users": _UPSERT_USER,
+    "items": _UPSERT_ITEM,
+    "friendships": _UPSERT_FRIENDSHIP,
+    "interactions": _UPSERT_INTERACTION,
+}
+#: Page cache (MiB) of a connection during a bulk load (:meth:`SQLiteStore.bulk_load`).
+BULK_CACHE_MB: Final[int] = 256
+
 
 def _user_row(user: User) -> tuple[Any, ...]:
     return (user.user_id, user.region, user.signup_ts, user.private)
@@ -202,13 +211,29 @@ class SQLiteStore(SQLiteServeLog):
             raise
         self._conn.execute("COMMIT")
 
-    def _write(self, statement: str, params: list[tuple[Any, ...]]) -> int:
+    def _write(self, statement: str, params: Sequence[tuple[Any, ...]]) -> int:
         with self._transaction() as conn:
             conn.executemany(statement, params)
         return len(params)
 
     def upsert_users(self, rows: Sequence[User]) -> int:
         return self._write(_UPSERT_USER, [_user_row(u) for u in rows])
+
+    def upsert_rows(self, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Bulk load: upsert validated rows of ``table`` given as tuples in the store's column
+        order (:data:`graph.validate.StoreRow`; friendships canonical), in one transaction."""
+        return self._write(_BULK_UPSERTS[table], rows)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """A page cache of :data:`BULK_CACHE_MB` for the duration of a bulk load (the B-trees
+        of a large load stay in memory between its transactions), restored after."""
+        (before,) = self._conn.execute("PRAGMA cache_size").fetchone()
+        self._conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_MB * 1024}")
+        try:
+            yield
+        finally:
+            self._conn.execute(f"PRAGMA cache_size = {int(before)}")
 
     def upsert_items(self, rows: Sequence[Item]) -> int:
         return self._write(
