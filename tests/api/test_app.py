@@ -14,7 +14,7 @@ from gnn.checkpoint import save_checkpoint
 from serving.recommender import RecommenderService
 from serving.settings import Settings
 from serving.state import StateLoadError
-from tests.api.conftest import tiny_checkpoint, tiny_snapshot
+from tests.api.tiny_model import tiny_checkpoint, tiny_snapshot
 
 URL = "/api/v1/users/{}/recommendations"
 

@@ -12,7 +12,7 @@ from serving.recommender import (
     UnknownUserError,
     seen_csr,
 )
-from tests.api.conftest import tiny_checkpoint, tiny_snapshot
+from tests.api.tiny_model import tiny_checkpoint, tiny_snapshot
 
 
 @pytest.fixture
