@@ -17,7 +17,6 @@ from api.schemas.recommendations import (
     ErrorResponse,
     RecommendationsResponse,
 )
-from serving.experiment_serving import Arm
 from serving.social import ItemFilter, Recommendation, Strategy
 from serving.social import Reason as ServiceReason
 
@@ -50,8 +49,13 @@ class Served:
     variant: str | None = None
 
 
-def served(result: Recommendation, serve_id: str | None, arm: Arm) -> Served:
-    """``result`` with its items' positions, the serve's id and the experiment arm."""
+def served(
+    result: Recommendation,
+    serve_id: str | None,
+    experiment: str | None = None,
+    variant: str | None = None,
+) -> Served:
+    """``result`` with its items' positions, the serve's id and the experiment's variant."""
     return Served(
         result.user_id,
         result.strategy,
@@ -60,8 +64,8 @@ def served(result: Recommendation, serve_id: str | None, arm: Arm) -> Served:
             for n, r in enumerate(result.items, 1)
         ],
         serve_id,
-        arm.experiment,
-        arm.variant,
+        experiment,
+        variant,
     )
 
 
@@ -161,5 +165,5 @@ async def get_recommendations(
             variant=arm.variant,
         )
     experiments.served(arm, "rec", len(result.items))
-    body = _BODY.dump_json(served(result, serve_id, arm), exclude_none=True)
+    body = _BODY.dump_json(served(result, serve_id, arm.experiment, arm.variant), exclude_none=True)
     return Response(body, media_type="application/json")
