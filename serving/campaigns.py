@@ -24,7 +24,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from graph.schema import INTERACTION_KINDS
+from graph.schema import INTERACTION_KINDS, User
+from graph.snapshot import Snapshot
+from graph.store import GraphStore
 from serving.live import LiveGraph
 from serving.reach import ReachService
 
@@ -171,6 +173,26 @@ def launch(
         simulations=est.simulations,
         warnings=tuple(warnings),
     )
+
+
+def live_from_log(snapshot: Snapshot, store: GraphStore) -> LiveGraph:
+    """``snapshot`` with the store's change log since its export applied (registered users,
+    interactions on snapshot items, deletions): the graph a server on both would serve, for
+    reports outside a server (the CLI)."""
+    live = LiveGraph(snapshot)
+    after = int(snapshot.meta.get("change_seq", 0))
+    while True:
+        page = store.changes_since(after, 100)
+        for change in page.changes:
+            if change.deleted_user is not None:
+                live.delete_user(change.deleted_user)
+            live.add_users(change.users)
+            rows = [r for r in change.interactions if r.item_id in snapshot.item_index]
+            live.add_users(User(r.user_id) for r in rows if not live.has_user(r.user_id))
+            live.add_interactions(rows)
+        if page.upto >= page.head or page.upto <= after:
+            return live
+        after = page.upto
 
 
 def observed_adopters(

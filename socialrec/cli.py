@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from socialrec.commands import demo, experiment, generate, ingest, reach, serve, train, tune
+from socialrec.commands import (
+    campaign,
+    demo,
+    experiment,
+    generate,
+    ingest,
+    reach,
+    serve,
+    train,
+    tune,
+)
 
 app = typer.Typer(
     name="socialrec",
@@ -14,7 +24,7 @@ app = typer.Typer(
     # Plain text: help texts say "[default: ...]" and "<work_dir>", which markup would eat.
     rich_markup_mode=None,
 )
-for area in (generate, ingest, train, tune, serve, demo, reach, experiment):
+for area in (generate, ingest, train, tune, serve, demo, reach, experiment, campaign):
     area.register(app)
 
 if __name__ == "__main__":

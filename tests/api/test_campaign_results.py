@@ -4,12 +4,19 @@ endpoints through a real server."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from graph.schema import Interaction
 from graph.snapshot import Snapshot
+from graph.sqlite_store import SQLiteStore
 from serving.campaigns import (
     Campaign,
     Interval,
@@ -19,9 +26,12 @@ from serving.campaigns import (
     observed_adopters,
 )
 from serving.live import LiveGraph
-from tests.api.social_graph import DAY, T0, build_store, export
+from tests.api.servers import serve_social_graph
+from tests.api.social_graph import API_KEY, DAY, T0, build_store, export, make_settings
+from tests.server_process import REPO_ROOT
 
 START = T0 + 400 * DAY  # after every scripted interaction
+KEY = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture
@@ -108,3 +118,70 @@ def test_an_open_campaign_reports_so_far_and_uncalibrated_has_no_50_band(
 def test_a_campaign_record_round_trips_as_json() -> None:
     record = campaign()
     assert Campaign.from_json(record.to_json()) == record
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "neo4j"])
+def test_a_launched_campaign_is_reported_through_the_server(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    launch: dict[str, Any] = {"kols": ["b", "d"], "item_id": "p3", "name": "spring",
+                              "simulations": 200, "seed": 7}  # fmt: skip
+    launch["start"] = int(time.time()) - 10
+    with serve_social_graph(kind, tmp_path, request) as server:
+        url = f"{server.base}/api/v1/campaigns"
+        assert httpx.post(url, json=launch, timeout=60).status_code == 401
+        unknown = httpx.post(url, json=launch | {"kols": ["b", "zz"]}, headers=KEY, timeout=60)
+        assert unknown.status_code == 404, unknown.text
+        created = httpx.post(url, json=launch, headers=KEY, timeout=60)
+        assert created.status_code == 200, created.text
+        record = created.json()
+        assert (record["kols"], record["item_id"], record["name"]) == (["b", "d"], "p3", "spring")
+        assert record["adopters_calibrated"] is False  # no reach backtest in this work dir
+        assert record["adopters"]["low90"] <= record["adopters"]["expected"]
+        assert [k["user_id"] for k in record["per_kol"]] == ["b", "d"]
+        events = [{"user_id": u, "item_id": "p3", "kind": "purchase"} for u in "afceb"]
+        posted = httpx.post(
+            f"{server.base}/api/v1/events", json={"events": events}, headers=KEY, timeout=60
+        )
+        assert posted.json()["accepted_interactions"] == 5, posted.text
+        report = httpx.get(f"{url}/{record['campaign_id']}/report", timeout=60)
+        assert report.status_code == 200, report.text
+        got = report.json()
+        assert got["campaign"] == record and got["complete"] is False
+        assert (got["observed_adopters"], got["unreached"]) == (4, 1)  # a, f, c; e: stranger
+        b, d = got["per_kol"]
+        assert (b["adopters"], b["by_hop"], b["adopted_themselves"]) == (3, {"1": 2, "2": 1}, True)
+        assert (d["adopters"], d["adopted_themselves"]) == (0, False)
+        assert httpx.get(f"{url}/nope/report", timeout=60).status_code == 404
+
+
+def test_the_cli_reports_from_the_store_and_its_change_log(tmp_path: Path) -> None:
+    make_settings(tmp_path)  # SQLite store and its snapshot under tmp_path
+    store = SQLiteStore(tmp_path / "graph.sqlite3")
+    try:
+        store.record_campaign("c1", START, ["b", "d"], campaign(None, None).to_json())
+        # after the export: only the change log holds these
+        store.write_events([], [buy("a", 1), buy("f", 2), buy("e", 3)])
+        store.delete_user("f")
+    finally:
+        store.close()
+    env = dict(os.environ, SOCIALREC_WORK_DIR=str(tmp_path), COLUMNS="200")
+
+    def socialrec(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "socialrec.cli", "campaign", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0 or args[-1] == "nope", done.stdout + done.stderr
+        return " ".join(done.stdout.split())
+
+    assert "c1" in socialrec("list")
+    shown = socialrec("report", "c1")
+    assert "observed adopters (KOLs left out) │ 2" in shown  # a and e; f was deleted
+    assert "adopters no KOL reaches │ 1" in shown
+    assert "unknown campaign 'nope'" in socialrec("report", "nope")
