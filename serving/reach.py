@@ -2,10 +2,11 @@
 
 :class:`ReachService` holds the snapshot's influence graph, builds (and caches) its edge
 probabilities per setting and the per-item affinities, checks ids (unknown users / items raise
-:class:`UnknownEntityError`, which the API answers with 404) and bounds the work of a request
-by a *pilot*: a few simulations are timed first and the full request is refused with
-:class:`graph.reach.WorkLimitError` (422) when the projected time exceeds the limit. A running
-numba kernel cannot be interrupted, so the limit is enforced by projection, not preemption.
+:class:`UnknownEntityError`, which the API answers with 404) and bounds the time of a request
+from its start: the limit goes to :func:`graph.reach.estimate_reach` and
+:func:`graph.reach.plan_campaign`, which time a pilot and refuse the rest with
+:class:`graph.reach.WorkLimitError` (422) when the projected time exceeds it. A running numba
+kernel cannot be interrupted, so the limit is enforced by projection, not preemption.
 
 Affinity for an item (qualified reach): a **purchase probability**. The model's score
 ``s_u = user_embeddings[u] . item_embeddings[i]`` goes through the isotonic map of
@@ -47,16 +48,12 @@ from graph.reach.estimate import (
     Estimate,
     Model,
     ReachEstimate,
-    WorkLimitError,
-    check_model_graph,
     estimate_reach,
     make_seed,
-    resolve_seeds,
 )
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform, weighted_cascade
 from graph.reach.learned import learned_from_log
 from graph.reach.plan import CampaignPlan, plan_campaign, top_followers
-from graph.reach.simulate import run_simulations
 from graph.snapshot import Snapshot
 from serving.live import LiveGraph
 from serving.reach_model import CALIBRATED, ReachModel
@@ -71,8 +68,6 @@ PURCHASE_PROBABILITY: Final[str] = (
 PERCENTILE_RANK: Final[str] = (
     "percentile rank of the model score for the item among all users, in [0, 1]"
 )
-#: Simulations timed by the pilot that projects a request's cost.
-PILOT_SIMULATIONS: Final[int] = 8
 _CACHE_SIZE: Final[int] = 8
 
 
@@ -478,53 +473,6 @@ class ReachService:
         """:meth:`ServedGraph.target` of the served graph."""
         return self.served().target(item_id, segment)
 
-    def _check_time(
-        self,
-        graph: InfluenceGraph,
-        model: Model,
-        seed_sets: Sequence[Sequence[str]],
-        simulations: int,
-        time_limit_s: float | None,
-        *,
-        attribute: bool,
-        what: str,
-        started: float,
-    ) -> float:
-        """Project the time of ``simulations`` runs of every set from a timed pilot on the
-        first set (callers put the largest audience first); raise WorkLimitError when the time
-        since ``started`` (the request's ``time.perf_counter()``) plus the projection exceeds
-        the limit. Returns the projected seconds (0 without a limit)."""
-        if time_limit_s is None or not seed_sets:
-            return 0.0
-        lt = check_model_graph(graph, model)
-        nodes = resolve_seeds(graph, list(seed_sets[0]))
-        pilot = min(simulations, PILOT_SIMULATIONS)
-        attr = attribute and nodes.shape[0] <= 64
-        for runs in (1, pilot):  # the first call loads the compiled kernels
-            timed = time.perf_counter()
-            run_simulations(
-                graph,
-                nodes,
-                lt=lt,
-                simulations=runs,
-                base_seed=0,
-                attribute=attr,
-                affinity=None,
-                jobs=self.jobs,
-            )
-        now = time.perf_counter()
-        per_run = (now - timed) / pilot
-        projected = per_run * simulations * len(seed_sets)
-        left = time_limit_s - (now - started)
-        if projected > left:
-            fit = max(int(left / max(per_run * len(seed_sets), 1e-12)), 0)
-            raise WorkLimitError(
-                f"{what} with {simulations} simulations would take about {projected:.1f} s, "
-                f"above the time limit of {time_limit_s:g} s ({max(left, 0.0):.1f} s left); "
-                f"lower simulations (about {fit} fit)"
-            )
-        return projected
-
     # -- requests -------------------------------------------------------------------------
 
     def estimate(
@@ -547,16 +495,6 @@ class ReachService:
         spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
-        self._check_time(
-            graph,
-            model,
-            [seeds],
-            simulations,
-            time_limit_s,
-            attribute=True,
-            what="this estimate",
-            started=started,
-        )
         return estimate_reach(
             graph,
             list(seeds),
@@ -565,6 +503,8 @@ class ReachService:
             seed=seed,
             affinity=affinity,
             max_simulations=max(simulations, 2),
+            time_limit_s=time_limit_s,
+            started=started,
             jobs=self.jobs,
         )
 
@@ -586,9 +526,9 @@ class ReachService:
         max_rr_sets: int = 5_000_000,
         time_limit_s: float | None = None,
     ) -> CampaignPlan:
-        """:func:`graph.reach.plan_campaign` after checking ids and the time limit (a pilot
-        for the four Monte-Carlo runs, IMM's own projection for the RR sets); the objective is
-        qualified reach when ``item_id`` or ``segment`` is given (see :meth:`target`)."""
+        """:func:`graph.reach.plan_campaign` after checking ids, within ``time_limit_s`` of the
+        request's start; the objective is qualified reach when ``item_id`` or ``segment`` is
+        given (see :meth:`target`)."""
         started = time.perf_counter()
         view = self.served()
         if candidates is not None:
@@ -604,33 +544,6 @@ class ReachService:
         spec = probability or self.default_probability()
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
-        projected = 0.0
-        if time_limit_s is not None:
-            pool = resolve_seeds(graph, list(candidates))
-            pool = pool[np.argsort(-graph.out_degree[pool], kind="stable")]
-            if k is not None:
-                size = min(k, len(pool))
-            else:  # at most as many seeds as the cheapest candidates that fit the budget
-                cheapest = np.sort(np.array([c for c in (costs or {}).values()], dtype=float))
-                size = int(np.searchsorted(np.cumsum(cheapest), budget or 0.0, side="right"))
-                size = max(1, min(size, len(pool)))
-            widest = [graph.label(int(v)) for v in pool[:size]]
-            projected = self._check_time(
-                graph,
-                model,
-                [widest] * 4,
-                simulations,
-                time_limit_s,
-                attribute=False,
-                what="this plan's estimates",
-                started=started,
-            )
-        # IMM gets what the limit leaves after the time spent and the estimates still to run.
-        remaining = (
-            None
-            if time_limit_s is None
-            else time_limit_s - (time.perf_counter() - started) - projected
-        )
         return plan_campaign(
             graph,
             k=k,
@@ -644,7 +557,8 @@ class ReachService:
             simulations=simulations,
             seed=seed,
             max_rr_sets=max_rr_sets,
-            time_limit_s=remaining,
+            time_limit_s=time_limit_s,
+            started=started,
             jobs=self.jobs,
         )
 
@@ -665,7 +579,9 @@ class ReachService:
         ``item_id`` or ``segment`` is given), best first, among the ``pool_size``
         most-followed accounts (default ``max(3 k, k + 20)``). Every account is estimated on
         the same simulated worlds (same ``seed``), so the values equal
-        ``estimate_reach(graph, [account], ...)``.
+        ``estimate_reach(graph, [account], ...)``. Within ``time_limit_s`` of the request's
+        start, each account gets an equal share of the time left (the most-followed first, so
+        a limit too short for the ranking is refused at the first account).
 
         Raises:
             ValueError: if ``k`` or ``pool_size`` is < 1.
@@ -681,19 +597,13 @@ class ReachService:
         affinity = view.target(item_id, segment)
         graph = view.probability_graph(spec, model)
         pool = view.top_followers(pool_n)
-        self._check_time(
-            graph,
-            model,
-            [[u] for u in pool],
-            simulations,
-            time_limit_s,
-            attribute=False,
-            what=f"ranking {len(pool)} accounts",
-            started=started,
-        )
         fixed = make_seed(seed)
         rows = []
-        for user in pool:
+        for i, user in enumerate(pool):
+            now = time.perf_counter()
+            share = (
+                None if time_limit_s is None else (time_limit_s - (now - started)) / (len(pool) - i)
+            )
             est = estimate_reach(
                 graph,
                 [user],
@@ -703,6 +613,8 @@ class ReachService:
                 affinity=affinity,
                 attribution=False,
                 max_simulations=max(simulations, 2),
+                time_limit_s=share,
+                started=now,
                 jobs=self.jobs,
             )
             rows.append(

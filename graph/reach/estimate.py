@@ -183,6 +183,7 @@ def estimate_reach(
     attribution: bool = True,
     max_simulations: int = 100_000,
     time_limit_s: float | None = None,
+    started: float | None = None,
     jobs: int | None = None,
     processes: int | Runner | None = None,
 ) -> ReachEstimate:
@@ -202,6 +203,8 @@ def estimate_reach(
             the time of the rest is projected from its rate, and the call fails (before
             running the rest) when the total would exceed the limit
             (:mod:`graph.reach.work_limit`); the estimate does not depend on it.
+        started: The ``time.perf_counter()`` reading the limit counts from (default: this
+            call's start; a server passes its request's start to bound the whole request).
         jobs: Worker threads (default: available CPUs); results do not depend on it.
         processes: Run elsewhere instead: a count of worker processes (started for this
             call), or a started :class:`~graph.reach.runners.Runner` for ``graph`` (e.g. a
@@ -222,7 +225,7 @@ def estimate_reach(
         >>> estimate_reach(g, [0], simulations=10, seed=0).reach.mean
         3.0
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     if not isinstance(simulations, (int, np.integer)) or not 2 <= simulations <= max_simulations:
         raise ValueError(
             f"simulations must be an int in [2, {max_simulations}], got {simulations!r}"

@@ -296,6 +296,7 @@ def plan_campaign(
     seed: int | None = None,
     max_rr_sets: int = 5_000_000,
     time_limit_s: float | None = None,
+    started: float | None = None,
     jobs: int | None = None,
     processes: int | Runner | None = None,
 ) -> CampaignPlan:
@@ -321,6 +322,8 @@ def plan_campaign(
             (before doing it) when the total would exceed the limit; the Monte-Carlo runs
             after it get what is left, each refused (before its bulk) the same way as
             :func:`graph.reach.estimate.estimate_reach`'s. The plan does not depend on it.
+        started: The ``time.perf_counter()`` reading the limit counts from (default: this
+            call's start; a server passes its request's start to bound the whole request).
         jobs: Worker threads.
         processes: Run RR sets and simulations elsewhere instead: a count of worker
             processes (started for this call), or a started
@@ -336,7 +339,7 @@ def plan_campaign(
             costs, or invalid probabilities / affinity.
         WorkLimitError: if the projected time exceeds ``time_limit_s``.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     _check_options(k, budget, epsilon, ell, max_rr_sets)
     lt = check_model_graph(graph, model)
     check_affinity(graph, affinity)
@@ -389,7 +392,6 @@ def plan_campaign(
         seeds = cand[chosen]
 
         def estimate(nodes: NDArray[np.int32]) -> ReachEstimate:
-            left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - started)
             return estimate_reach(
                 graph,
                 nodes.tolist(),
@@ -398,7 +400,8 @@ def plan_campaign(
                 seed=base,
                 affinity=affinity,
                 attribution=False,
-                time_limit_s=left,
+                time_limit_s=time_limit_s,
+                started=started,
                 jobs=jobs,
                 processes=pool,
             )

@@ -80,14 +80,15 @@ def simulate_within(
         done += count
         if done == simulations:
             break
-        per_world = (now - timed) / count
-        projected = (now - started) + per_world * (simulations - done)
-        if projected > time_limit_s:
-            fit = int(max(time_limit_s, 0.0) / max(per_world, 1e-12))
+        per_world = max((now - timed) / count, 1e-12)
+        left = time_limit_s - (now - started)
+        rest = per_world * (simulations - done)
+        if rest > left:
+            fit = done + int(left / per_world) if left > 0 else 0
             raise WorkLimitError(
-                f"{what} with {simulations} simulations would take about {projected:.1f} s, "
-                f"above the time limit of {time_limit_s:g} s; lower simulations "
-                f"(about {fit} fit)"
+                f"{what} with {simulations} simulations would take about "
+                f"{now - started + rest:.1f} s, above the time limit of {time_limit_s:g} s "
+                f"({max(left, 0.0):.1f} s left); lower simulations (about {fit} fit)"
             )
         if now - timed >= PILOT_STAGE_S:
             stage = simulations - done

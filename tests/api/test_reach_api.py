@@ -382,26 +382,42 @@ def test_routes_are_documented(client: TestClient) -> None:
 
 
 def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every clock reading of the reach service advances 0.5 s (a deterministic slow machine):
-    the pilot of 8 runs then measures 0.0625 s per run."""
-    clock = count(0.0, 0.5)
-    monkeypatch.setattr("serving.reach.time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    """Every clock reading, the reach service's and the reach library's, advances 0.5 s (a
+    deterministic slow machine)."""
+    clock = SimpleNamespace(perf_counter=count(0.0, 0.5).__next__)
+    for module in ("serving.reach", "graph.reach.estimate", "graph.reach.work_limit"):
+        monkeypatch.setattr(f"{module}.time", clock)
 
 
-def test_a_plan_gets_what_the_limit_leaves_after_its_estimates(
+def test_the_limit_holds_for_the_whole_request(
     service: ReachService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The limit holds for the whole request: the time already spent and the projected
-    Monte-Carlo estimates (4 x 16 runs x 0.0625 s = 4 s) come off IMM's share, and a request
-    whose estimates alone do not fit in what is left is refused (issue 20.9)."""
+    """The service hands the limit and the request's start to the library, so the time spent
+    before the simulations counts against it (issue 20.9), and a ranking gives each account an
+    equal share of what is left."""
     _fake_clock(monkeypatch)
     given: dict[str, Any] = {}
     monkeypatch.setattr(
         "serving.reach.plan_campaign", lambda graph, **kw: given.update(kw) or "plan"
     )
     service.plan(k=1, simulations=16, time_limit_s=100.0)
-    assert given["time_limit_s"] == 100.0 - 2.0 - 4.0  # 2 s of readings, 4 s of estimates
-    with pytest.raises(WorkLimitError, match=r"above the time limit of 5 s \(3\.5 s left\)"):
-        service.plan(k=1, simulations=16, time_limit_s=5.0)
-    with pytest.raises(WorkLimitError, match=r"\(3\.5 s left\)"):
-        service.estimate(["k1"], simulations=64, time_limit_s=5.0)
+    assert (given["time_limit_s"], given["started"]) == (100.0, 0.0)  # the request's start
+    # Request start 0.5; the pilot's first timed stage (8 worlds after a warm-up world) runs
+    # from 1.0 to 1.5: 0.0625 s per world, 55 worlds left (3.4 s) and 3.0 s left of the limit.
+    with pytest.raises(
+        WorkLimitError,
+        match=r"about 4\.4 s, above the time limit of 4 s \(3\.0 s left\); lower simulations "
+        r"\(about 57 fit\)",
+    ):
+        service.estimate(["k1"], simulations=64, time_limit_s=4.0)
+    limits: list[tuple[float, float]] = []
+
+    def fake_estimate(graph: Any, seeds: Any, **kw: Any) -> Any:
+        limits.append((kw["time_limit_s"], kw["started"]))
+        return estimate_reach(graph, seeds, **{**kw, "time_limit_s": None})
+
+    monkeypatch.setattr("serving.reach.estimate_reach", fake_estimate)
+    ranked = service.influencers(2, pool_size=3, simulations=16, time_limit_s=10.0)
+    assert len(ranked) == 2
+    # Request start 2.0; account i reads 2.5 + 0.5 i and gets (10 - time spent) / (3 - i).
+    assert limits == [(9.5 / 3, 2.5), (9.0 / 2, 3.0), (8.5 / 1, 3.5)]

@@ -56,7 +56,7 @@ def test_an_estimate_over_the_limit_is_refused_before_its_bulk(
     with pytest.raises(
         WorkLimitError,
         match=r"this estimate with 50000 simulations would take about \d+\.\d s, above the "
-        r"time limit of 1e-09 s; lower simulations \(about 0 fit\)",
+        r"time limit of 1e-09 s \(0\.0 s left\); lower simulations \(about 0 fit\)",
     ):
         estimate_reach(
             graph,
@@ -81,11 +81,21 @@ def test_the_pilot_ends_when_a_stage_takes_long_enough(
     est = estimate_reach(graph, SEEDS, simulations=809, seed=2, jobs=1, time_limit_s=1000.0)
     assert worlds_run == [1, 8, 800]
     assert est == estimate_reach(graph, SEEDS, simulations=809, seed=2, jobs=1)
-    # 2 s spent by then (start, stage start, stage end), 800 worlds left at 1/8 s each.
+    # 2 s spent by then (start, stage start, stage end), 800 worlds left at 1/8 s each: 48 s
+    # left fit 384 more worlds after the 9 done.
     with pytest.raises(
-        WorkLimitError, match=r"about 102\.0 s, above the time limit of 50 s; .* \(about 400 fit\)"
+        WorkLimitError,
+        match=r"about 102\.0 s, above the time limit of 50 s \(48\.0 s left\); .*"
+        r"\(about 393 fit\)",
     ):
         estimate_reach(graph, SEEDS, simulations=809, seed=2, jobs=1, time_limit_s=50.0)
+    # The limit counts from ``started`` when given (a request's start, 3 readings earlier
+    # here): 4 s spent by the end of the first stage.
+    request_start = clock.perf_counter() - 2.0
+    with pytest.raises(WorkLimitError, match=r"about 104\.0 s, .* \(46\.0 s left\)"):
+        estimate_reach(
+            graph, SEEDS, simulations=809, seed=2, jobs=1, time_limit_s=50.0, started=request_start
+        )
 
 
 def test_a_plan_with_a_generous_limit_equals_the_unlimited_plan(graph: InfluenceGraph) -> None:
