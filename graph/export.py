@@ -1,30 +1,61 @@
 """Export a store to a versioned snapshot directory (see :mod:`graph.snapshot`).
 
-Store-agnostic: rows are paged through the store's ``iter_*`` methods, and
-:func:`graph.snapshot.build_snapshot` sorts ids and edges, so any two stores holding the same
-data export snapshots with the same content fingerprint.
+Store-agnostic: rows are paged through the store's ``iter_*`` methods (or, for a store with a
+bulk read path (:class:`RowPages`, the SQLite store), as pages of tuples without building
+schema objects), and :func:`graph.snapshot.build_snapshot_from_pages` sorts ids and edges
+with numpy, so any two stores holding the same data export snapshots with the same content
+fingerprint.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
-from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from graph.readers import TABLES
+from graph.snapshot import RowPage, Snapshot, build_snapshot_from_pages, write_snapshot
 from graph.store import GraphStore, log_head
 
 #: Progress hook: called with (table name, rows just read) after every page.
 ExportProgress = Callable[[str, int], None]
 
-_Row = TypeVar("_Row")
+
+@runtime_checkable
+class RowPages(Protocol):
+    """A store that pages through a table's rows as tuples (:data:`graph.snapshot.RowPage`)."""
+
+    def iter_rows(
+        self, table: str, batch_size: int = 10_000
+    ) -> Iterator[list[tuple[Any, ...]]]: ...
 
 
-def _flatten(
-    table: str, pages: Iterable[list[_Row]], progress: ExportProgress | None
-) -> Iterator[_Row]:
+def _as_tuples(store: GraphStore, table: str, batch_size: int) -> Iterator[RowPage]:
+    """Pages of ``table`` as tuples, from the store's ``iter_*`` schema objects."""
+    if table == "users":
+        for users in store.iter_users(batch_size):
+            yield [(u.user_id, u.region, u.signup_ts, u.private) for u in users]
+    elif table == "items":
+        for items in store.iter_items(batch_size):
+            yield [(i.item_id, i.category, i.price, i.in_stock) for i in items]
+    elif table == "friendships":
+        for friendships in store.iter_friendships(batch_size):
+            yield [(f.user_id, f.friend_id, f.kind) for f in friendships]
+    else:
+        for rows in store.iter_interactions(batch_size):
+            yield [(r.user_id, r.item_id, r.kind, r.ts, r.value) for r in rows]
+
+
+def _pages(
+    store: GraphStore, table: str, batch_size: int, progress: ExportProgress | None
+) -> Iterator[RowPage]:
+    pages = (
+        store.iter_rows(table, batch_size)
+        if isinstance(store, RowPages)
+        else _as_tuples(store, table, batch_size)
+    )
     for page in pages:
-        yield from page
+        yield page
         if progress is not None:
             progress(table, len(page))
 
@@ -55,11 +86,8 @@ def export_snapshot(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     head = log_head(store)  # before reading: every write logged up to here is in the export
-    snapshot = build_snapshot(
-        _flatten("users", store.iter_users(batch_size), progress),
-        _flatten("items", store.iter_items(batch_size), progress),
-        _flatten("friendships", store.iter_friendships(batch_size), progress),
-        _flatten("interactions", store.iter_interactions(batch_size), progress),
+    snapshot = build_snapshot_from_pages(
+        *(_pages(store, table, batch_size, progress) for table in TABLES),
         source=f"{store.kind}",
     )
     snapshot.meta["change_seq"] = head

@@ -24,10 +24,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -126,6 +127,12 @@ class Snapshot:
         return str(self.meta["fingerprint"])
 
 
+#: A page of stored rows as tuples, in the SQLite store's column order: users (id, region,
+#: signup_ts, private), items (id, category, price, in_stock), friendships (user_id,
+#: friend_id, kind; canonical), interactions (user_id, item_id, kind, ts, value).
+RowPage = Sequence[tuple[Any, ...]]
+
+
 def build_snapshot(
     users: Iterable[User],
     items: Iterable[Item],
@@ -135,77 +142,139 @@ def build_snapshot(
     source: str,
 ) -> Snapshot:
     """Build a snapshot from stored rows (any order; friendships in canonical form)."""
-    user_rows = sorted(users, key=lambda u: u.user_id)
-    item_rows = sorted(items, key=lambda i: i.item_id)
-    user_ids = [u.user_id for u in user_rows]
-    item_ids = [i.item_id for i in item_rows]
+    return build_snapshot_from_pages(
+        [[(u.user_id, u.region, u.signup_ts, u.private) for u in users]],
+        [[(i.item_id, i.category, i.price, i.in_stock) for i in items]],
+        [[(f.user_id, f.friend_id, f.kind) for f in friendships]],
+        [[(r.user_id, r.item_id, r.kind, r.ts, r.value) for r in interactions]],
+        source=source,
+    )
+
+
+def _codes(values: Iterable[Any], code: dict[Any, int], count: int) -> NDArray[np.int64]:
+    """``code[v]`` for each value, as an array (KeyError for a value without a code)."""
+    return np.fromiter(map(code.__getitem__, values), dtype=np.int64, count=count)
+
+
+def _edge_arrays(
+    pages: Iterable[RowPage], first: dict[str, int], second: dict[str, int], kinds: dict[str, int]
+) -> tuple[list[NDArray[Any]], ...]:
+    """Per page: the two ends' indices, the kind codes and (interactions) ts and value."""
+    parts: tuple[list[NDArray[Any]], ...] = ([], [], [], [], [])
+    for page in pages:
+        if not page:
+            continue
+        n = len(page)
+        columns = list(zip(*page, strict=True))
+        parts[0].append(_codes(columns[0], first, n))
+        parts[1].append(_codes(columns[1], second, n))
+        parts[2].append(_codes(columns[2], kinds, n))
+        if len(columns) > 3:
+            parts[3].append(np.array(columns[3], dtype=np.int64))
+            parts[4].append(np.array(columns[4], dtype=np.float64))
+    return parts
+
+
+def _joined(parts: list[NDArray[Any]], dtype: type) -> NDArray[Any]:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+def _vocabulary(values: Iterable[str | None]) -> tuple[list[str], NDArray[np.int32]]:
+    """Sorted distinct values and each value's code in them (-1 for none or empty)."""
+    listed = list(values)
+    vocabulary = sorted({v for v in listed if v is not None})
+    code = {v: n for n, v in enumerate(vocabulary)}
+    codes = [code[v] if v else -1 for v in listed]
+    return vocabulary, np.array(codes, dtype=np.int32)
+
+
+def _social_edges(
+    a: NDArray[np.int64], b: NDArray[np.int64], kind: NDArray[np.int64], num_users: int
+) -> NDArray[np.int64]:
+    """Distinct directed edges ``(src, dst, kind)`` sorted: a friendship both ways, a follow
+    as given."""
+    mutual = kind == FRIEND_CODE
+    src = np.concatenate((a, b[mutual]))
+    dst = np.concatenate((b, a[mutual]))
+    codes = np.concatenate((kind, kind[mutual]))
+    if 2 * num_users * num_users >= 2**63:  # too many users to pack an edge in one int64
+        return np.unique(np.stack((src, dst, codes), axis=1), axis=0).reshape(-1, 3)
+    packed = np.unique((src * num_users + dst) * 2 + codes)
+    return np.stack((packed // 2 // num_users, packed // 2 % num_users, packed % 2), axis=1)
+
+
+def build_snapshot_from_pages(
+    users: Iterable[RowPage],
+    items: Iterable[RowPage],
+    friendships: Iterable[RowPage],
+    interactions: Iterable[RowPage],
+    *,
+    source: str,
+) -> Snapshot:
+    """Build a snapshot from pages of stored rows as tuples (:data:`RowPage`; any order):
+    ids sorted, indices and codes mapped and edges sorted with numpy."""
+    user_rows = sorted((row for page in users for row in page), key=itemgetter(0))
+    item_rows = sorted((row for page in items for row in page), key=itemgetter(0))
+    user_ids = [row[0] for row in user_rows]
+    item_ids = [row[0] for row in item_rows]
     uidx = {uid: n for n, uid in enumerate(user_ids)}
     iidx = {iid: n for n, iid in enumerate(item_ids)}
+    regions, user_region = _vocabulary(row[1] for row in user_rows)
+    categories, item_category = _vocabulary(row[1] for row in item_rows)
 
-    regions = sorted({u.region for u in user_rows if u.region is not None})
-    region_code = {r: n for n, r in enumerate(regions)}
-    categories = sorted({i.category for i in item_rows if i.category is not None})
-    category_code = {c: n for n, c in enumerate(categories)}
+    inter_kind_code = {k: n for n, k in enumerate(INTERACTION_KINDS)}
+    iu, ii, ik, its, ival = _edge_arrays(interactions, uidx, iidx, inter_kind_code)
+    inter_user, inter_item = _joined(iu, np.int64), _joined(ii, np.int64)
+    inter_kind, inter_ts = _joined(ik, np.int64), _joined(its, np.int64)
+    inter_value = _joined(ival, np.float64)
+    pair = inter_user * max(len(item_ids), 1) + inter_item  # (user, item) order, one key
+    order = np.lexsort((inter_value, inter_ts, inter_kind, pair))
 
-    inter = sorted(
-        (
-            (uidx[r.user_id], iidx[r.item_id], INTERACTION_KINDS.index(r.kind), r.ts, r.value)
-            for r in interactions
-        ),
-    )
-    inter_arr = np.array([row[:4] for row in inter], dtype=np.int64).reshape(-1, 4)
-
-    edges: set[tuple[int, int, int]] = set()
-    for f in friendships:
-        a, b = uidx[f.user_id], uidx[f.friend_id]
-        if f.kind == "friend":
-            edges.add((a, b, FRIEND_CODE))
-            edges.add((b, a, FRIEND_CODE))
-        else:
-            edges.add((a, b, FOLLOW_CODE))
-    social = np.array(sorted(edges), dtype=np.int64).reshape(-1, 3)
+    friend_kind_code = {"friend": FRIEND_CODE, "follow": FOLLOW_CODE}
+    fa, fb, fk, _, _ = _edge_arrays(friendships, uidx, uidx, friend_kind_code)
+    a, b, kind = _joined(fa, np.int64), _joined(fb, np.int64), _joined(fk, np.int64)
+    social = _social_edges(a, b, kind, len(user_ids))
 
     snapshot = Snapshot(
         user_ids=user_ids,
         item_ids=item_ids,
-        inter_user=inter_arr[:, 0].copy(),
-        inter_item=inter_arr[:, 1].copy(),
-        inter_kind=inter_arr[:, 2].astype(np.int8),
-        inter_value=np.array([row[4] for row in inter], dtype=np.float32),
-        inter_ts=inter_arr[:, 3].copy(),
+        inter_user=inter_user[order],
+        inter_item=inter_item[order],
+        inter_kind=inter_kind[order].astype(np.int8),
+        inter_value=inter_value[order].astype(np.float32),
+        inter_ts=inter_ts[order],
         social_src=social[:, 0].copy(),
         social_dst=social[:, 1].copy(),
         social_kind=social[:, 2].astype(np.int8),
-        item_category=np.array(
-            [category_code.get(i.category, -1) if i.category else -1 for i in item_rows],
-            dtype=np.int32,
-        ),
+        item_category=item_category,
         item_price=np.array(
-            [np.nan if i.price is None else i.price for i in item_rows], dtype=np.float32
+            [np.nan if row[2] is None else row[2] for row in item_rows], dtype=np.float32
         ),
-        item_in_stock=np.array([i.in_stock for i in item_rows], dtype=np.bool_),
-        user_region=np.array(
-            [region_code.get(u.region, -1) if u.region else -1 for u in user_rows],
-            dtype=np.int32,
-        ),
+        item_in_stock=np.array([bool(row[3]) for row in item_rows], dtype=np.bool_),
+        user_region=user_region,
         user_signup_ts=np.array(
-            [u.signup_ts if u.signup_ts is not None else UNKNOWN_TS for u in user_rows],
-            dtype=np.int64,
+            [UNKNOWN_TS if row[2] is None else row[2] for row in user_rows], dtype=np.int64
         ),
-        user_private=np.array([bool(u.private) for u in user_rows], dtype=np.bool_),
+        user_private=np.array([bool(row[3]) for row in user_rows], dtype=np.bool_),
         categories=categories,
         regions=regions,
     )
+    return with_meta(snapshot, source)
+
+
+def with_meta(snapshot: Snapshot, source: str) -> Snapshot:
+    """``snapshot`` with its ``meta``: format version, creation time, fingerprint, ``source``
+    and counts."""
     snapshot.meta = {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fingerprint": content_fingerprint(snapshot),
         "source": source,
         "counts": {
-            "users": len(user_ids),
-            "items": len(item_ids),
-            "interactions": len(inter),
-            "social_edges": len(social),
+            "users": snapshot.num_users,
+            "items": snapshot.num_items,
+            "interactions": len(snapshot.inter_user),
+            "social_edges": len(snapshot.social_src),
         },
     }
     return snapshot

@@ -147,6 +147,13 @@ _BULK_UPSERTS: Final[dict[str, str]] = {
     "friendships": _UPSERT_FRIENDSHIP,
     "interactions": _UPSERT_INTERACTION,
 }
+#: Per table: the columns of a bulk read (in ``_BULK_UPSERTS`` order) and the key.
+_BULK_READS: Final[dict[str, tuple[str, str]]] = {
+    "users": ("id, region, signup_ts, private", "id"),
+    "items": ("id, category, price, in_stock", "id"),
+    "friendships": ("user_id, friend_id, kind", "user_id, friend_id, kind"),
+    "interactions": ("user_id, item_id, kind, ts, value", "user_id, item_id, kind, ts"),
+}
 #: Page cache (MiB) of a connection during a bulk load (:meth:`SQLiteStore.bulk_load`).
 BULK_CACHE_MB: Final[int] = 256
 
@@ -369,6 +376,12 @@ class SQLiteStore(SQLiteServeLog):
                 return
             last = rows[-1][:width]
             rows = self._conn.execute(after, (*last, batch_size)).fetchall()
+
+    def iter_rows(self, table: str, batch_size: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Bulk export: pages of ``table``'s rows as tuples in the store's column order
+        (:data:`graph.snapshot.RowPage`), ordered by key."""
+        columns, key = _BULK_READS[table]
+        yield from self._pages(columns, table, key, batch_size)
 
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
         for page in self._pages("id, region, signup_ts, private", "users", "id", batch_size):
