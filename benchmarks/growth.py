@@ -55,9 +55,16 @@ Data lives under ``--work`` (default ``runs/bench/growth``, one folder per size,
 the size unless ``--keep``). Outputs: the table, ``--out`` (default ``runs/bench/growth.png``,
 log-log), the raw figures next to it (``.json``), and the last line ``RESULT exp_generate=...
 exp_load_sqlite=... exp_load_bolt=... exp_export=... exp_train=... exp_eval=...
-exp_serve_p99=... exp_reach=... exp_plan=... exp_train_batch=... exp_train_capped=... sizes=...
-edges_max=...``
-(``nan`` where fewer than two sizes succeeded); ``exp_train_batch`` is the exponent of the
+exp_serve_p99=... exp_reach=... exp_plan=... exp_train_batch=... exp_train_capped=...
+load_rows_per_s_<users>=... load_peak_mb_<users>=... (each size) load_rows_per_s=...
+load_baseline_rows_per_s=... export_s=... export_speedup=... sizes=... edges_max=...``
+(``nan`` where fewer than two sizes succeeded). ``load_rows_per_s`` is the rows accepted per second
+into SQLite at the largest size loaded, ``load_peak_mb_<users>`` the loader's peak RSS
+(``ru_maxrss`` before any baseline); ``--load-baseline`` also times the row-by-row loader it
+replaced (tests/graph/rowwise_reference.py) on the same input, ``export_speedup`` is the
+seconds of the export it replaced (schema objects, tuple sorting: tests/graph/
+snapshot_reference.py, same fingerprint checked) over ``export_snapshot``'s at the largest size
+(``--no-export-baseline`` skips it); ``exp_train_batch`` is the exponent of the
 seconds per training batch (each batch propagates the whole graph, so an epoch costs about
 batches x that), ``exp_train_capped`` that of the epoch with at most ``--steps-per-epoch``
 steps.
@@ -124,6 +131,8 @@ RESULT_KEYS: Final[dict[str, str]] = {s: f"exp_{s}" for s in (*STAGE_NEEDS, *DER
     "serve": "exp_serve_p99"
 }
 INPUT, SQLITE, SNAPSHOT, CHECKPOINT = "input", "graph.sqlite3", "snapshot", "model.pt"
+#: "Now" of the loads: the same for the loader and its baseline (the world's times are past).
+_NOW: Final[int] = int(time.time())
 _GRACE_S: Final[float] = 10.0
 
 
@@ -145,6 +154,10 @@ class Params:
     plan_k: int = 50
     device: str = "cpu"
     snapshot_from: str = "store"
+    #: export: also time the tuple-sorting export it replaced (tests/graph/snapshot_reference.py).
+    export_baseline: bool = True
+    #: load_sqlite: also time the row-by-row loader it replaced (tests/graph/rowwise_reference.py).
+    load_baseline: bool = False
 
 
 @dataclass
@@ -215,7 +228,7 @@ def _load(store: Any, root: Path, report: str, stage: str) -> dict[str, Any]:
     from graph.load import load_directory
 
     started = time.perf_counter()
-    summary = load_directory(store, root / INPUT, root / report, progress=_Ticker(stage))
+    summary = load_directory(store, root / INPUT, root / report, progress=_Ticker(stage), now=_NOW)
     seconds = time.perf_counter() - started
     accepted = sum(t.accepted for t in summary.tables)
     return {
@@ -227,7 +240,8 @@ def _load(store: Any, root: Path, report: str, stage: str) -> dict[str, Any]:
 
 
 def stage_load_sqlite(root: Path, p: Params) -> dict[str, Any]:
-    """Validate and load the input directory into a fresh SQLite store."""
+    """Validate and load the input directory into a fresh SQLite store (and, with
+    ``p.load_baseline``, into another with the row-by-row loader it replaced)."""
     from graph.sqlite_store import SQLiteStore
 
     store = SQLiteStore(root / SQLITE)
@@ -236,6 +250,21 @@ def stage_load_sqlite(root: Path, p: Params) -> dict[str, Any]:
     finally:
         store.close()
     out["db_mb"] = (root / SQLITE).stat().st_size / 2**20
+    out["load_peak_mb"] = _peak_self_mb()  # before the baseline: the loader's own peak
+    if p.load_baseline:
+        from graph.readers import read_directory
+        from tests.graph.rowwise_reference import rowwise_load
+
+        old = SQLiteStore(root / "rowwise.sqlite3")
+        try:
+            started = time.perf_counter()
+            rowwise_load(old, read_directory(root / INPUT), root / "report_rowwise", now=_NOW)
+            seconds = time.perf_counter() - started
+        finally:
+            old.close()
+        out["baseline_s"] = seconds
+        out["baseline_rows_per_s"] = out["rows"] / seconds
+        (root / "rowwise.sqlite3").unlink()
     return out
 
 
@@ -277,6 +306,7 @@ def stage_export(root: Path, p: Params) -> dict[str, Any]:
     from graph.sqlite_store import SQLiteStore
     from graph.synthetic import WorldConfig, generate_world
 
+    baseline: float | None = None
     if p.snapshot_from == "world":
         world = generate_world(WorldConfig(num_users=p.users, num_items=p.items, seed=p.seed))
         started = time.perf_counter()
@@ -289,14 +319,37 @@ def stage_export(root: Path, p: Params) -> dict[str, Any]:
             started = time.perf_counter()
             snapshot = export_snapshot(store, root / SNAPSHOT, progress=_Ticker("export"))
             seconds = time.perf_counter() - started
+            baseline = _export_baseline(store, root, snapshot) if p.export_baseline else None
         finally:
             store.close()
-    return {
+    out: dict[str, Any] = {
         "cost": seconds,
         "source": p.snapshot_from,
         "interactions": int(snapshot.inter_user.shape[0]),
         "social_edges": int(snapshot.social_src.shape[0]),
     }
+    if baseline is not None:
+        out |= {"baseline_s": baseline, "speedup": baseline / seconds}
+    return out
+
+
+def _export_baseline(store: Any, root: Path, snapshot: Any) -> float:
+    """Time the export path that ``export_snapshot`` replaced (schema objects from the store,
+    the tuple-sorting builder, the same writer) and check it gives the same snapshot."""
+    from graph.snapshot import write_snapshot
+    from tests.graph.snapshot_reference import reference_snapshot
+
+    started = time.perf_counter()
+    pages = (store.iter_users(), store.iter_items(), store.iter_friendships())
+    users, items, friendships = ([row for page in p for row in page] for p in pages)
+    interactions = [row for page in store.iter_interactions() for row in page]
+    old = reference_snapshot(users, items, friendships, interactions, source=store.kind)
+    write_snapshot(old, root / "snapshot_baseline")
+    seconds = time.perf_counter() - started
+    shutil.rmtree(root / "snapshot_baseline")
+    if old.fingerprint != snapshot.fingerprint:
+        raise RuntimeError("the baseline export's fingerprint differs from export_snapshot's")
+    return seconds
 
 
 def stage_train(root: Path, p: Params) -> dict[str, Any]:
@@ -802,10 +855,48 @@ def format_table(results: Sequence[SizeResult]) -> str:
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
+def _detail(size: SizeResult, stage: str, key: str) -> float:
+    record = size.stages.get(stage)
+    if record is None or record.status != "ok":
+        return math.nan
+    return float(record.detail.get(key, math.nan))
+
+
+def loading_figures(results: Sequence[SizeResult]) -> dict[str, float]:
+    """Rows loaded per second into SQLite and the loader's peak MB at each size; at the
+    largest size with a load: that rate (``load_rows_per_s``), the row-by-row baseline's
+    (``nan`` unless run), the export's seconds and its speedup over the baseline export."""
+    figures: dict[str, float] = {}
+    for size in results:
+        figures[f"load_rows_per_s_{size.users}"] = _detail(size, "load_sqlite", "rows_per_s")
+        figures[f"load_peak_mb_{size.users}"] = _detail(size, "load_sqlite", "load_peak_mb")
+    loaded = [s for s in results if _ok(s, "load_sqlite")] or list(results[-1:])
+    exported = [s for s in results if _ok(s, "export")] or list(results[-1:])
+    largest, last_export = loaded[-1:], exported[-1:]
+    figures["load_rows_per_s"] = (
+        _detail(largest[0], "load_sqlite", "rows_per_s") if largest else math.nan
+    )
+    figures["load_baseline_rows_per_s"] = (
+        _detail(largest[0], "load_sqlite", "baseline_rows_per_s") if largest else math.nan
+    )
+    export = last_export[0].stages.get("export") if last_export else None
+    figures["export_s"] = export.cost if export and export.cost is not None else math.nan
+    figures["export_speedup"] = (
+        _detail(last_export[0], "export", "speedup") if last_export else math.nan
+    )
+    return figures
+
+
 def result_line(results: Sequence[SizeResult]) -> str:
-    """``RESULT exp_<stage>=... exp_train_batch=... sizes=... edges_max=...``."""
+    """``RESULT exp_<stage>=... exp_train_batch=... load_rows_per_s_<users>=...
+    load_peak_mb_<users>=... load_rows_per_s=... load_baseline_rows_per_s=... export_s=...
+    export_speedup=... sizes=... edges_max=...``."""
     fits = exponents(results)
     parts = [f"{key}={fits[name]:.3f}" for name, key in RESULT_KEYS.items()]
+    for key, value in loading_figures(results).items():
+        parts.append(
+            f"{key}={value:.2f}" if "speedup" in key or key == "export_s" else f"{key}={value:.0f}"
+        )
     sizes = ",".join(str(r.users) for r in results)
     edges_max = max((r.edges or 0 for r in results), default=0)
     return "RESULT " + " ".join(parts) + f" sizes={sizes} edges_max={edges_max}"
@@ -940,6 +1031,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Params.snapshot_from,
         help="export: from the SQLite store, or straight from the generated world (no store).",
     )
+    parser.add_argument(
+        "--no-export-baseline",
+        dest="export_baseline",
+        action="store_false",
+        help="export: skip timing the tuple-sorting export it replaced (export_speedup nan).",
+    )
+    parser.add_argument(
+        "--load-baseline",
+        action="store_true",
+        help="load_sqlite: also time the row-by-row loader it replaced (load_baseline_rows_per_s).",
+    )
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
@@ -986,6 +1088,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "device": args.device,
         "snapshot_from": args.snapshot_from,
+        "export_baseline": args.export_baseline,
+        "load_baseline": args.load_baseline,
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "python": platform.python_version(),
@@ -1023,6 +1127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     requests=args.requests,
                     device=args.device,
                     snapshot_from=args.snapshot_from,
+                    export_baseline=args.export_baseline,
+                    load_baseline=args.load_baseline,
                 )
                 size = SizeResult(users)
                 results.append(size)

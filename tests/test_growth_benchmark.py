@@ -113,8 +113,17 @@ def test_stages_on_tiny_worlds_give_the_table_and_result_line(tmp_path: Path) ->
     line = result_line(results)
     values = dict(part.split("=") for part in line.removeprefix("RESULT ").split())
     assert line.startswith("RESULT ")
-    assert list(values) == [*RESULT_KEYS.values(), "sizes", "edges_max"]
+    loading = [f"load_{k}_{n}" for n in (300, 800) for k in ("rows_per_s", "peak_mb")]
+    loading += ["load_rows_per_s", "load_baseline_rows_per_s", "export_s", "export_speedup"]
+    assert list(values) == [*RESULT_KEYS.values(), *loading, "sizes", "edges_max"]
     assert values["sizes"] == "300,800"
+    load = results[1].stages["load_sqlite"].detail
+    assert float(values["load_rows_per_s"]) == pytest.approx(load["rows_per_s"], abs=0.5)
+    assert float(values["load_peak_mb_800"]) == pytest.approx(load["load_peak_mb"], abs=0.5)
+    assert math.isnan(float(values["load_baseline_rows_per_s"]))  # not asked for
+    export = results[1].stages["export"].detail  # the old export, timed and fingerprinted
+    assert export["baseline_s"] > 0
+    assert float(values["export_speedup"]) == pytest.approx(export["speedup"], abs=0.005)
     assert int(values["edges_max"]) == results[1].edges
     for name, key in RESULT_KEYS.items():
         stage = DERIVED[name][0] if name in DERIVED else name
@@ -167,3 +176,14 @@ def test_unselected_stages_are_recorded_as_skipped(tmp_path: Path) -> None:
     assert [r.stage for r in records] == list(STAGE_NEEDS)
     assert records[0].status == "ok"
     assert all(r.status == "skipped" and "--stages" in r.note for r in records[1:])
+
+
+def test_the_load_baseline_loads_the_same_rows_with_the_row_by_row_loader(tmp_path: Path) -> None:
+    params = Params(users=300, items=100, threads=1, load_baseline=True)
+    STAGES["generate"](tmp_path, params)
+    out = STAGES["load_sqlite"](tmp_path, params)
+    assert out["rows_per_s"] > 0 and out["baseline_rows_per_s"] > 0
+    assert out["load_peak_mb"] > 0
+    new = (tmp_path / "report_sqlite" / "rejects.csv").read_bytes()
+    assert new == (tmp_path / "report_rowwise" / "rejects.csv").read_bytes()
+    assert not (tmp_path / "rowwise.sqlite3").exists()
