@@ -249,11 +249,18 @@ end
 
 @contextmanager
 def api_server(
-    work: Path, api_key: str, log: Path, candidates: int | None = None, timeout_s: float = 180
+    work: Path,
+    api_key: str,
+    log: Path,
+    candidates: int | None = None,
+    timeout_s: float = 180,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """``socialrec serve`` on a free loopback port until the block ends; yields its base URL
-    and process id. ``candidates`` sets ``SOCIALREC_CANDIDATES`` (``None``: the default)."""
+    and process id. ``candidates`` sets ``SOCIALREC_CANDIDATES`` (``None``: the default);
+    ``env`` adds settings (e.g. ``SOCIALREC_SERVE_LOG``)."""
     port = _free_port()
+    extra = env or {}
     env = _clean_env(
         SOCIALREC_WORK_DIR=str(work),
         SOCIALREC_STORE="sqlite",
@@ -264,6 +271,7 @@ def api_server(
     )
     if candidates is not None:
         env["SOCIALREC_CANDIDATES"] = str(candidates)
+    env |= extra
     base = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         proc = subprocess.Popen(
