@@ -57,7 +57,7 @@ class RecommendationsResponse(BaseModel):
         "items (POST /events) to attribute them; absent when the serve log is off.",
     )
     experiment: str | None = Field(
-        None, description="The active experiment that assigned the user; absent outside one."
+        None, description="The active experiment that assigned the user; null outside one."
     )
     variant: str | None = Field(
         None, description="The experiment's variant that served this answer ('holdout' too)."
