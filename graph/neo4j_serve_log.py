@@ -45,8 +45,17 @@ class Neo4jServeLog:
     def serves_by_id(self, serve_ids: Sequence[str]) -> list[Serve]:
         return [_serve(r) for r in self._read(cy.SERVES_BY_ID, ids=list(set(serve_ids)))]
 
-    def serves_of(self, user_id: str, since_ts: int, until_ts: int) -> list[Serve]:
-        rows = self._read(cy.SERVES_OF, user_id=user_id, since=since_ts, until=until_ts)
+    def serves_of(
+        self,
+        user_ids: Sequence[str],
+        since_ts: int,
+        until_ts: int,
+        item_ids: Sequence[str] | None = None,
+    ) -> list[Serve]:
+        wanted = None if item_ids is None else sorted(set(item_ids))
+        rows = self._read(
+            cy.SERVES_OF, users=sorted(set(user_ids)), since=since_ts, until=until_ts, items=wanted
+        )
         return [_serve(r) for r in rows]
 
     def record_attributions(self, rows: Sequence[Attribution]) -> int:

@@ -108,9 +108,15 @@ class ServeLog(Protocol):
         """The stored serves among ``serve_ids`` (unknown ids are left out), in any order."""
         ...
 
-    def serves_of(self, user_id: str, since_ts: int, until_ts: int) -> list[Serve]:
-        """The serves to ``user_id`` with ``since_ts <= ts <= until_ts``, newest first (ties:
-        ``serve_id`` descending)."""
+    def serves_of(
+        self,
+        user_ids: Sequence[str],
+        since_ts: int,
+        until_ts: int,
+        item_ids: Sequence[str] | None = None,
+    ) -> list[Serve]:
+        """The serves to any of ``user_ids`` with ``since_ts <= ts <= until_ts`` (that showed
+        one of ``item_ids``, when given), newest first (ties: ``serve_id`` descending)."""
         ...
 
     def record_attributions(self, rows: Sequence[Attribution]) -> int:

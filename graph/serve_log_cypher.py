@@ -43,7 +43,8 @@ RETURN s.serve_id AS serve_id, s.user_id AS user_id, s.ts AS ts, s.surface AS su
 SERVES_BY_ID: Final = "UNWIND $ids AS id MATCH (s:Serve {serve_id: id})" + _SERVE_FIELDS
 
 SERVES_OF: Final = (
-    "MATCH (s:Serve {user_id: $user_id}) WHERE s.ts >= $since AND s.ts <= $until"
+    "UNWIND $users AS user MATCH (s:Serve {user_id: user}) WHERE s.ts >= $since AND s.ts <= $until "
+    "AND ($items IS NULL OR any(i IN s.items WHERE i IN $items))"
     + _SERVE_FIELDS
     + "ORDER BY ts DESC, serve_id DESC"
 )

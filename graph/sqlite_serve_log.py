@@ -78,9 +78,11 @@ _ITEMS_OF: Final[str] = (
     "SELECT serve_id, item_id FROM serve_items WHERE serve_id IN ({marks}) "
     "ORDER BY serve_id, position"
 )
-_SERVES_OF: Final[str] = (
-    f"SELECT {_SERVE_COLUMNS} FROM serves WHERE user_id = ? AND ts >= ? AND ts <= ? "
-    "ORDER BY ts DESC, serve_id DESC"
+_SERVES_OF: Final[str] = f"SELECT {_SERVE_COLUMNS} FROM serves s WHERE ts >= ? AND ts <= ?"
+#: Keeps the serves that showed one of some items (the primary key finds each serve's items).
+_SHOWING: Final[str] = (
+    " AND EXISTS (SELECT 1 FROM serve_items i WHERE i.serve_id = s.serve_id "
+    "AND i.item_id IN ({marks}))"
 )
 #: Serves removed by compaction: older than the retention time, or beyond the newest N.
 _EXPIRED: Final[str] = "SELECT serve_id FROM serves WHERE ts < ?"
@@ -88,6 +90,13 @@ _BEYOND_CAP: Final[str] = (
     "SELECT serve_id FROM serves ORDER BY ts DESC, serve_id DESC LIMIT -1 OFFSET ?"
 )
 _ID_CHUNK: Final[int] = 900
+#: Users per serves_of query (the rest of _ID_CHUNK's parameters are items).
+_USER_CHUNK: Final[int] = 300
+
+
+def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
+    unique = sorted(set(ids))
+    return [unique[start : start + size] for start in range(0, len(unique), size)]
 
 
 class SQLiteServeLog:
@@ -137,9 +146,24 @@ class SQLiteServeLog:
             rows += self._conn.execute(query, chunk).fetchall()
         return self._with_items(rows)
 
-    def serves_of(self, user_id: str, since_ts: int, until_ts: int) -> list[Serve]:
-        rows = self._conn.execute(_SERVES_OF, (user_id, since_ts, until_ts)).fetchall()
-        return self._with_items(rows)
+    def serves_of(
+        self,
+        user_ids: Sequence[str],
+        since_ts: int,
+        until_ts: int,
+        item_ids: Sequence[str] | None = None,
+    ) -> list[Serve]:
+        users = _chunks(user_ids, _USER_CHUNK)
+        items = [None] if item_ids is None else _chunks(item_ids, _ID_CHUNK - _USER_CHUNK)
+        rows: set[tuple[Any, ...]] = set()  # a serve showing items of two chunks comes twice
+        for user_chunk in users:
+            for item_chunk in items:
+                query = f"{_SERVES_OF} AND user_id IN ({','.join('?' * len(user_chunk))})"
+                if item_chunk is not None:
+                    query += _SHOWING.format(marks=",".join("?" * len(item_chunk)))
+                params = (since_ts, until_ts, *user_chunk, *(item_chunk or ()))
+                rows.update(self._conn.execute(query, params).fetchall())
+        return self._with_items(sorted(rows, key=lambda r: (r[2], r[0]), reverse=True))
 
     def record_attributions(self, rows: Sequence[Attribution]) -> int:
         with self._transaction() as conn:

@@ -152,13 +152,14 @@ def attribute_in(store: ServeLog, events: Sequence[Touch], window_s: int) -> lis
         return []
     ids = sorted({e.serve_id for e in events if e.serve_id})
     explicit = {s.serve_id: s for s in store.serves_by_id(ids)} if ids else {}
-    spans: dict[str, tuple[int, int]] = {}
-    for e in events:
-        low, high = spans.get(e.user_id, (e.ts, e.ts))
-        spans[e.user_id] = (min(low, e.ts), max(high, e.ts))
-    recent = {
-        user: store.serves_of(user, low - window_s, high) for user, (low, high) in spans.items()
-    }
+    # One read for the batch: every serve of its users and items in its span (attribute()
+    # keeps, per event, those of its user within its window).
+    since = min(e.ts for e in events) - window_s
+    until = max(e.ts for e in events)
+    recent: dict[str, list[Serve]] = {}
+    users, items = sorted({e.user_id for e in events}), sorted({e.item_id for e in events})
+    for serve in store.serves_of(users, since, until, items):
+        recent.setdefault(serve.user_id, []).append(serve)
     found = attribute(events, explicit, recent, window_s)
     if found:
         store.record_attributions(found)

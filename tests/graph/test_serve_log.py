@@ -32,9 +32,13 @@ def test_a_store_is_a_serve_log_that_round_trips_serves(store: GraphStore) -> No
     assert flat_serves(store, batch_size=1) == [A, C, B]
     assert flat_serves(store, since=150) == [C, B]
     assert sorted(store.serves_by_id(["s-b", "nope", "s-a"]), key=lambda s: s.ts) == [A, B]
-    assert store.serves_of("u1", 0, 1000) == [B, A]  # newest first
-    assert store.serves_of("u1", 101, 200) == [B]
-    assert store.serves_of("u2", 0, 149) == []
+    assert store.serves_of(["u1"], 0, 1000) == [B, A]  # newest first
+    assert store.serves_of(["u1", "u2"], 0, 1000) == [B, C, A]
+    assert store.serves_of(["u1"], 101, 200) == [B]
+    assert store.serves_of(["u2"], 0, 149) == []
+    assert store.serves_of(["u1", "u2"], 0, 1000, ["i3", "i9"]) == [B, A]  # both showed i3
+    assert store.serves_of(["u1", "u2"], 0, 1000, ["i1"]) == [C, A]
+    assert store.serves_of(["u1"], 0, 1000, ["i7"]) == []
 
 
 def test_a_serve_with_no_items_keeps_its_experiment(store: GraphStore) -> None:
