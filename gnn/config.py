@@ -106,7 +106,8 @@ class TrainConfig:
         kinds: interaction kinds to train on (``None`` = all).
         ks: evaluation cut-offs.
         eval_batch_size: users per scoring matmul during evaluation.
-        num_threads: torch intra-op threads while training (``None`` = leave as is).
+        num_threads: torch intra-op threads while training (``None``: the CPUs available,
+            :func:`gnn.threads.default_threads`).
     """
 
     model: str = "lightgcn"

@@ -40,6 +40,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from gnn import threads
 from gnn.config import TrainConfig
 from gnn.data import TrainData
 from gnn.train import BatchObjective, Replicas, TrainProgress, TrainResult, train
@@ -123,10 +124,9 @@ def _group_device() -> torch.device:
 
 
 def default_threads() -> int:
-    """torch threads per process: this machine's usable cores shared by its processes
-    (``LOCAL_WORLD_SIZE``), at least one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    """torch threads per process: the CPUs available (:func:`gnn.threads.default_threads`:
+    affinity and cgroup quota) shared by this machine's processes (``LOCAL_WORLD_SIZE``)."""
+    return threads.default_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def train_distributed(

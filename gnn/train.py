@@ -36,9 +36,10 @@ from gnn.config import MODELS, EpochPlan, Recommender, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
 from gnn.evaluate import evaluate
 from gnn.losses import bpr_loss, l2_reg
-from gnn.models.lightgcn import LightGCN
+from gnn.models.lightgcn import Graph, LightGCN, pair_scores
 from gnn.models.social import SocialLightGCN
 from gnn.report import slices
+from gnn.threads import default_threads
 from graph.snapshot import Snapshot
 
 
@@ -179,12 +180,13 @@ class NegativeSampler:
         return neg
 
 
-def build_model(config: TrainConfig, data: TrainData) -> tuple[Recommender, tuple[Tensor, ...]]:
+def build_model(config: TrainConfig, data: TrainData) -> tuple[Recommender, tuple[Graph, ...]]:
     """The (unseeded) model named by ``config.model`` and the sparse graphs it propagates on.
 
-    The graphs are built once: the normalised user-item adjacency of the training pairs and,
-    for ``"social"``, the normalised friend graph of ``data.social_src/social_dst``. Pass
-    them first to the model's ``get_embedding`` / ``forward``.
+    The graphs are built once: the normalised user-item adjacency of the training pairs or,
+    for ``"social"``, its fusion with the normalised friend graph of
+    ``data.social_src/social_dst`` into one operator (:meth:`SocialLightGCN.propagation`).
+    Pass them first to the model's ``get_embedding`` / ``forward``.
 
     Raises:
         ValueError: if ``config.model`` is not in :data:`MODELS`.
@@ -194,19 +196,20 @@ def build_model(config: TrainConfig, data: TrainData) -> tuple[Recommender, tupl
     adj = normalized_adjacency(data.train_user, data.train_item, data.num_users, data.num_items)
     if config.model == "social":
         social = normalized_social_adjacency(data.social_src, data.social_dst, data.num_users)
+        model = SocialLightGCN(
+            data.num_users,
+            data.num_items,
+            config.embedding_dim,
+            config.num_layers,
+            config.social_weight,
+            config.fusion,
+            config.ssl_weight,
+            config.ssl_eps,
+            config.ssl_temperature,
+        )
         return (
-            SocialLightGCN(
-                data.num_users,
-                data.num_items,
-                config.embedding_dim,
-                config.num_layers,
-                config.social_weight,
-                config.fusion,
-                config.ssl_weight,
-                config.ssl_eps,
-                config.ssl_temperature,
-            ),
-            (adj, social),
+            model,
+            (model.propagation(adj, social),),
         )
     return LightGCN(data.num_users, data.num_items, config.embedding_dim, config.num_layers), (adj,)
 
@@ -241,7 +244,7 @@ class BatchObjective(torch.nn.Module):
     def __init__(
         self,
         model: Recommender,
-        graphs: tuple[Tensor, ...],
+        graphs: tuple[Graph, ...],
         reg_weight: float,
         generator: torch.Generator,
         ssl_rows: int | None = None,
@@ -259,10 +262,19 @@ class BatchObjective(torch.nn.Module):
         model = self.model
         weight = model.embedding.weight
         u, p, q = users[rows], pos[rows], neg[rows]
+        emb: Tensor | None = None
+        ssl: Tensor | None = None
+        if isinstance(model, SocialLightGCN) and model.ssl_weight > 0:
+            # One clean propagation serves both terms (see embedding_and_ssl_loss).
+            head = slice(0, self.ssl_rows)
+            emb, ssl = model.embedding_and_ssl_loss(
+                self.graphs[0], users[head], pos[head], self.generator
+            )
         if u.numel() == 0:
             share = weight.sum() * 0.0
         else:
-            scores = model(*self.graphs, u, torch.stack([p, q], dim=1))
+            emb = model.get_embedding(*self.graphs) if emb is None else emb
+            scores = pair_scores(emb, model.num_users, u, torch.stack([p, q], dim=1))
             share = bpr_loss(scores[:, 0], scores[:, 1])
             if self.reg_weight > 0:
                 offset = model.num_users
@@ -270,12 +282,6 @@ class BatchObjective(torch.nn.Module):
                 share = share + self.reg_weight * l2_reg(*layer0.view(3, u.numel(), -1).unbind(0))
             if u.numel() != users.numel():
                 share = share * (u.numel() / users.numel())
-        ssl = None
-        if isinstance(model, SocialLightGCN) and model.ssl_weight > 0:
-            head = slice(0, self.ssl_rows)
-            ssl = model.ssl_loss(
-                self.graphs[0], self.graphs[1], users[head], pos[head], self.generator
-            )
         return share, ssl
 
 
@@ -370,7 +376,7 @@ def _train_epoch(
     return replicas.sum(total) / n
 
 
-def _embeddings(model: Recommender, graphs: tuple[Tensor, ...]) -> Tensor:
+def _embeddings(model: Recommender, graphs: tuple[Graph, ...]) -> Tensor:
     """Final embeddings of all nodes, on the CPU (where evaluation runs)."""
     model.eval()
     with torch.no_grad():
@@ -402,8 +408,7 @@ def train(
     config = config or TrainConfig()
     config.validate()
     previous_threads = torch.get_num_threads()
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
+    torch.set_num_threads(config.num_threads or default_threads())
     try:
         return _train(source, config, progress, replicas or Replicas())
     finally:

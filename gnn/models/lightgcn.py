@@ -1,13 +1,12 @@
-"""LightGCN over a pre-normalised, symmetric sparse user-item adjacency."""
+"""LightGCN over a pre-normalised sparse propagation matrix (its layer mean by Horner's rule)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn import Embedding
-from torch_geometric.nn.conv import LGConv
 
 
 def pair_scores(emb: Tensor, num_users: int, user_index: Tensor, item_index: Tensor) -> Tensor:
@@ -30,43 +29,10 @@ def pair_scores(emb: Tensor, num_users: int, user_index: Tensor, item_index: Ten
     return (user * item).sum(-1)
 
 
-def _csr_mm(adj: Tensor, x: Tensor) -> Tensor:
+def csr_mm(adj: Tensor, x: Tensor) -> Tensor:
     """``adj @ x`` for a CSR ``adj``: torch's row-parallel CSR kernel (``reduce="sum"``) on the
     CPU, where it is the fastest; cuSPARSE on a GPU (that kernel is CPU-only)."""
     return torch.sparse.mm(adj, x, "sum") if adj.is_cpu else adj @ x
-
-
-class _SymmetricSpmm(torch.autograd.Function):
-    """``adj @ x`` for a symmetric sparse ``adj``, whose backward is ``adj @ grad``.
-
-    torch's own backward of a CSR product transposes the matrix on every call, which is
-    several times slower; for a symmetric matrix the transpose is the matrix itself.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
-        ctx.adj = adj
-        return _csr_mm(adj, x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
-        return None, _csr_mm(ctx.adj, grad.contiguous())
-
-
-class SymmetricLGConv(LGConv):
-    r""":class:`torch_geometric.nn.conv.LGConv` for an adjacency that is already normalised.
-
-    ``forward(x, adj)`` with ``adj`` a symmetric torch sparse (CSR) matrix
-    :math:`\hat{A} = D^{-1/2} A D^{-1/2}` computes :math:`\hat{A} x` (one sparse-dense
-    product, no per-call normalisation or scatter). Build ``adj`` with
-    :func:`gnn.data.normalized_adjacency`.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(normalize=False)
-
-    def message_and_aggregate(self, adj_t: Any, x: Tensor) -> Tensor:
-        return _SymmetricSpmm.apply(adj_t, x)
 
 
 def layer_mean(adj: Tensor, x: Tensor, num_layers: int) -> Tensor:
@@ -89,19 +55,56 @@ def layer_mean(adj: Tensor, x: Tensor, num_layers: int) -> Tensor:
     return out if num_layers else x * scale
 
 
+def layer_outputs(adj: Tensor, x: Tensor, num_layers: int) -> list[Tensor]:
+    r"""The layers :math:`x, \hat{A} x, \dots, \hat{A}^L x` one by one (no autograd): ``L``
+    products, like :func:`layer_mean`, when the layers themselves are needed."""
+    layers = [x]
+    for _ in range(num_layers):
+        layers.append(csr_mm(adj, layers[-1]))
+    return layers
+
+
+class Propagation(NamedTuple):
+    """A propagation matrix that is not symmetric, with its transpose (the adjoint that the
+    backward pass multiplies by), both sparse CSR ``[N, N]``. LightGCN's symmetric
+    adjacency is its own adjoint and is passed as a plain tensor instead."""
+
+    matrix: Tensor
+    adjoint: Tensor
+
+    def to(self, device: torch.device | str) -> Propagation:
+        """Both matrices on ``device``."""
+        return Propagation(self.matrix.to(device), self.adjoint.to(device))
+
+
+#: What :meth:`LightGCN.get_embedding` propagates with: a symmetric matrix or a
+#: :class:`Propagation`.
+Graph = Tensor | Propagation
+
+
+def matrices(graph: Graph) -> tuple[Tensor, Tensor]:
+    """``(matrix, adjoint)`` of ``graph``."""
+    return (graph, graph) if isinstance(graph, Tensor) else (graph.matrix, graph.adjoint)
+
+
 class _LayerMean(torch.autograd.Function):
-    """:func:`layer_mean` with its gradient. The layer mean is a polynomial in a symmetric
-    matrix, so it is its own adjoint: the backward is :func:`layer_mean` of the gradient
-    (``num_layers`` products; nothing is saved from the forward but ``adj``)."""
+    """:func:`layer_mean` with its gradient. The layer mean is a polynomial in the matrix, so
+    its adjoint is the same polynomial in the matrix's transpose: the backward is
+    :func:`layer_mean` of the gradient over ``adjoint`` (``num_layers`` products; nothing is
+    saved from the forward but ``adjoint``). ``value``, when given, is the layer mean
+    already computed without autograd (see :meth:`LightGCN.get_embedding`) and is returned as
+    is."""
 
     @staticmethod
-    def forward(ctx: Any, adj: Tensor, x: Tensor, num_layers: int) -> Tensor:
-        ctx.adj, ctx.num_layers = adj, num_layers
-        return layer_mean(adj, x, num_layers)
+    def forward(
+        ctx: Any, adj: Tensor, adjoint: Tensor, x: Tensor, num_layers: int, value: Tensor | None
+    ) -> Tensor:
+        ctx.adjoint, ctx.num_layers = adjoint, num_layers
+        return layer_mean(adj, x, num_layers) if value is None else value
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, None]:
-        return None, layer_mean(ctx.adj, grad.contiguous(), ctx.num_layers), None
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor, None, None]:
+        return None, None, layer_mean(ctx.adjoint, grad.contiguous(), ctx.num_layers), None, None
 
 
 class LightGCN(torch.nn.Module):
@@ -111,15 +114,15 @@ class LightGCN(torch.nn.Module):
     Users are nodes ``0..num_users-1`` and items nodes ``num_users..num_users+num_items-1``
     of one bipartite graph. Each layer propagates
     :math:`\mathbf{E}^{(l+1)} = \hat{A} \mathbf{E}^{(l)}` with the symmetric-normalised
-    adjacency :math:`\hat{A}` (what :class:`SymmetricLGConv` computes), and the final
+    adjacency :math:`\hat{A}` (PyG's ``LGConv`` with ``normalize=True``), and the final
     embedding is the layer mean :math:`\mathbf{E} = \frac{1}{L+1} \sum_{l=0}^{L}
     \mathbf{E}^{(l)}`. A user-item score is the inner product of their final embeddings.
 
     The layer mean is evaluated as one polynomial in :math:`\hat{A}` (:func:`layer_mean`,
     Horner's rule) with a hand-written backward: ``L`` fused sparse products each way and no
-    per-layer autograd graph. With the int32 CSR indices and fused Adam of :mod:`gnn.train`,
-    a LastFM epoch takes ~13% less time than with a stack of :class:`SymmetricLGConv` layers;
-    ``benchmarks/lastfm.py --full`` times it against PyG's stock LightGCN.
+    per-layer autograd graph (a stack of per-layer sparse products cost ~13% more per LastFM
+    epoch). Any other linear propagation (:class:`Propagation`, e.g. the social model's) reuses
+    it. ``benchmarks/lastfm.py --full`` times it against PyG's stock LightGCN.
 
     Args:
         num_users: number of users ``U``.
@@ -160,23 +163,30 @@ class LightGCN(torch.nn.Module):
             torch.nn.init.xavier_uniform_(weight[: self.num_users], generator=generator)
             torch.nn.init.xavier_uniform_(weight[self.num_users :], generator=generator)
 
-    def get_embedding(self, adj: Tensor) -> Tensor:
+    def get_embedding(self, adj: Graph, *, value: Tensor | None = None) -> Tensor:
         """Final (layer-mean) embeddings of all nodes.
 
         Args:
-            adj: symmetric normalised adjacency, sparse ``[U + I, U + I]``.
+            adj: the propagation matrix, sparse ``[U + I, U + I]``: LightGCN's symmetric
+                normalised adjacency, or a :class:`Propagation` (a matrix and its adjoint).
+            value: the layer mean of the current weights if already computed without
+                autograd (e.g. with :func:`layer_outputs`); returned with the layer mean's
+                gradient, saving the forward products.
 
         Returns:
             ``[U + I, embedding_dim]``; rows ``:U`` are users, rows ``U:`` items.
         """
-        out: Tensor = _LayerMean.apply(adj, self.embedding.weight, self.num_layers)
+        matrix, adjoint = matrices(adj)
+        out: Tensor = _LayerMean.apply(
+            matrix, adjoint, self.embedding.weight, self.num_layers, value
+        )
         return out
 
-    def forward(self, adj: Tensor, user_index: Tensor, item_index: Tensor) -> Tensor:
+    def forward(self, adj: Graph, user_index: Tensor, item_index: Tensor) -> Tensor:
         """Scores of user-item pairs after one propagation.
 
         Args:
-            adj: symmetric normalised adjacency, sparse ``[U + I, U + I]``.
+            adj: the propagation matrix (see :meth:`get_embedding`).
             user_index: ``[B]`` user indices.
             item_index: ``[B]`` or ``[B, n]`` item indices (e.g. positive and negatives).
 
@@ -186,7 +196,7 @@ class LightGCN(torch.nn.Module):
         return pair_scores(self.get_embedding(adj), self.num_users, user_index, item_index)
 
     @torch.no_grad()
-    def recommend(self, adj: Tensor, user_index: Tensor, k: int) -> Tensor:
+    def recommend(self, adj: Graph, user_index: Tensor, k: int) -> Tensor:
         """Indices ``[B, k]`` of the ``k`` best-scoring items of each user, best first.
 
         Nothing is masked: callers exclude seen items (see :func:`gnn.evaluate.evaluate`).

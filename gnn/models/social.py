@@ -1,20 +1,66 @@
-"""SocialLightGCN: light propagation on the user-item and friend graphs, fused per layer."""
+"""SocialLightGCN: LightGCN propagating over one fused user-item + friend-graph operator."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Embedding, ModuleList
 
 from gnn.losses import info_nce
-from gnn.models.lightgcn import SymmetricLGConv, pair_scores
+from gnn.models.lightgcn import Graph, LightGCN, Propagation, csr_mm, layer_outputs, matrices
 
 #: Fusion rules of the user update (see :class:`SocialLightGCN`).
 FUSIONS: tuple[str, ...] = ("fixed", "degree")
 
+# splitmix64's constants as int64 (two's complement): the golden-ratio increment and the two
+# multipliers of its finaliser.
+_GOLDEN, _MIX1, _MIX2 = -7046029254386353131, -4658895280553007687, -7723592293110705685
 
-class SocialLightGCN(torch.nn.Module):
+
+def hashed_bytes(key: int, count: int, device: torch.device | str = "cpu") -> Tensor:
+    """``count`` uniform random bytes (uint8), a counter-based hash of ``(key, position)``.
+
+    The splitmix64 finaliser of ``key + position * golden`` in int64
+    arithmetic, which wraps identically on every device, so the bytes are the same on a CPU
+    and a GPU and are drawn where they are used: no generator state, no host copy. One
+    64-bit hash gives 8 bytes, a quarter of the work of drawing ``count`` floats.
+
+    Args:
+        key: any int64 (e.g. drawn once per step from a seeded generator).
+        count: number of bytes.
+        device: where to compute them.
+    """
+    z = torch.arange(-(-count // 8), dtype=torch.int64, device=device).mul_(_GOLDEN).add_(key)
+    for shift, factor in ((30, _MIX1), (27, _MIX2), (31, 1)):
+        # torch's >> is arithmetic: the mask makes it splitmix64's logical shift.
+        z.bitwise_xor_((z >> shift).bitwise_and_((1 << (64 - shift)) - 1))
+        if factor != 1:
+            z.mul_(factor)
+    return z.view(torch.uint8)[:count]
+
+
+def _rows(csr: Tensor) -> Tensor:
+    """The row index of each stored entry of a CSR matrix (int64)."""
+    counts = csr.crow_indices().diff().long()
+    return torch.repeat_interleave(torch.arange(counts.numel(), device=csr.device), counts)
+
+
+def _csr(row: Tensor, col: Tensor, value: Tensor, size: int) -> Tensor:
+    """Square CSR ``[size, size]`` of distinct entries (int32 indices when they fit)."""
+    order = torch.argsort(row * size + col)
+    row, col, value = row[order], col[order], value[order]
+    crow = torch.zeros(size + 1, dtype=torch.long, device=row.device)
+    torch.cumsum(torch.bincount(row, minlength=size), 0, out=crow[1:])
+    index = torch.int32 if max(size, row.numel()) < 2**31 else torch.long
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            crow.to(index), col.to(index), value, (size, size), check_invariants=False
+        )
+
+
+class SocialLightGCN(LightGCN):
     r"""LightGCN with a second, social propagation path for users, in the spirit of SocialLGN
     (`"SocialLGN: Light Graph Convolution Network for Social Recommendation"
     <https://doi.org/10.1016/j.ins.2022.01.001>`_, Liao et al., Information Sciences 2022)
@@ -22,7 +68,7 @@ class SocialLightGCN(torch.nn.Module):
     <https://arxiv.org/abs/1904.10322>`_, Wu et al., SIGIR 2019).
 
     Users are nodes ``0..U-1`` and items ``U..U+I-1``. With the symmetric-normalised
-    user-item adjacency :math:`\hat{A}` and friend graph :math:`\hat{S}` (both built once, see
+    user-item adjacency :math:`\hat{A}` and friend graph :math:`\hat{S}` (see
     :func:`gnn.data.normalized_adjacency` and :func:`gnn.data.normalized_social_adjacency`),
     each layer computes
 
@@ -38,13 +84,24 @@ class SocialLightGCN(torch.nn.Module):
     friends among the user's neighbours (friends :math:`d^S_u`, training items
     :math:`d^R_u`), so users with few interactions lean more on their friends. Like
     LightGCN, the final embedding is the layer mean and a score is an inner product.
-    ``social_weight=0`` is exactly LightGCN.
+
+    The layer is linear, :math:`\mathbf{E}^{(l+1)} = M \mathbf{E}^{(l)}` with the block
+    operator :math:`M = \begin{pmatrix} (1 - B)\hat{A}_{UI} & B \hat{S} \\ \hat{A}_{IU} & 0
+    \end{pmatrix}`, :math:`B = \operatorname{diag}(\beta_u)`: :meth:`propagation` builds
+    :math:`M` once as one CSR matrix (with its transpose for the backward pass), so each
+    layer is a single sparse product and the layer mean is LightGCN's
+    (:meth:`LightGCN.get_embedding`, Horner's rule) over :math:`M`. ``social_weight=0`` is
+    exactly LightGCN.
 
     Training may add SimGCL's contrastive regulariser (:meth:`ssl_loss`, weight
     ``ssl_weight``; 0 = off): two views of this propagation with small random noise on every
     layer, pulled together per node and pushed apart across the batch's nodes (InfoNCE),
-    which spreads the embeddings more uniformly. ``social_weight=0`` and ``ssl_weight=0``
-    train exactly LightGCN.
+    which spreads the embeddings more uniformly. The noise never depends on the weights (its
+    sign has no gradient), so each view is the clean layer mean plus a constant, and the views
+    are computed without autograd from the clean layers (:meth:`embedding_and_ssl_loss`):
+    ``L - 1`` products of both views at once, and the gradient of the ranking and contrastive
+    terms flows back through one adjoint propagation. ``social_weight=0`` and
+    ``ssl_weight=0`` train exactly LightGCN.
 
     Design, chosen on the LastFM *validation* split (seed 2020, best valid NDCG@10, patience
     20): LightGCN 0.1777; fixed fusion with :math:`\beta` = 0.5 0.1695, 0.2 0.1739; degree
@@ -103,16 +160,7 @@ class SocialLightGCN(torch.nn.Module):
         ssl_eps: float = 0.1,
         ssl_temperature: float = 0.2,
     ) -> None:
-        super().__init__()
-        for name, value in (
-            ("num_users", num_users),
-            ("num_items", num_items),
-            ("embedding_dim", embedding_dim),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {num_layers}")
+        super().__init__(num_users, num_items, embedding_dim, num_layers)
         if not 0.0 <= social_weight <= 1.0:
             raise ValueError(f"social_weight must be in [0, 1], got {social_weight}")
         if fusion not in FUSIONS:
@@ -122,36 +170,11 @@ class SocialLightGCN(torch.nn.Module):
                 raise ValueError(f"{name} must be >= 0, got {amount}")
         if not ssl_temperature > 0:
             raise ValueError(f"ssl_temperature must be > 0, got {ssl_temperature}")
+        self.social_weight = social_weight
         self.fusion = fusion
         self.ssl_weight = ssl_weight
         self.ssl_eps = ssl_eps
         self.ssl_temperature = ssl_temperature
-        self.num_users = num_users
-        self.num_items = num_items
-        self.embedding_dim = embedding_dim
-        self.num_layers = num_layers
-        self.social_weight = social_weight
-        self.embedding = Embedding(num_users + num_items, embedding_dim)
-        self.convs = ModuleList([SymmetricLGConv() for _ in range(num_layers)])
-        self.social_convs = ModuleList([SymmetricLGConv() for _ in range(num_layers)])
-        self.reset_parameters()
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Xavier-uniform initialisation of the user and item blocks (seeded by ``generator``)."""
-        with torch.no_grad():
-            weight = self.embedding.weight
-            torch.nn.init.xavier_uniform_(weight[: self.num_users], generator=generator)
-            torch.nn.init.xavier_uniform_(weight[self.num_users :], generator=generator)
-
-    def _check(self, adj: Tensor, social_adj: Tensor) -> None:
-        nodes = self.num_users + self.num_items
-        if tuple(adj.shape) != (nodes, nodes):
-            raise ValueError(f"adj must have shape ({nodes}, {nodes}), got {tuple(adj.shape)}")
-        if tuple(social_adj.shape) != (self.num_users, self.num_users):
-            raise ValueError(
-                f"social_adj must have shape ({self.num_users}, {self.num_users}), got "
-                f"{tuple(social_adj.shape)}"
-            )
 
     def fusion_weights(self, adj: Tensor, social_adj: Tensor) -> Tensor:
         r"""Per-user weight :math:`\beta_u` of the social message, ``[U]`` (see the class doc)."""
@@ -161,119 +184,119 @@ class SocialLightGCN(torch.nn.Module):
         items = adj.crow_indices()[: self.num_users + 1].diff().to(ties.dtype)
         return self.social_weight * ties / (ties + items).clamp(min=1)
 
-    def get_embedding(self, adj: Tensor, social_adj: Tensor) -> Tensor:
-        """Final (layer-mean) embeddings of all nodes.
+    def propagation(self, adj: Tensor, social_adj: Tensor) -> Propagation:
+        r"""The fused layer operator :math:`M` (see the class doc) and its transpose, built once
+        and passed to :meth:`get_embedding`, :meth:`forward`, :meth:`recommend` and
+        :meth:`ssl_loss`.
 
         Args:
             adj: symmetric normalised user-item adjacency, sparse CSR ``[U + I, U + I]``.
             social_adj: symmetric normalised friend graph, sparse CSR ``[U, U]``.
 
-        Returns:
-            ``[U + I, embedding_dim]``; rows ``:U`` are users, rows ``U:`` items.
-
         Raises:
             ValueError: if a matrix has the wrong shape.
         """
-        return self._propagate(adj, social_adj)
+        nodes, users = self.num_users + self.num_items, self.num_users
+        if tuple(adj.shape) != (nodes, nodes):
+            raise ValueError(f"adj must have shape ({nodes}, {nodes}), got {tuple(adj.shape)}")
+        if tuple(social_adj.shape) != (users, users):
+            raise ValueError(
+                f"social_adj must have shape ({users}, {users}), got {tuple(social_adj.shape)}"
+            )
+        beta = self.fusion_weights(adj, social_adj)
+        keep = torch.ones(nodes, dtype=beta.dtype, device=beta.device)
+        keep[:users] -= beta
+        adj_row, social_row = _rows(adj), _rows(social_adj)
+        row = torch.cat([adj_row, social_row])
+        col = torch.cat([adj.col_indices().long(), social_adj.col_indices().long()])
+        value = torch.cat([adj.values() * keep[adj_row], social_adj.values() * beta[social_row]])
+        return Propagation(_csr(row, col, value, nodes), _csr(col, row, value, nodes))
 
     def ssl_loss(
         self,
-        adj: Tensor,
-        social_adj: Tensor,
+        graph: Graph,
         user_index: Tensor,
         item_index: Tensor,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        r"""Weighted contrastive loss of SimGCL (`"Are Graph Augmentations Necessary? Simple
-        Graph Contrastive Learning for Recommendation" <https://arxiv.org/abs/2112.08679>`_,
-        Yu et al., SIGIR 2022) on this model's propagation.
+        """The contrastive loss of :meth:`embedding_and_ssl_loss` alone."""
+        return self.embedding_and_ssl_loss(graph, user_index, item_index, generator)[1]
 
-        Two views are propagated as in :meth:`get_embedding`, each adding noise
-        :math:`\epsilon \operatorname{sign}(\mathbf{E}) \odot \Delta / \lVert \Delta \rVert`
-        (:math:`\Delta` uniform in :math:`[0, 1)^d` per row, drawn from ``generator``;
-        :math:`\epsilon` = ``ssl_eps``) to every layer's output before it propagates on. The
-        loss is ``ssl_weight`` times the sum of :func:`gnn.losses.info_nce` (temperature
-        ``ssl_temperature``) between the two views' final embeddings over the batch's distinct
-        users and over its distinct items.
+    def embedding_and_ssl_loss(
+        self,
+        graph: Graph,
+        user_index: Tensor,
+        item_index: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        r"""The final embeddings (as :meth:`get_embedding`) and the weighted contrastive loss of
+        SimGCL (`"Are Graph Augmentations Necessary? Simple Graph Contrastive Learning for
+        Recommendation" <https://arxiv.org/abs/2112.08679>`_, Yu et al., SIGIR 2022) on this
+        model's propagation, from one clean propagation.
+
+        Each of two views adds noise :math:`\epsilon \operatorname{sign}(\mathbf{H}) \odot
+        \Delta / \lVert \Delta \rVert` (:math:`\mathbf{H}` the view's layer output,
+        :math:`\Delta` uniform per row, :func:`hashed_bytes` keyed by one draw from
+        ``generator``, computed on the model's device; :math:`\epsilon` = ``ssl_eps``) to every
+        layer's output before it propagates on. The loss is ``ssl_weight`` times the sum of
+        :func:`gnn.losses.info_nce` (temperature ``ssl_temperature``) between the two views'
+        final embeddings over the batch's distinct users and over its distinct items.
 
         Args:
-            adj: symmetric normalised user-item adjacency ``[U + I, U + I]``.
-            social_adj: symmetric normalised friend graph ``[U, U]``.
+            graph: :meth:`propagation` (or any matrix :meth:`get_embedding` takes).
             user_index: ``[B]`` batch users.
             item_index: ``[B]`` batch (positive) items.
-            generator: source of the noise.
-
-        Raises:
-            ValueError: if a matrix has the wrong shape.
-        """
-        view1 = self._propagate(adj, social_adj, perturb=True, generator=generator)
-        view2 = self._propagate(adj, social_adj, perturb=True, generator=generator)
-        users = torch.unique(user_index)
-        items = torch.unique(item_index) + self.num_users
-        tau = self.ssl_temperature
-        loss = info_nce(view1[users], view2[users], tau) + info_nce(view1[items], view2[items], tau)
-        return self.ssl_weight * loss
-
-    def _propagate(
-        self,
-        adj: Tensor,
-        social_adj: Tensor,
-        perturb: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Layer-mean embeddings, with per-layer noise if ``perturb`` (see :meth:`ssl_loss`)."""
-        self._check(adj, social_adj)
-        users = self.num_users
-        beta = self.fusion_weights(adj, social_adj).unsqueeze(1)
-        x = self.embedding.weight
-        out = x
-        pairs = zip(self.convs, self.social_convs, strict=True)
-        for layer, (conv, social_conv) in enumerate(pairs):
-            h = conv(x, adj)
-            social = social_conv(x[:users], social_adj)
-            # In place on the fresh product (its backward needs no saved output): no concat.
-            h[:users] += beta * (social - h[:users])
-            if perturb:
-                # Drawn where the generator lives (the CPU in training), then moved: the same
-                # noise, hence the same model, on every device.
-                where = generator.device if generator is not None else h.device
-                delta = torch.rand(h.shape, generator=generator, dtype=h.dtype, device=where)
-                delta = delta.to(h.device)
-                h = h + torch.sign(h) * F.normalize(delta, dim=1) * self.ssl_eps
-            x = h
-            out = out + x if layer == 0 else out.add_(x)
-        return out / (self.num_layers + 1)
-
-    def forward(
-        self, adj: Tensor, social_adj: Tensor, user_index: Tensor, item_index: Tensor
-    ) -> Tensor:
-        """Scores of user-item pairs after one propagation.
-
-        Args:
-            adj: symmetric normalised user-item adjacency ``[U + I, U + I]``.
-            social_adj: symmetric normalised friend graph ``[U, U]``.
-            user_index: ``[B]`` user indices.
-            item_index: ``[B]`` or ``[B, n]`` item indices.
+            generator: source of the noise key.
 
         Returns:
-            Scores with the shape of ``item_index``.
+            ``(embeddings [U + I, d], loss)``, both with gradients to the weights.
         """
-        return pair_scores(
-            self.get_embedding(adj, social_adj), self.num_users, user_index, item_index
-        )
+        weight, num_layers = self.embedding.weight, self.num_layers
+        key = int(torch.randint(2**62, (1,), generator=generator))
+        with torch.no_grad():
+            matrix = matrices(graph)[0]
+            layers = layer_outputs(matrix, weight.detach(), num_layers)
+            clean = layers[0].clone()
+            for layer in layers[1:]:
+                clean.add_(layer)
+            clean.div_(num_layers + 1)
+            offsets = self._view_offsets(matrix, layers, key)
+        emb = self.get_embedding(graph, value=clean)
+        tau = self.ssl_temperature
+        loss = emb.new_zeros(())
+        for nodes in (torch.unique(user_index), torch.unique(item_index) + self.num_users):
+            rows = emb[nodes]
+            view1, view2 = rows + offsets[nodes, 0], rows + offsets[nodes, 1]
+            loss = loss + info_nce(view1, view2, tau)
+        return emb, self.ssl_weight * loss
 
-    @torch.no_grad()
-    def recommend(self, adj: Tensor, social_adj: Tensor, user_index: Tensor, k: int) -> Tensor:
-        """Indices ``[B, k]`` of the ``k`` best-scoring items of each user, best first (unmasked).
+    def _view_offsets(self, matrix: Tensor, layers: list[Tensor], key: int) -> Tensor:
+        r"""``[N, 2, d]``: each noisy view's layer mean minus the clean one (no autograd).
 
-        Raises:
-            ValueError: if ``k`` is not in ``[1, num_items]``.
+        A view's first layer is the clean one plus noise (no product); each later layer
+        propagates the view's previous one: ``L - 1`` products of the two views side by side.
         """
-        if not 1 <= k <= self.num_items:
-            raise ValueError(f"k must be in [1, {self.num_items}], got {k}")
-        emb = self.get_embedding(adj, social_adj)
-        scores = emb[user_index] @ emb[self.num_users :].T
-        return scores.topk(k, dim=-1).indices
+        nodes, dim = layers[0].shape
+        noise = hashed_bytes(key, (len(layers) - 1) * nodes * 2 * dim, layers[0].device)
+        noise = noise.view(len(layers) - 1, nodes, 2, dim)
+        total = layers[0].new_zeros(nodes, 2, dim)
+        step = torch.empty_like(total)
+        view_layer = total
+        for layer in range(1, len(layers)):
+            if layer == 1:
+                output = layers[1].unsqueeze(1).expand(nodes, 2, dim)
+            else:
+                output = csr_mm(matrix, view_layer.view(nodes, 2 * dim)).view(nodes, 2, dim)
+            # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero); the
+            # direction takes the output's signs, and a zero output row (an isolated node)
+            # gets no noise. In place: no temporaries of the table's size.
+            step.copy_(noise[layer - 1]).add_(0.5)
+            step.div_(torch.linalg.vector_norm(step, dim=2, keepdim=True)).copysign_(output)
+            live = torch.linalg.vector_norm(output, dim=2, keepdim=True) > 0
+            step.mul_(live.to(step.dtype).mul_(self.ssl_eps))
+            view_layer = output + step if layer == 1 else output.add_(step)
+            total.add_(view_layer).sub_(layers[layer].unsqueeze(1))
+        return total.div_(len(layers))
 
     def __repr__(self) -> str:
         return (

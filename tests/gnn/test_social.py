@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
 from gnn.config import MODEL_DEFAULTS, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
-from gnn.models.lightgcn import LightGCN
-from gnn.models.social import SocialLightGCN
+from gnn.models.lightgcn import LightGCN, Propagation
+from gnn.models.social import SocialLightGCN, hashed_bytes
 from gnn.report import build_report, write_report
 from gnn.train import TrainResult, build_model, train
 from graph.schema import Friendship, Interaction, Item, User
@@ -83,6 +84,28 @@ def test_social_adjacency_is_symmetric_normalised() -> None:
         normalized_social_adjacency(torch.tensor([0]), torch.tensor([2]), 2)
 
 
+def _fused(model: SocialLightGCN, src: torch.Tensor = SRC, dst: torch.Tensor = DST) -> Propagation:
+    return model.propagation(*_graphs(src, dst))
+
+
+@pytest.mark.parametrize("social_weight", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("fusion", ["fixed", "degree"])
+def test_fused_operator_equals_the_unfused_layer(social_weight: float, fusion: str) -> None:
+    adj, social = _graphs()
+    model = _model(1, 8, social_weight, fusion)
+    graph = model.propagation(adj, social)
+    x = torch.randn(NUM_USERS + NUM_ITEMS, 8, generator=torch.Generator().manual_seed(3))
+    # The unfused layer: two sparse products, then the per-user mix.
+    beta = model.fusion_weights(adj, social).unsqueeze(1)
+    unfused = adj @ x
+    unfused[:NUM_USERS] = (1 - beta) * unfused[:NUM_USERS] + beta * (social @ x[:NUM_USERS])
+    torch.testing.assert_close(graph.matrix @ x, unfused)
+    torch.testing.assert_close(graph.adjoint.to_dense(), graph.matrix.to_dense().T)
+    # One CSR matrix: the user-item entries and the friend entries, nothing more.
+    assert graph.matrix.layout == torch.sparse_csr
+    assert graph.matrix.values().numel() == adj.values().numel() + social.values().numel()
+
+
 @pytest.mark.parametrize("num_layers", [0, 1, 3])
 @pytest.mark.parametrize("social_weight", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("fusion", ["fixed", "degree"])
@@ -91,12 +114,13 @@ def test_propagation_equals_dense_reference(
 ) -> None:
     adj, social = _graphs()
     model = _model(num_layers, 8, social_weight, fusion)
-    got = model.get_embedding(adj, social)
+    graph = model.propagation(adj, social)
+    got = model.get_embedding(graph)
     assert got.shape == (NUM_USERS + NUM_ITEMS, 8)
     torch.testing.assert_close(got, _dense_reference(model, adj, social))
-    scores = model(adj, social, torch.tensor([0, 1]), torch.tensor([[0, 1], [2, 3]]))
+    scores = model(graph, torch.tensor([0, 1]), torch.tensor([[0, 1], [2, 3]]))
     assert scores.shape == (2, 2)
-    assert model.recommend(adj, social, torch.tensor([0, 2, 4]), k=3).shape == (3, 3)
+    assert model.recommend(graph, torch.tensor([0, 2, 4]), k=3).shape == (3, 3)
 
 
 @pytest.mark.parametrize("fusion", ["fixed", "degree"])
@@ -104,7 +128,7 @@ def test_gradients_equal_dense_reference(fusion: str) -> None:
     adj, social = _graphs()
     model = _model(3, fusion=fusion)
     user, item = torch.tensor([0, 2, 3]), torch.tensor([[1, 0], [3, 1], [2, 0]])
-    model(adj, social, user, item).sum().backward()
+    model(model.propagation(adj, social), user, item).sum().backward()
     got = model.embedding.weight.grad
     assert got is not None
     reference = _model(3, fusion=fusion)
@@ -115,19 +139,19 @@ def test_gradients_equal_dense_reference(fusion: str) -> None:
 
 
 def test_zero_social_weight_is_lightgcn() -> None:
-    adj, social = _graphs()
+    adj, _ = _graphs()
     model = _model(3, social_weight=0.0)
     plain = LightGCN(NUM_USERS, NUM_ITEMS, 4, 3)
     plain.load_state_dict(model.state_dict())
-    torch.testing.assert_close(model.get_embedding(adj, social), plain.get_embedding(adj))
+    torch.testing.assert_close(model.get_embedding(_fused(model)), plain.get_embedding(adj))
 
 
 @pytest.mark.parametrize("fusion", ["fixed", "degree"])
 def test_friendships_change_user_embeddings(fusion: str) -> None:
     model = _model(2, fusion=fusion)
-    before = model.get_embedding(*_graphs())
+    before = model.get_embedding(_fused(model))
     # Move user 3's tie from user 2 to user 1.
-    after = model.get_embedding(*_graphs(torch.tensor([0, 1, 1]), torch.tensor([1, 0, 3])))
+    after = model.get_embedding(_fused(model, torch.tensor([0, 1, 1]), torch.tensor([1, 0, 3])))
     changed = (before - after).abs().sum(1) > 1e-6
     assert changed[[1, 2, 3]].all()  # the users whose ties changed
     assert not changed[4]  # isolated everywhere
@@ -162,31 +186,98 @@ def test_ssl_loss_without_noise_contrasts_the_clean_embeddings() -> None:
     expected = 0.25 * (
         info_nce(clean[users], clean[users], 0.2) + info_nce(clean[items], clean[items], 0.2)
     )
-    torch.testing.assert_close(model.ssl_loss(adj, social, user, item), expected)
+    torch.testing.assert_close(model.ssl_loss(_fused(model), user, item), expected)
+
+
+def _noisy_views_reference(
+    model: SocialLightGCN, adj: torch.Tensor, social: torch.Tensor, key: int
+) -> torch.Tensor:
+    """SimGCL as written: each view propagated from scratch with autograd (dense products),
+    noise from the same bytes added to every layer's output. ``[2, N, d]``."""
+    a, s = adj.to_dense(), social.to_dense()
+    beta = model.fusion_weights(adj, social).unsqueeze(1)
+    nodes, dim, num_layers = NUM_USERS + NUM_ITEMS, model.embedding_dim, model.num_layers
+    noise = hashed_bytes(key, num_layers * nodes * 2 * dim).view(num_layers, nodes, 2, dim)
+    views = []
+    for view in range(2):
+        x = model.embedding.weight
+        total = x
+        for layer in range(num_layers):
+            h = a @ x
+            user = (1 - beta) * h[:NUM_USERS] + beta * (s @ x[:NUM_USERS])
+            h = torch.cat([user, h[NUM_USERS:]])
+            step = F.normalize(noise[layer, :, view].float() + 0.5, dim=1) * model.ssl_eps
+            x = h + torch.sign(h) * step
+            total = total + x
+        views.append(total / (num_layers + 1))
+    return torch.stack(views)
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_views_without_re_propagating_equal_simgcl_from_scratch(num_layers: int) -> None:
+    adj, social = _graphs()
+    model = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, num_layers, 0.5, ssl_weight=0.3, ssl_eps=0.2)
+    model.reset_parameters(generator=torch.Generator().manual_seed(0))
+    user, item = torch.tensor([2, 0, 3]), torch.tensor([3, 1, 2])
+    emb, loss = model.embedding_and_ssl_loss(
+        model.propagation(adj, social), user, item, torch.Generator().manual_seed(5)
+    )
+    (emb[:, 0].sum() + loss).backward()
+    got = model.embedding.weight.grad
+    assert got is not None
+    # The reference draws the same key from the same seed and propagates every view.
+    key = int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(5)))
+    reference = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, num_layers, 0.5, ssl_eps=0.2)
+    reference.load_state_dict(model.state_dict())
+    view1, view2 = _noisy_views_reference(reference, adj, social, key)
+    clean = _dense_reference(reference, adj, social)
+    torch.testing.assert_close(emb, clean)
+    users, items = torch.tensor([0, 2, 3]), torch.tensor([1, 2, 3]) + NUM_USERS
+    expected = 0.3 * (
+        info_nce(view1[users], view2[users], 0.2) + info_nce(view1[items], view2[items], 0.2)
+    )
+    torch.testing.assert_close(loss, expected)
+    (clean[:, 0].sum() + expected).backward()
+    torch.testing.assert_close(got, reference.embedding.weight.grad)
 
 
 def test_noise_has_norm_eps_and_the_sign_of_the_embedding() -> None:
     adj, social = _graphs()
     model = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, 1, 0.5, ssl_weight=0.1, ssl_eps=0.3)
     model.reset_parameters(generator=torch.Generator().manual_seed(0))
-    layer0, layer1 = _dense_layers(model, adj, social)
-    noisy = model._propagate(adj, social, perturb=True, generator=torch.Generator().manual_seed(1))
-    noise = 2 * noisy - layer0 - layer1  # final = (E0 + E1 + noise) / 2
+    layers = _dense_layers(model, adj, social)
+    with torch.no_grad():
+        offsets = model._view_offsets(_fused(model).matrix, layers, key=11)
+    layer1 = layers[1].detach()
     connected = layer1.ne(0).all(1)  # user 4 is isolated: zero row, sign 0, no noise
     assert connected.sum() == NUM_USERS + NUM_ITEMS - 1
-    torch.testing.assert_close(noise[connected].norm(dim=1), torch.full((8,), 0.3))
-    assert bool((noise[connected].sign() == layer1[connected].sign()).all())
-    assert not bool(noise[~connected].any())
+    for view in range(2):
+        noise = 2 * offsets[:, view]  # final = (E0 + E1 + noise) / 2
+        torch.testing.assert_close(noise[connected].norm(dim=1), torch.full((8,), 0.3))
+        assert bool((noise[connected].sign() == layer1[connected].sign()).all())
+        assert not bool(noise[~connected].any())
+    assert not torch.equal(offsets[:, 0], offsets[:, 1])  # independent views
+
+
+def test_hashed_bytes_are_uniform_and_keyed() -> None:
+    bytes_ = hashed_bytes(7, 1 << 16)
+    assert bytes_.dtype == torch.uint8 and bytes_.numel() == 1 << 16
+    torch.testing.assert_close(bytes_, hashed_bytes(7, 1 << 16), rtol=0, atol=0)
+    assert not torch.equal(bytes_, hashed_bytes(8, 1 << 16))
+    counts = torch.bincount(bytes_.long(), minlength=256).float()
+    # 256 cells of expected 256: a chi-square far below the 1e-6 tail (~370 for 255 dof).
+    assert float(((counts - 256) ** 2 / 256).sum()) < 370
+    assert torch.equal(hashed_bytes(7, 5), bytes_[:5])  # a prefix: counter-based
 
 
 def test_ssl_loss_is_seeded_and_its_gradient_flows_through_the_graph() -> None:
-    adj, social = _graphs()
     model = SocialLightGCN(NUM_USERS, NUM_ITEMS, 8, 2, 0.5, ssl_weight=0.25)
     model.reset_parameters(generator=torch.Generator().manual_seed(0))
+    graph = _fused(model)
     user, item = torch.tensor([2, 2]), torch.tensor([2, 3])
 
     def loss(seed: int) -> torch.Tensor:
-        return model.ssl_loss(adj, social, user, item, torch.Generator().manual_seed(seed))
+        return model.ssl_loss(graph, user, item, torch.Generator().manual_seed(seed))
 
     torch.testing.assert_close(loss(1), loss(1))
     assert float(loss(1)) != float(loss(2))
@@ -202,7 +293,7 @@ def test_ssl_loss_is_seeded_and_its_gradient_flows_through_the_graph() -> None:
 def test_wrong_graph_shape_is_rejected() -> None:
     adj, _ = _graphs()
     with pytest.raises(ValueError, match="social_adj"):
-        _model().get_embedding(adj, normalized_social_adjacency(SRC, DST, 7))
+        _model().propagation(adj, normalized_social_adjacency(SRC, DST, 7))
 
 
 # Training on a planted world where friends share tastes ------------------------------------
@@ -253,7 +344,7 @@ def test_train_data_carries_the_friend_graph(snapshot: Snapshot) -> None:
     data = TrainData.from_snapshot(snapshot, seed=0)
     assert data.social_src.numel() == len(snapshot.social_src) > 0
     model, graphs = build_model(CONFIG, data)
-    assert isinstance(model, SocialLightGCN) and len(graphs) == 2
+    assert isinstance(model, SocialLightGCN) and isinstance(graphs[0], Propagation)
     model, graphs = build_model(replace(CONFIG, model="lightgcn"), data)
     assert isinstance(model, LightGCN) and len(graphs) == 1
     with pytest.raises(ValueError, match="model must be one of"):
