@@ -3,8 +3,9 @@ did next.
 
 * :class:`ServeRecorder` gives every recommendation and feed response its ``serve_id`` at once
   and queues the serve; a background thread writes the queue to the store in batches, so the
-  response path only pays for a ``uuid4`` and a ``deque.append``. A full queue drops serves
-  (counted in :attr:`ServeRecorder.dropped`) rather than block or grow without bound.
+  response path only pays for 16 random bytes and a ``deque.append`` of a tuple. A full queue
+  drops serves (counted in :attr:`ServeRecorder.dropped`) rather than block or grow without
+  bound.
 * :func:`attribute` links events to serves: an event carrying a ``serve_id`` of a serve to the
   same user that showed the item is attributed to it (``explicit``); any other event on an item
   is attributed to the most recent serve of that item to that user at most ``window_s`` seconds
@@ -14,9 +15,9 @@ did next.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ _log = logging.getLogger(__name__)
 
 #: Serves written to the store in one transaction at most.
 FLUSH_BATCH: Final[int] = 1000
+#: A queued serve: the fields of :class:`Serve` in order (the record is built in the background).
+_Queued = tuple[str, str, int, Surface, tuple[str, ...], str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +200,7 @@ class ServeRecorder:
         self._interval_s = interval_s
         self._compact = compact
         self._compact_interval_s = compact_interval_s
-        self._pending: deque[Serve] = deque()
+        self._pending: deque[_Queued] = deque()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,13 +221,13 @@ class ServeRecorder:
     ) -> str:
         """Queue the serve of ``items`` (in the order shown) to ``user_id``; returns its new
         ``serve_id``. Never blocks on the store."""
-        serve_id = uuid.uuid4().hex
+        serve_id = os.urandom(16).hex()  # 128 random bits, as a uuid4 has (~5x cheaper)
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
             return serve_id
         moment = int(time.time()) if ts is None else ts
         self._pending.append(
-            Serve(serve_id, user_id, moment, surface, tuple(items), model, experiment, variant)
+            (serve_id, user_id, moment, surface, tuple(items), model, experiment, variant)
         )
         return serve_id
 
@@ -243,7 +246,8 @@ class ServeRecorder:
         with self._flush_lock:
             while self._pending:
                 batch = [
-                    self._pending.popleft() for _ in range(min(FLUSH_BATCH, len(self._pending)))
+                    Serve(*self._pending.popleft())
+                    for _ in range(min(FLUSH_BATCH, len(self._pending)))
                 ]
                 try:
                     self._write(batch)
