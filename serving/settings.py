@@ -33,7 +33,13 @@ class Settings(BaseSettings):
 
     # Graph store.
     store: Literal["sqlite", "neo4j"] = "sqlite"
-    batch_size: int = Field(5_000, ge=1, le=1_000_000, description="Rows per write batch.")
+    batch_size: int = Field(
+        100_000,
+        ge=1,
+        le=1_000_000,
+        description="Rows per load batch (validation, and a SQLite write transaction; Neo4j "
+        "writes at most 5,000 at once).",
+    )
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr | None = None
