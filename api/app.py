@@ -8,7 +8,6 @@ the dependencies in :mod:`api.deps`.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
@@ -40,6 +39,7 @@ from serving.recommender import UnknownUserError
 from serving.settings import Settings, get_settings
 from serving.state import load_state, open_writers, settle_heap
 from serving.sync import ChangeSync
+from serving.writes import StateHolder, StateNotLoadedError
 
 API_PREFIX: Final[str] = "/api/v1"
 #: Resource routers mounted under ``API_PREFIX``; add a resource with a one-line edit.
@@ -90,15 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         serves = open_serve_recorder(resolved, store)
         sync = app.state.sync = ChangeSync(
             store,
-            lambda: app.state.serving,
-            app.state.write_lock,
+            holder,
             interval_s=resolved.sync_interval_s,
         )
         try:
-            app.state.serving = load_state(
-                resolved, store=store, impressions=impressions, serves=serves
-            )
-            sync.skip_to(int(app.state.serving.snapshot.meta.get("change_seq", 0)))
+            state = load_state(resolved, store=store, impressions=impressions, serves=serves)
+            holder.serve(state)
+            sync.skip_to(int(state.snapshot.meta.get("change_seq", 0)))
             _catch_up(sync)  # before serving: deletions since the snapshot hold from the start
             settle_heap()
             sync.start()  # other replicas' writes (see serving/sync.py)
@@ -109,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sync.stop()
             if serves is not None:
                 serves.stop()  # writes what is queued
-            app.state.serving = None
+            holder.serve(None)
             store.close()
             impressions.close()
 
@@ -121,8 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=resolved.max_body_bytes,  # larger bodies get 413 before parsing
     )
     app.state.settings = resolved
-    app.state.serving = None
-    app.state.write_lock = threading.Lock()  # serialises live writes, reloads and the sync
+    holder = app.state.holder = StateHolder()  # the served state; one lock for its changes
     app.state.sync = None  # the lifespan's ChangeSync
     app.include_router(health.router)
     for router in ROUTERS:
@@ -135,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(UnknownUserError, _unknown_user)
     app.add_exception_handler(UnknownEntityError, _unknown_user)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
+    app.add_exception_handler(StateNotLoadedError, _not_loaded)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(ValueError, errors.field_error)
     app.add_exception_handler(Exception, _internal_error)
@@ -158,6 +156,10 @@ def _catch_up(sync: ChangeSync) -> None:
 async def _unknown_user(request: Request, exc: Exception) -> JSONResponse:
     detail = errors.clip(str(exc), errors.MAX_MESSAGE)
     return JSONResponse({"detail": detail}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+async def _not_loaded(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:

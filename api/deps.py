@@ -12,14 +12,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from gnn.checkpoint import Checkpoint
-from graph.snapshot import Snapshot
 from serving.experiment_serving import ExperimentServing
 from serving.profile import ProfileService
 from serving.reach import ReachService
 from serving.recommender import RecommenderService
 from serving.settings import Settings
 from serving.state import AppState
+from serving.writes import StateHolder
 
 
 async def get_settings(request: Request) -> Settings:
@@ -28,29 +27,21 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_state(request: Request) -> AppState:
-    """The state loaded by the lifespan; 503 if it is not loaded. Routes that must read it
-    under the write lock call this directly; others depend on :func:`current_state`."""
-    state: AppState | None = getattr(request.app.state, "serving", None)
+async def get_holder(request: Request) -> StateHolder:
+    """The holder of the served state; write routes change the state through it."""
+    holder: StateHolder = request.app.state.holder
+    return holder
+
+
+async def current_state(request: Request) -> AppState:
+    """The state loaded by the lifespan; 503 if it is not loaded."""
+    state: AppState | None = request.app.state.holder.state
     if state is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the model is not loaded")
     return state
 
 
-async def current_state(request: Request) -> AppState:
-    """:func:`get_state` as a dependency."""
-    return get_state(request)
-
-
 StateDep = Annotated[AppState, Depends(current_state)]
-
-
-async def get_snapshot(state: StateDep) -> Snapshot:
-    return state.snapshot
-
-
-async def get_checkpoint(state: StateDep) -> Checkpoint:
-    return state.checkpoint
 
 
 async def get_recommender(state: StateDep) -> RecommenderService:
@@ -72,8 +63,7 @@ async def get_experiments(request: Request) -> ExperimentServing:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
-CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
+HolderDep = Annotated[StateHolder, Depends(get_holder)]
 RecommenderDep = Annotated[RecommenderService, Depends(get_recommender)]
 ReachDep = Annotated[ReachService, Depends(get_reach)]
 ProfilesDep = Annotated[ProfileService, Depends(get_profiles)]

@@ -342,7 +342,7 @@ def prometheus_metrics(metrics: MetricsDep) -> Response:
 def install(app: FastAPI) -> None:
     """Give ``app`` its metrics (``app.state.metrics``), the middleware and ``GET /metrics``."""
     app.state.metrics = Metrics(
-        lambda: getattr(app.state, "serving", None), lambda: getattr(app.state, "sync", None)
+        lambda: app.state.holder.state, lambda: getattr(app.state, "sync", None)
     )
     app.state.route_templates = RouteTemplates(lambda: app.routes)
     app.add_middleware(

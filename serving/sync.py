@@ -6,8 +6,8 @@ shared by every process on that store (:meth:`graph.store.GraphStore.write_event
 :meth:`~graph.store.GraphStore.delete_user`). The process that took the request applies it to
 its own live graph at once; every process (that one included) runs a :class:`ChangeSync`,
 which every ``SOCIALREC_SYNC_INTERVAL_S`` seconds reads the writes logged after its watermark
-and applies them in sequence order with :func:`apply_write` / :func:`apply_delete`, the same
-functions the routes use. Applying is idempotent (interactions the live graph already holds
+and applies them in sequence order with :func:`serving.writes.apply_change`, through the same
+functions the write routes use. Applying is idempotent (interactions the live graph already holds
 are skipped, deleting twice is deleting once), so re-reading its own writes, or replaying the
 whole log after a restart, counts nothing twice. Replicas are eventually consistent: another
 replica sees a write within about one interval. A replica starts reading after its snapshot's
@@ -17,8 +17,9 @@ the older ones away (:meth:`graph.store.GraphStore.compact_changes`), keeping de
 starting server reads the log once before it serves (the lifespan in :mod:`api.app`), so
 deletions hold from its first answer.
 
-A page of changes is read and applied in one hold of the app's write lock, like a write route,
-so no local write or reload falls between the read and the apply: a user deleted here cannot
+A page of changes is read and applied in one hold of the write lock
+(:meth:`serving.writes.StateHolder.write`), like a write route, so no local write or reload
+falls between the read and the apply: a user deleted here cannot
 come back from a page read before the deletion, and pages read after it no longer hold the
 user's rows (the deletion purged them from the log).
 """
@@ -28,54 +29,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from graph.schema import Interaction, User
 from graph.store import Change, ChangePage, GraphStore, StoreUnavailableError
 from serving.events import StoreGateway
 from serving.state import AppState
+from serving.writes import StateHolder, StateNotLoadedError, apply_change
 
 _log = logging.getLogger(__name__)
 
 #: Writes read (and applied under the write lock) at a time.
 PAGE_SIZE: Final[int] = 20
-
-
-def apply_write(
-    state: AppState, users: Sequence[User], interactions: Sequence[Interaction]
-) -> None:
-    """Make written rows visible to serving: register ``users``, add the interactions the live
-    graph does not hold yet whose items the snapshot has (others wait for the next export),
-    registering their users if needed, and fold in the users whose history grew."""
-    live = state.live
-    live.add_users(users)
-    index = state.snapshot.item_index
-    servable = [r for r in interactions if r.item_id in index]
-    live.add_users(User(r.user_id) for r in servable if not live.has_user(r.user_id))
-    per_user: dict[str, list[int]] = {}
-    for row in live.add_interactions(servable):
-        per_user.setdefault(row.user_id, []).append(index[row.item_id])
-    for user_id, items in per_user.items():
-        state.social.fold_in_user(state.recommender, user_id, items)
-
-
-def apply_delete(state: AppState, user_id: str) -> bool:
-    """Forget ``user_id`` in serving and in the impression log; False if they were not served."""
-    served = state.live.delete_user(user_id)
-    if state.impressions is not None:
-        state.impressions.delete_user(user_id)
-    return served
-
-
-def apply_change(state: AppState, change: Change) -> None:
-    """Apply one logged write to ``state``."""
-    if change.deleted_user is not None:
-        apply_delete(state, change.deleted_user)
-    else:
-        apply_write(state, change.users, change.interactions)
 
 
 def _read(after: int, limit: int, store: GraphStore) -> ChangePage:
@@ -106,8 +72,8 @@ class ChangeSync:
 
     Args:
         gateway: The API's store gateway (reads run on its store thread).
-        serving: Returns the state being served (``None`` while nothing is loaded).
-        lock: The app's write lock (serialises live writes, reloads and this).
+        holder: The state being served and its write lock (serialises live writes, reloads
+            and this).
         interval_s: Seconds between reads; ``0`` disables the thread (:meth:`run_once` still
             works).
         page_size: Writes read and applied per lock hold.
@@ -116,8 +82,7 @@ class ChangeSync:
     def __init__(
         self,
         gateway: StoreGateway,
-        serving: Callable[[], AppState | None],
-        lock: threading.Lock,
+        holder: StateHolder,
         *,
         interval_s: float,
         page_size: int = PAGE_SIZE,
@@ -127,8 +92,7 @@ class ChangeSync:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
         self._gateway = gateway
-        self._serving = serving
-        self._lock = lock
+        self._holder = holder
         self._interval_s = interval_s
         self._page_size = page_size
         self._watermark = 0
@@ -161,31 +125,38 @@ class ChangeSync:
         """
         applied = 0
         while not self._stop.is_set():  # stop() ends a long replay between pages
-            with self._lock:
-                state = self._serving()
-                if state is None:
-                    return applied
-                after = self._watermark
-                page: ChangePage = self._gateway.call(partial(_read, after, self._page_size))
-                self._head = page.head
-                if page.head < after:
-                    _log.warning(
-                        "the change log restarts below the watermark (%d < %d): a new store; "
-                        "replaying it from the start",
-                        page.head,
-                        after,
-                    )
-                    self._watermark = 0
-                    continue
-                for change in page.changes:
-                    self._apply(state, change)
-                self._watermark = page.upto
+            try:
+                page = self._holder.write(self._read_and_apply)
+            except StateNotLoadedError:
+                return applied
+            if page is None:
+                continue  # a new store: read again from the start
             applied += len(page.changes)
             if page.upto == page.head:
                 self._success_at = time.monotonic()
                 return applied
             time.sleep(0)  # let a write waiting for the lock take it between pages
         return applied
+
+    def _read_and_apply(self, state: AppState) -> ChangePage | None:
+        """Read the page after the watermark and apply it (under the write lock); ``None``
+        when the log restarts below the watermark (the watermark goes back to 0)."""
+        after = self._watermark
+        page: ChangePage = self._gateway.call(partial(_read, after, self._page_size))
+        self._head = page.head
+        if page.head < after:
+            _log.warning(
+                "the change log restarts below the watermark (%d < %d): a new store; "
+                "replaying it from the start",
+                page.head,
+                after,
+            )
+            self._watermark = 0
+            return None
+        for change in page.changes:
+            self._apply(state, change)
+        self._watermark = page.upto
+        return page
 
     @staticmethod
     def _apply(state: AppState, change: Change) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.auth import require_api_key
-from api.deps import SettingsDep, get_state
+from api.deps import HolderDep, SettingsDep
 from api.schemas.recommendations import ErrorResponse
 from api.schemas.users import ReloadResponse
-from serving.state import AppState, StateLoadError, load_state, settle_heap
+from serving.state import StateLoadError
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_api_key)])
 
@@ -19,26 +19,15 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
     responses={status.HTTP_409_CONFLICT: {"model": ErrorResponse}},
     summary="Reload the snapshot and checkpoint",
 )
-def reload(request: Request, settings: SettingsDep) -> ReloadResponse:
+def reload(holder: HolderDep, settings: SettingsDep) -> ReloadResponse:
     """Load the configured snapshot and checkpoint, re-apply live changes (events since the
     old snapshot, deletions) and swap the serving state in one assignment. Requests already
     running keep the state they started with; none fail. If the new artifacts cannot be
     loaded the old state stays and the answer is 409 with the reason."""
-    with request.app.state.write_lock:
-        old: AppState = get_state(request)
-        try:
-            new = load_state(
-                settings,
-                store=old.store,
-                impressions=old.impressions,
-                serves=old.serves,
-                carry=old,
-            )
-        except StateLoadError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        request.app.state.serving = new
-        del old
-        settle_heap()
+    try:
+        new = holder.reload(settings)
+    except StateLoadError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return ReloadResponse(
         model_version=new.checkpoint.model_version,
         snapshot_fingerprint=new.snapshot.fingerprint,

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
 from api.auth import require_api_key
-from api.deps import SettingsDep, get_state
+from api.deps import HolderDep, SettingsDep
 from api.errors import at_most
 from api.schemas.events import EventErrorOut, EventsRequest, EventsResponse
 from api.schemas.recommendations import ErrorResponse
-from graph.serve_log import Attribution
-from graph.store import GraphStore, StoreUnavailableError
-from serving.attribution import attribute_in, touches
-from serving.events import ValidatedBatch, as_raw, validate_events, write_batch
-from serving.state import AppState
-from serving.sync import apply_write
+from serving.events import as_raw
+from serving.writes import ingest_events
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(require_api_key)])
 
@@ -31,7 +28,7 @@ router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(requ
     },
     summary="Ingest live events",
 )
-def post_events(body: EventsRequest, request: Request, settings: SettingsDep) -> EventsResponse:
+def post_events(body: EventsRequest, holder: HolderDep, settings: SettingsDep) -> EventsResponse:
     """Validate the batch like the loader (one error per bad entry; good ones accepted),
     write the accepted users and interactions to the store (impressions to the impression
     log) before answering, then apply them to serving at once: interacted items leave the
@@ -52,28 +49,17 @@ def post_events(body: EventsRequest, request: Request, settings: SettingsDep) ->
     events = [as_raw(e.model_dump(exclude={"serve_id"})) for e in body.events]
     serve_ids = [None if e.serve_id is None else str(e.serve_id) for e in body.events]
     now = int(time.time())
-    window_s = round(settings.attribution_window_hours * 3600)
-    with request.app.state.write_lock:  # the state current now, not one a reload replaced
-        state: AppState = get_state(request)
-        if state.store is None:
-            raise StoreUnavailableError("no graph store is configured for this server")
-        attributing = state.serves is not None and any(e.item_id for e in body.events)
-        if attributing and state.serves is not None:
-            state.serves.flush()  # serves queued so far are in the store for last touch
-
-        def validate_and_write(store: GraphStore) -> tuple[ValidatedBatch, list[Attribution]]:
-            batch = validate_events(store, users, events, now=now)
-            write_batch(store, batch)
-            if not attributing:
-                return batch, []
-            given = touches(events, serve_ids, batch.interactions, batch.impressions, now=now)
-            return batch, attribute_in(store, given, window_s)
-
-        batch, attributed = state.store.call(validate_and_write)
-        if state.impressions is not None and batch.impressions:
-            state.impressions.record(batch.impressions)
-            state.impressions.prune(now - round(settings.feed_cap_hours * 3600))
-        apply_write(state, batch.users, batch.interactions)
+    batch, attributed = holder.write(
+        partial(
+            ingest_events,
+            users=users,
+            events=events,
+            serve_ids=serve_ids,
+            now=now,
+            attribution_window_s=round(settings.attribution_window_hours * 3600),
+            impression_window_s=round(settings.feed_cap_hours * 3600),
+        )
+    )
     return EventsResponse(
         accepted_users=len(batch.users),
         accepted_interactions=len(batch.interactions),

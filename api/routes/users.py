@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, status
 
 from api import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.auth import read_access, require_api_key
-from api.deps import StateDep, get_state
+from api.deps import HolderDep, StateDep
 from api.schemas.recommendations import ErrorResponse
 from api.schemas.users import (
     CategoryShareOut,
@@ -16,10 +17,8 @@ from api.schemas.users import (
     ProfileResponse,
     SocialStatsOut,
 )
-from graph.store import StoreUnavailableError
 from serving.recommender import UnknownUserError
-from serving.state import AppState
-from serving.sync import apply_delete
+from serving.writes import forget_user
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -70,18 +69,13 @@ def get_profile(user_id: UserId, state: StateDep) -> ProfileResponse:
     dependencies=[Depends(require_api_key)],
     summary="Delete a user (privacy)",
 )
-def delete_user(user_id: UserId, request: Request) -> DeleteUserResponse:
+def delete_user(user_id: UserId, holder: HolderDep) -> DeleteUserResponse:
     """Remove the user from serving at once (no recommendations for them, never named in
     anyone's reasons, impressions forgotten), then from the store, so the next export lacks
     them; other replicas on the same store forget them within ``SOCIALREC_SYNC_INTERVAL_S``.
     404 if neither knows the user; 503 with Retry-After if the store is unavailable: serving
     has already forgotten the user, retry to finish the store deletion."""
-    with request.app.state.write_lock:
-        state: AppState = get_state(request)
-        served = apply_delete(state, user_id)
-        if state.store is None:
-            raise StoreUnavailableError("no graph store is configured for this server")
-        stored = state.store.call(lambda store: store.delete_user(user_id))
+    served, stored = holder.write(partial(forget_user, user_id=user_id))
     if not served and not stored:
         raise UnknownUserError(user_id)
     return DeleteUserResponse(

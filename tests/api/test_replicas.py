@@ -199,7 +199,7 @@ def test_a_store_that_cannot_be_read_stops_nothing(tmp_path: Path) -> None:
     gateway = StoreGateway(opener, probe_ttl_s=0)  # every round probes (and re-opens)
     app = create_app(make_settings(tmp_path))
     with TestClient(app) as client:  # the app's own state, read through a dead gateway
-        sync = ChangeSync(gateway, lambda: app.state.serving, app.state.write_lock, interval_s=0.01)
+        sync = ChangeSync(gateway, app.state.holder, interval_s=0.01)
         try:
             with pytest.raises(StoreUnavailableError, match="the disk is gone"):
                 sync.run_once()
