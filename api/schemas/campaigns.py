@@ -22,7 +22,9 @@ class LaunchRequest(BaseModel):
     simulations: int | None = Field(
         None, ge=2, description="Monte-Carlo simulations of the prediction [default: 1000]."
     )
-    seed: int | None = Field(None, ge=0, description="Random seed of the simulations.")
+    seed: int | None = Field(
+        None, ge=0, le=2**64 - 1, description="Random seed of the simulations."
+    )
 
 
 class _Read(BaseModel):
