@@ -12,6 +12,7 @@ from rich.table import Table
 from socialrec.console import console, fail
 
 if TYPE_CHECKING:
+    from graph.snapshot import Snapshot
     from graph.store import GraphStore
     from serving.campaigns import Interval
     from serving.settings import Settings
@@ -27,6 +28,15 @@ def _open(settings: Settings) -> GraphStore:
         raise fail(f"cannot open the {settings.store} store: {exc}") from exc
 
 
+def _snapshot(settings: Settings) -> Snapshot:
+    from graph.snapshot import read_snapshot
+
+    try:
+        return read_snapshot(settings.resolved_snapshot_dir)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
 def _band(interval: Interval) -> str:
     text = f"{interval.expected:,.1f}  90% [{interval.low90:,.1f}, {interval.high90:,.1f}]"
     if interval.low50 is not None and interval.high50 is not None:
@@ -35,24 +45,48 @@ def _band(interval: Interval) -> str:
 
 
 def list_campaigns() -> None:
-    """The launched campaigns in the configured store, oldest first."""
-    from serving.campaigns import Campaign
+    """The launched campaigns in the configured store, oldest first, each with the adopters
+    observed so far; and how often the observed count fell inside the predicted 90% (and 50%)
+    interval over the campaigns whose horizon has passed: the reach model checked as used."""
+    from serving.campaigns import Campaign, campaign_report, live_from_log
     from serving.settings import get_settings
 
-    store = _open(get_settings())
+    settings = get_settings()
+    snapshot = _snapshot(settings)
+    store = _open(settings)
     try:
         campaigns = [Campaign.from_json(body) for body in store.campaign_bodies()]
+        live = live_from_log(snapshot, store)
     finally:
         store.close()
+    now = int(time.time())
+    reports = [campaign_report(c, live, now=now) for c in campaigns]
     table = Table(title=f"{len(campaigns)} launched campaigns")
-    for column in ("id", "name", "item", "kols", "start (UTC)", "predicted adopters"):
+    for column in ("id", "name", "item", "kols", "start (UTC)", "predicted", "observed", "in 90%"):
         table.add_column(column)
-    for c in campaigns:
+    for r in reports:
+        c = r.campaign
         start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.start_ts))
+        observed = f"{r.observed_adopters:,}" + ("" if r.complete else " so far")
         table.add_row(
-            c.campaign_id, c.name or "", c.item_id, ", ".join(c.kols), start, _band(c.adopters)
+            c.campaign_id,
+            c.name or "",
+            c.item_id,
+            ", ".join(c.kols),
+            start,
+            _band(c.adopters),
+            observed,
+            "yes" if r.within_90 else "no",
         )
     console.print(table)
+    complete = [r for r in reports if r.complete]
+    if complete:
+        inside = sum(r.within_90 for r in complete)
+        banded = [r for r in complete if r.within_50 is not None]
+        line = f"{inside}/{len(complete)} complete campaigns inside their 90% interval"
+        if banded:
+            line += f", {sum(bool(r.within_50) for r in banded)}/{len(banded)} inside the 50%"
+        console.print(line)
 
 
 def report(
@@ -63,15 +97,11 @@ def report(
     Reads the campaign from the configured store (SOCIALREC_STORE) and the adopters from the
     exported snapshot plus the store's change log since the export.
     """
-    from graph.snapshot import read_snapshot
     from serving.campaigns import Campaign, campaign_report, live_from_log
     from serving.settings import get_settings
 
     settings = get_settings()
-    try:
-        snapshot = read_snapshot(settings.resolved_snapshot_dir)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
+    snapshot = _snapshot(settings)
     store = _open(settings)
     try:
         bodies = store.campaign_bodies(campaign_id)

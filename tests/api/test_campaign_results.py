@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,8 @@ def test_the_cli_reports_from_the_store_and_its_change_log(tmp_path: Path) -> No
     store = SQLiteStore(tmp_path / "graph.sqlite3")
     try:
         store.record_campaign("c1", START, ["b", "d"], campaign(None, None).to_json())
+        complete = replace(campaign(), campaign_id="c2")  # 30 days from START: long past
+        store.record_campaign("c2", START + 1, ["b", "d"], complete.to_json())
         # after the export: only the change log holds these
         store.write_events([], [buy("a", 1), buy("f", 2), buy("e", 3)])
         store.delete_user("f")
@@ -180,7 +183,10 @@ def test_the_cli_reports_from_the_store_and_its_change_log(tmp_path: Path) -> No
         assert done.returncode == 0 or args[-1] == "nope", done.stdout + done.stderr
         return " ".join(done.stdout.split())
 
-    assert "c1" in socialrec("list")
+    listed = socialrec("list")
+    assert "c1" in listed and "c2" in listed
+    # c2 observed a and e (f deleted): 2, inside both [1, 4] and [2, 3]
+    assert "1/1 complete campaigns inside their 90% interval, 1/1 inside the 50%" in listed
     shown = socialrec("report", "c1")
     assert "observed adopters (KOLs left out) │ 2" in shown  # a and e; f was deleted
     assert "adopters no KOL reaches │ 1" in shown
