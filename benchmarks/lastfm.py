@@ -34,7 +34,19 @@ pyg_sec_per_epoch=... speedup=... time_to_ndcg019_s=...`` followed by more keys;
 The protocol masks only training items in validation (test masks training and validation items),
 so a user's test items compete with the validation items; ``lightgcn_valid_ndcg@10_test_masked``
 is the best model's validation NDCG@10 with the test items masked too (diagnostic only: model
-selection and early stopping use the protocol's figure).
+selection and early stopping use the protocol's figure). ``--full`` also prints
+``social_over_lightgcn_epoch`` (the two models' training seconds per epoch over the seeds of this
+run), ``social_train_s`` and ``social_best_epoch`` (the first seed's social run: wall-clock
+seconds to its early-stopped checkpoint, split and evaluations included) and the keys of
+:func:`epoch_costs` about contention (``contended_sec_per_epoch``: LightGCN while the benchmark
+runs a busy 2-thread process beside it).
+
+``--epoch-costs`` (any RecBole directory with ``<name>.inter`` and ``<name>.net`` as ``--data``,
+e.g. ../shared/data/flickr) runs only :func:`epoch_costs`: both models' epoch seconds in fresh
+processes, their ratio, and LightGCN beside the busy process with OpenMP's passive and spinning
+wait policies. The script sets ``OMP_WAIT_POLICY=PASSIVE`` for itself unless the environment
+chooses (:func:`gnn.threads.passive_openmp`), and ``--threads`` defaults to the CPUs available
+(:func:`gnn.threads.default_threads`).
 """
 
 from __future__ import annotations
@@ -52,8 +64,13 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__":  # before torch is imported (see gnn.threads)
+    from gnn.threads import passive_openmp
+
+    passive_openmp()
 
 from gnn.data import TrainData
+from gnn.threads import default_threads
 from gnn.train import EpochRecord, TrainConfig, TrainResult, train
 from graph.export import export_snapshot
 from graph.load import load_tables
@@ -75,16 +92,18 @@ TARGET_NDCG = 0.19
 
 
 def lastfm_snapshot(data_dir: Path, work: Path) -> Snapshot:
-    """Load the RecBole LastFM files into a temporary store and export a snapshot.
+    """Load the RecBole files ``<name>.inter`` and ``<name>.net`` of ``data_dir`` (``<name>``
+    its directory name: ``lastfm``, or e.g. ``flickr`` for the epoch costs) into a temporary
+    store and export a snapshot.
 
     Raises:
-        FileNotFoundError: if ``lastfm.inter`` is missing from ``data_dir``.
+        FileNotFoundError: if ``<name>.inter`` is missing from ``data_dir``.
     """
-    inter = data_dir / "lastfm.inter"
-    net = data_dir / "lastfm.net"
+    inter = data_dir / f"{data_dir.name}.inter"
+    net = data_dir / f"{data_dir.name}.net"
     if not inter.is_file():
         raise FileNotFoundError(
-            f"{inter} not found: pass --data DIR with lastfm.inter (and lastfm.net), see "
+            f"{inter} not found: pass --data DIR with {inter.name} (and {net.name}), see "
             "../shared/data/README.md"
         )
     store = SQLiteStore(work / "lastfm.sqlite3")
@@ -192,6 +211,98 @@ def run_timing_only(args: argparse.Namespace) -> int:
     config = TrainConfig.for_model("lightgcn", seed=seed, num_threads=args.threads)
     pyg, ours = paired_sec_per_epoch(data, config, args.pyg_rounds)
     print(json.dumps({"pyg": pyg, "ours": ours}))
+    return 0
+
+
+#: The busy neighbour of the contention measurement: another job with two threads of dense
+#: products (torch's default OpenMP policy), as on a shared machine.
+BUSY_NEIGHBOUR = (
+    "import torch\ntorch.set_num_threads(2)\na = torch.randn(512, 512)\nwhile True:\n    a @ a\n"
+)
+
+
+def epoch_seconds_in_fresh_process(
+    snapshot_dir: Path, model: str, seed: int, epochs: int, threads: int, policy: str | None
+) -> float:
+    """Median training seconds of epochs 2..``epochs`` of ``model`` (its defaults) in a new
+    Python process whose ``OMP_WAIT_POLICY`` is ``policy`` (``None``: unset, OpenMP's spinning
+    default).
+
+    Raises:
+        RuntimeError: if the child process fails.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy is not None:
+        env["OMP_WAIT_POLICY"] = policy
+    command = [sys.executable, str(Path(__file__).resolve()), "--epoch-seconds", str(snapshot_dir)]
+    command += ["--model", model, "--seeds", str(seed), "--cost-epochs", str(epochs)]
+    command += ["--threads", str(threads)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"timing process failed ({done.returncode}): {done.stderr[-2000:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["sec_per_epoch"])
+
+
+def run_epoch_seconds(args: argparse.Namespace) -> int:
+    """``--epoch-seconds SNAPSHOT``: train ``--model`` for ``--epochs`` epochs (one evaluation,
+    at the end) on the first seed's split; print ``{"sec_per_epoch": ...}``, the median of
+    epochs 2 onwards, as the last line."""
+    seed = (args.seeds or [2020])[0]
+    data = TrainData.from_snapshot(read_snapshot(args.epoch_seconds), seed=seed)
+    epochs = max(2, args.cost_epochs)
+    config = TrainConfig.for_model(
+        args.model, seed=seed, epochs=epochs, eval_every=epochs, num_threads=args.threads
+    )
+    seconds = [r.train_seconds for r in train(data, config).history[1:]]
+    print(json.dumps({"sec_per_epoch": statistics.median(seconds)}))
+    return 0
+
+
+def epoch_costs(
+    snapshot_dir: Path, seed: int, threads: int, epochs: int, rounds: int
+) -> dict[str, float]:
+    """Epoch seconds of both models and of LightGCN beside a busy neighbour, each in a fresh
+    process (:func:`epoch_seconds_in_fresh_process`).
+
+    ``rounds`` alternating rounds of LightGCN and the social model on a quiet machine give
+    ``lightgcn_sec_per_epoch``, ``social_sec_per_epoch`` (medians) and their ratio
+    ``social_over_lightgcn_epoch``. Then :data:`BUSY_NEIGHBOUR` runs in a second process while
+    LightGCN trains once with the passive OpenMP policy (``contended_sec_per_epoch``, what
+    :func:`gnn.threads.passive_openmp` gives) and once with OpenMP's spinning default
+    (``contended_spin_sec_per_epoch``, the baseline); ``contended_over_quiet`` is the first
+    over the quiet LightGCN figure.
+    """
+    quiet: dict[str, list[float]] = {"lightgcn": [], "social": []}
+    for _ in range(rounds):
+        for model, runs in quiet.items():
+            runs.append(
+                epoch_seconds_in_fresh_process(
+                    snapshot_dir, model, seed, epochs, threads, "PASSIVE"
+                )
+            )
+    out = {f"{model}_sec_per_epoch": statistics.median(runs) for model, runs in quiet.items()}
+    out["social_over_lightgcn_epoch"] = out["social_sec_per_epoch"] / out["lightgcn_sec_per_epoch"]
+    neighbour = subprocess.Popen([sys.executable, "-c", BUSY_NEIGHBOUR])
+    try:
+        time.sleep(2.0)  # let it start spinning
+        for key, policy in (("contended", "PASSIVE"), ("contended_spin", None)):
+            out[f"{key}_sec_per_epoch"] = epoch_seconds_in_fresh_process(
+                snapshot_dir, "lightgcn", seed, epochs, threads, policy
+            )
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+    out["contended_over_quiet"] = out["contended_sec_per_epoch"] / out["lightgcn_sec_per_epoch"]
+    return out
+
+
+def run_epoch_costs(args: argparse.Namespace, snapshot_dir: Path) -> int:
+    """``--epoch-costs``: :func:`epoch_costs` alone (the data set of ``--data``); prints
+    ``RESULT`` with its keys last."""
+    seed = (args.seeds or [2020])[0]
+    costs = epoch_costs(snapshot_dir, seed, args.threads, args.cost_epochs, args.rounds)
+    print(f"load average (1 min) after: {os.getloadavg()[0]:.2f}")
+    print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in costs.items()))
     return 0
 
 
@@ -307,6 +418,7 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
     common = {k: v for k, v in overrides.items() if v is not None}
     rows: dict[str, list[dict[str, float]]] = {"lightgcn": [], "social": []}
     reach_times: list[float | None] = []
+    social_train: tuple[float, int] | None = None  # the first seed's wall seconds, best epoch
     best_valid = 0.0
     eval_times = []
     for seed in seeds:
@@ -318,6 +430,8 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
             result, reached, wall = _timed_train(snapshot, config, args.verbose)
             row = _summary(result)
             rows[model].append(row)
+            if model == "social" and social_train is None:
+                social_train = (wall, result.best_epoch)
             if model == "lightgcn":
                 reach_times.append(reached)
                 best_valid = max(best_valid, result.valid_metrics["ndcg@10"])
@@ -404,6 +518,14 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
             f"time to valid ndcg@10 >= {TARGET_NDCG}: "
             + ", ".join("never" if t is None else f"{t:.1f}s" for t in reach_times)
         )
+    costs = epoch_costs(snapshot_dir, seeds[0], args.threads, args.cost_epochs, args.rounds)
+    print(
+        f"LightGCN beside a busy 2-thread process: {costs['contended_sec_per_epoch']:.3f} "
+        f"s/epoch with OMP_WAIT_POLICY=PASSIVE, {costs['contended_spin_sec_per_epoch']:.3f} "
+        f"with OpenMP's spinning default; quiet {costs['lightgcn_sec_per_epoch']:.3f} "
+        f"(load average {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
     eval_s = statistics.fmean(eval_times)
     items = snapshot.meta["counts"]["items"]
     print(f"full-ranking test evaluation ({items} items, every test user): {eval_s:.3f}s")
@@ -459,6 +581,13 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
         "lightgcn_coverage@10": mean["lightgcn"]["coverage@10"],
         "social_coverage@10": mean["social"]["coverage@10"],
         "social_sec_per_epoch": mean["social"]["sec_per_epoch"],
+        "social_over_lightgcn_epoch": mean["social"]["sec_per_epoch"]
+        / mean["lightgcn"]["sec_per_epoch"],
+        "social_train_s": social_train[0] if social_train else float("nan"),
+        "social_best_epoch": float(social_train[1]) if social_train else float("nan"),
+        "contended_sec_per_epoch": costs["contended_sec_per_epoch"],
+        "contended_spin_sec_per_epoch": costs["contended_spin_sec_per_epoch"],
+        "contended_over_quiet": costs["contended_over_quiet"],
         "eval_s": eval_s,
         "best_valid_ndcg@10": best_valid,
         "lightgcn_valid_ndcg@10_test_masked": mean["lightgcn"]["valid_ndcg@10_test_masked"],
@@ -488,7 +617,12 @@ def main(argv: list[str] | None = None) -> int:
         "--patience", type=int, default=50, help="evaluations without gain (protocol: 50)"
     )
     parser.add_argument("--eval-every", type=int, default=1, help="epochs between evaluations")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: the CPUs available, gnn.threads.default_threads)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every evaluation")
     parser.add_argument(
         "--full", action="store_true", help="both models, PyG reference, synthetic world"
@@ -508,15 +642,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-synthetic", action="store_true", help="--full without synthetic")
     parser.add_argument(
+        "--epoch-costs",
+        action="store_true",
+        help="only the epoch costs: both models quiet, LightGCN beside a busy process",
+    )
+    parser.add_argument(
+        "--cost-epochs", type=int, default=4, help="epochs per epoch-cost timing (default 4)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating epoch-cost rounds (default 2)"
+    )
+    parser.add_argument(
         "--timing-only", type=Path, default=None, metavar="SNAPSHOT", help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--epoch-seconds", type=Path, default=None, metavar="SNAPSHOT", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--model", default="lightgcn", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     import torch
 
+    if args.threads is None:
+        args.threads = default_threads()
     torch.set_num_threads(args.threads)
     if args.timing_only is not None:
         return run_timing_only(args)
+    if args.epoch_seconds is not None:
+        return run_epoch_seconds(args)
     with tempfile.TemporaryDirectory(prefix="socialrec-lastfm-") as tmp:
         return _run(args, Path(tmp))
 
@@ -539,6 +692,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     )
     if args.full:
         return run_full(args, snapshot, work / "snapshot")
+    if args.epoch_costs:
+        return run_epoch_costs(args, work / "snapshot")
 
     overrides = {
         "epochs": args.epochs,

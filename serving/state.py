@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from gnn.checkpoint import Checkpoint, load_checkpoint
+from gnn.threads import available_cpus
 from graph.snapshot import Snapshot, read_snapshot
 from graph.store import StoreUnavailableError
 from serving.attribution import ServeRecorder
@@ -62,7 +63,8 @@ def load_state(
     """Set torch threads, then load the snapshot and checkpoint named by ``settings``.
 
     ``torch.set_num_threads(settings.serving_threads)`` is process-wide and deliberate: BLAS
-    threads inside the server's threadpool oversubscribe small machines.
+    threads inside the server's threadpool oversubscribe small machines. It is capped by the
+    CPUs this process may use (:func:`gnn.threads.available_cpus`: affinity, cgroup quota).
 
     ``store``, ``impressions`` and ``serves`` are handed to the new state as they are. With
     ``carry`` (the state being replaced by a reload) its live changes are re-applied
@@ -72,7 +74,7 @@ def load_state(
         StateLoadError: with the paths and the reason, if an artifact is missing, unreadable
             or the two disagree on users/items.
     """
-    torch.set_num_threads(settings.serving_threads)
+    torch.set_num_threads(min(settings.serving_threads, available_cpus()))
     snapshot_dir = settings.resolved_snapshot_dir
     checkpoint_path = settings.resolved_checkpoint_path
     try:
