@@ -20,10 +20,10 @@ from gnn.models.lightgcn import LightGCN, Propagation
 from gnn.models.social import SocialLightGCN, hashed_bytes
 from gnn.report import build_report, write_report
 from gnn.train import TrainResult, build_model, train
-from graph.schema import Friendship, Interaction, Item, User
-from graph.snapshot import Snapshot, build_snapshot, write_snapshot
+from graph.snapshot import Snapshot, write_snapshot
 from serving.recommender import RecommenderService
 from socialrec.cli import app
+from tests.gnn.worlds import social_snapshot
 
 USER = torch.tensor([0, 0, 1, 2, 2, 3])
 ITEM = torch.tensor([0, 1, 1, 2, 3, 3])
@@ -298,7 +298,6 @@ def test_wrong_graph_shape_is_rejected() -> None:
 
 # Training on a planted world where friends share tastes ------------------------------------
 
-GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 4, 20, 15
 CONFIG = TrainConfig(
     model="social",
     ssl_weight=0.05,
@@ -311,23 +310,6 @@ CONFIG = TrainConfig(
     seed=0,
     num_threads=1,
 )
-
-
-def social_snapshot(seed: int = 0) -> Snapshot:
-    """Users buy inside their group's items; friends are drawn inside the group."""
-    rng = np.random.default_rng(seed)
-    users = [User(f"u{n:03d}") for n in range(GROUPS * USERS_PER_GROUP)]
-    items = [Item(f"i{n:03d}") for n in range(GROUPS * ITEMS_PER_GROUP)]
-    rows, ties = [], set()
-    for n, user in enumerate(users):
-        group = n // USERS_PER_GROUP
-        own = rng.choice(ITEMS_PER_GROUP, 6, replace=False) + group * ITEMS_PER_GROUP
-        rows += [Interaction(user.user_id, items[int(i)].item_id, "purchase") for i in own]
-        for m in rng.choice(USERS_PER_GROUP, 3, replace=False) + group * USERS_PER_GROUP:
-            if m != n:
-                ties.add((min(n, int(m)), max(n, int(m))))
-    friends = [Friendship(users[a].user_id, users[b].user_id) for a, b in sorted(ties)]
-    return build_snapshot(users, items, friends, rows, source="planted-social")
 
 
 @pytest.fixture(scope="module")
