@@ -34,8 +34,8 @@ from graph.store import StoreUnavailableError
 from serving.attribution import open_serve_recorder
 from serving.experiment_serving import ExperimentServing
 from serving.experiments import EXPERIMENTS_FILE, ExperimentRegistry
-from serving.reach import UnknownEntityError
 from serving.recommender import UnknownUserError
+from serving.served_graph import UnknownEntityError
 from serving.settings import Settings, get_settings
 from serving.state import load_state, open_writers, settle_heap
 from serving.sync import ChangeSync

@@ -22,8 +22,9 @@ from graph.reach.calibrate import Prediction
 from graph.reach.estimate import Estimate
 from graph.reach.plan import CampaignPlan
 from serving.profile import ActivitySegment, ValueTier
-from serving.reach import InfluencerReach, ProbabilitySpec, ReachService
+from serving.reach import InfluencerReach, ReachService
 from serving.reach_model import ReachModel, ReachModelInfo
+from serving.served_graph import ProbabilitySpec
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]

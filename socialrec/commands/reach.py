@@ -34,7 +34,8 @@ from socialrec.figures import save_png
 
 if TYPE_CHECKING:
     from graph.reach.estimate import Estimate
-    from serving.reach import ProbabilitySpec, ReachService
+    from serving.reach import ReachService
+    from serving.served_graph import ProbabilitySpec
 
 PROBABILITY_ALIASES = {
     "calibrated": "calibrated",
@@ -81,7 +82,7 @@ def _service(
 def _spec(
     service: ReachService, model: str, probability: str, p: float, window: int
 ) -> ProbabilitySpec:
-    from serving.reach import ProbabilitySpec
+    from serving.served_graph import ProbabilitySpec
 
     if model not in ("ic", "lt"):
         raise fail(f"--model must be ic or lt, got {model!r}")
@@ -191,7 +192,7 @@ def reach(
 
     `socialrec reach backtest` checks the reach models against the store's own log.
     """
-    from serving.reach import UnknownEntityError
+    from serving.served_graph import UnknownEntityError
 
     if ctx.invoked_subcommand is not None:
         return
@@ -288,7 +289,7 @@ def plan(
     jobs: JobsOpt = None,
 ) -> None:
     """Choose influencers for --k or --budget (IMM / CELF) and compare with top followers."""
-    from serving.reach import UnknownEntityError
+    from serving.served_graph import UnknownEntityError
 
     if (k is None) == (budget is None):
         raise fail("give exactly one of --k or --budget")

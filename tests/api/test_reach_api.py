@@ -19,7 +19,9 @@ from gnn.checkpoint import save_checkpoint
 from graph.reach import estimate_reach, exact_reach, exact_spread
 from graph.reach.estimate import WorkLimitError
 from graph.snapshot import write_snapshot
-from serving.reach import ProbabilitySpec, ReachService, graph_affinity
+from serving.affinity import graph_affinity
+from serving.reach import ReachService
+from serving.served_graph import ProbabilitySpec
 from serving.settings import Settings
 from tests.reach_world import USERS, checkpoint, world
 

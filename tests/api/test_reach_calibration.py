@@ -20,7 +20,8 @@ from gnn.train import train
 from graph.reach.backtest import run_backtest, save_backtest
 from graph.reach.calibrate import CalibratedReach
 from graph.snapshot import Snapshot, write_snapshot
-from serving.reach import PURCHASE_PROBABILITY, ReachService
+from serving.affinity import PURCHASE_PROBABILITY
+from serving.reach import ReachService
 from serving.reach_model import load_reach_model
 from serving.settings import Settings
 from tests.graph.reach.worlds import ic_world

@@ -8,7 +8,7 @@ import torch
 
 from gnn.checkpoint import Checkpoint
 from graph.reach.influence_graph import InfluenceGraph
-from serving.reach import graph_affinity, item_affinity, percentile_affinity
+from serving.affinity import graph_affinity, item_affinity, percentile_affinity
 
 
 def _checkpoint() -> Checkpoint:
