@@ -154,3 +154,13 @@ def test_touches_carry_each_entrys_serve_id_to_the_accepted_rows() -> None:
         Touch("u1", "i2", "purchase", NOW, 2.0, None),
         Touch("u1", "i3", "impression", 100, 1.0, "s3"),
     ]
+
+
+def test_the_flusher_compacts_the_log_on_its_interval() -> None:
+    compacted = threading.Event()
+    recorder = ServeRecorder(
+        lambda batch: None, interval_s=0.01, compact=compacted.set, compact_interval_s=0.05
+    )
+    recorder.start()
+    assert compacted.wait(5)
+    recorder.stop()
