@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.deps import get_recommender
+from api.deps import get_experiments
 from gnn.checkpoint import save_checkpoint
+from serving.experiment_serving import Arm, ExperimentServing
+from serving.experiments import ExperimentRegistry
 from serving.recommender import RecommenderService
 from serving.settings import Settings
-from serving.state import StateLoadError
+from serving.state import AppState, StateLoadError
 from tests.api.tiny_model import tiny_checkpoint, tiny_snapshot
 
 URL = "/api/v1/users/{}/recommendations"
@@ -146,14 +149,19 @@ def test_state_missing_before_lifespan_is_503(settings: Settings) -> None:
     assert response.json() == {"detail": "the model is not loaded"}
 
 
-def test_recommender_dependency_can_be_overridden(settings: Settings) -> None:
+def test_serving_dependency_can_be_overridden(settings: Settings, tmp_path: Path) -> None:
     snapshot = tiny_snapshot()
     ckpt = tiny_checkpoint(snapshot)
     ckpt.user_embeddings = -ckpt.user_embeddings  # u1 now prefers i5
+    flipped = RecommenderService.from_artifacts(snapshot, ckpt)
+
+    class Flipped(ExperimentServing):
+        def arm(self, state: AppState, user_id: str) -> Arm:
+            return replace(super().arm(state, user_id), recommender=flipped)
+
     app = create_app(settings)
-    app.dependency_overrides[get_recommender] = lambda: RecommenderService.from_artifacts(
-        snapshot, ckpt
-    )
+    registry = ExperimentRegistry(tmp_path / "experiments.json")
+    app.dependency_overrides[get_experiments] = lambda: Flipped(registry)
     with TestClient(app) as client:
         assert _items(client, "u1", k=2) == ["i5", "i4"]
 
