@@ -80,6 +80,7 @@ import httpx
 import numpy as np
 
 from graph.snapshot import read_snapshot
+from tests.server_process import ServerStartError, server_process
 
 REPO: Final[Path] = Path(__file__).resolve().parents[1]
 DEFAULT_DATA: Final[Path] = REPO.parent / "shared" / "data" / "lastfm"
@@ -272,39 +273,15 @@ def api_server(
     if candidates is not None:
         env["SOCIALREC_CANDIDATES"] = str(candidates)
     env |= extra
-    base = f"http://127.0.0.1:{port}"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "socialrec.cli", "serve"),
-                *("--host", "127.0.0.1", "--port", str(port), "--threads", "1"),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    argv = [
+        *(sys.executable, "-m", "socialrec.cli", "serve"),
+        *("--host", "127.0.0.1", "--port", str(port), "--threads", "1"),
+    ]
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}; see {log}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the server did not answer /health in {timeout_s} s; see {log}")
-            time.sleep(0.3)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with server_process(argv, port, env, timeout_s, log=log) as server:
+            yield server.base, server.pid
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)
