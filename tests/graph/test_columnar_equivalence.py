@@ -25,8 +25,7 @@ from graph.load import load_tables
 from graph.readers import TableSource, csv_rows, read_directory, read_recbole
 from graph.sqlite_store import SQLiteStore
 from graph.synthetic import WorldConfig, generate_world, write_world
-from tests.graph.rowwise_reference import rowwise_load
-from tests.graph.test_ingest_fuzz import (
+from tests.graph.ingest_scenarios import (
     FUZZ,
     NOW,
     Scenario,
@@ -34,6 +33,7 @@ from tests.graph.test_ingest_fuzz import (
     scenarios,
     write_scenario,
 )
+from tests.graph.rowwise_reference import rowwise_load
 
 TABLE_SQL: Final[dict[str, str]] = {
     "users": "SELECT id, region, signup_ts, private FROM users ORDER BY id",
