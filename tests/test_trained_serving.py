@@ -1,6 +1,6 @@
 """A trained model served by the real server answers better than popularity.
 
-A synthetic world (graph/synthetic.py) loses a random fifth of each active user's items (every
+A synthetic world (graph/synthetic/) loses a random fifth of each active user's items (every
 row of those user-item pairs) before it is loaded into a SQLite store and exported; a model is
 trained on that snapshot, written where the server looks, and served by uvicorn in its own
 process. Every held-out user's top 10 comes over HTTP and is scored against the held-out items,
