@@ -117,8 +117,9 @@ def _load_source(
 ) -> TableSummary:
     summary = TableSummary(source.table, source.file, ignored_columns=list(source.ignored_columns))
     write = _writer(store, source.table, batch_size)
+    bulk = isinstance(store, BulkStore)
     for batch in source_batches(source, batch_size):
-        accepted, rejected = validator.validate(source, batch)
+        accepted, rejected = validator.validate(source, batch, key_order=bulk)
         write(accepted)
         report(rejected)
         summary.read += len(batch)
