@@ -4,8 +4,9 @@ A key is two unsigned 64-bit words (the validator packs integer id codes, kinds 
 them, so keys are exact, never hashes). The index keeps, per key, where it was first seen
 (file number and signed line) in sorted runs of a 64-bit mix of the key: a lookup is one
 binary search per run, a hit is confirmed on the key's two words, and runs are merged as
-they grow (at most about log2(keys / batch) runs), so a batch costs O(batch x runs). Memory:
-36 bytes per distinct key.
+they grow (about log2(keys / batch) runs, plus one per :data:`MAX_RUN` keys), so a batch
+costs O(batch x runs). Memory: 36 bytes per distinct key, plus a merge's copy of at most
+:data:`MAX_RUN` keys.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from numpy.typing import NDArray
 
 U64 = NDArray[np.uint64]
 I64 = NDArray[np.int64]
+#: Runs are not merged past this many keys (bounds the memory a merge needs besides the index).
+MAX_RUN: Final[int] = 8_000_000
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _M2: Final = np.uint64(0x94D049BB133111EB)
@@ -116,7 +119,11 @@ class KeyIndex:
 
     def _merge(self) -> None:
         runs = self._runs
-        while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
+        while (
+            len(runs) > 1
+            and len(runs[-2]) <= 2 * len(runs[-1])
+            and len(runs[-2]) + len(runs[-1]) <= MAX_RUN
+        ):
             b, a = runs.pop(), runs.pop()
             runs.append(
                 _sorted_run(
