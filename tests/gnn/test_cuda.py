@@ -1,6 +1,7 @@
 """Training on a GPU trains the model that training on the CPU trains: same seed, same draws
-(negatives, batches and the contrastive noise come from the CPU generator), so the same losses
-and embeddings up to float rounding. Runs only where torch sees a GPU; this file imports no
+(negatives and batches come from the CPU generator; the contrastive noise is a counter-based
+hash keyed by one draw from it and computed on the device, the same bytes on both), so the same
+losses and embeddings up to float rounding. Runs only where torch sees a GPU; this file imports no
 server or store package, so it runs on a bare GPU box with ``pytest --noconftest``."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 
 from gnn.config import TrainConfig
 from gnn.data import TrainData
+from gnn.models.social import hashed_bytes
 from gnn.train import Replicas, train
 from graph.synthetic import WorldConfig, generate_world
 
@@ -32,3 +34,10 @@ def test_gpu_training_matches_cpu_training(model: str) -> None:
     assert on_gpu.user_embeddings.device.type == "cpu"
     for name, value in on_cpu.valid_metrics.items():
         assert on_gpu.valid_metrics[name] == pytest.approx(value, abs=1e-3), name
+
+
+def test_contrastive_noise_bytes_are_the_same_on_the_gpu() -> None:
+    # int64 arithmetic wraps alike on both devices: the hash gives the same bytes.
+    on_gpu = hashed_bytes(2**61 + 12345, 1_000_003, "cuda")
+    assert on_gpu.device.type == "cuda"
+    assert torch.equal(on_gpu.cpu(), hashed_bytes(2**61 + 12345, 1_000_003))
