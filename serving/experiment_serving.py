@@ -24,7 +24,7 @@ import torch
 
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from serving.experiments import CapMode, Experiment, ExperimentRegistry, Variant, assign
-from serving.recommender import RecommenderService, UnknownUserError
+from serving.recommender import RecommenderService
 from serving.scoring import fold_in
 from serving.settings import Settings
 from serving.social import SocialRecommender, Strategy
@@ -74,37 +74,29 @@ class PopularRecommender(SocialRecommender):
     """The social layer of a ``strategy="popular"`` variant: every served user gets the
     ``popular`` strategy (no candidate stage: build it with ``candidates=0``)."""
 
-    def user_vector(
-        self, rec: RecommenderService, user_id: str
-    ) -> tuple[torch.Tensor | None, Strategy]:
-        if not self.live.has_user(user_id):
-            raise UnknownUserError(user_id)
+    def _served_vector(self, user_id: str) -> tuple[torch.Tensor | None, Strategy]:
         return None, "popular"
 
 
 class ModelRecommender(SocialRecommender):
     """The social layer of a ``checkpoint`` variant: vectors from that model only."""
 
-    def _vector(self, rec: RecommenderService, user_id: str) -> torch.Tensor | None:
-        row = rec.user_position(user_id)
+    def _vector(self, user_id: str) -> torch.Tensor | None:
+        row = self.rec.user_position(user_id)
         if row is not None:
-            return rec.user_embeddings[row]
+            return self.rec.user_embeddings[row]
         history = self.live.history(user_id)
         if len(history) == 0:
             return None
-        return fold_in(rec.item_embeddings[torch.from_numpy(history.items)])
+        return fold_in(self.rec.item_embeddings[torch.from_numpy(history.items)])
 
-    def user_vector(
-        self, rec: RecommenderService, user_id: str
-    ) -> tuple[torch.Tensor | None, Strategy]:
-        if not self.live.has_user(user_id):
-            raise UnknownUserError(user_id)
-        if len(self.live.history(user_id)) and (own := self._vector(rec, user_id)) is not None:
+    def _served_vector(self, user_id: str) -> tuple[torch.Tensor | None, Strategy]:
+        if len(self.live.history(user_id)) and (own := self._vector(user_id)) is not None:
             return own, "personalized"
         friends = [
             v
             for f in sorted({n.user_id for n in self.live.following(user_id)})
-            if len(self.live.history(f)) and (v := self._vector(rec, f)) is not None
+            if len(self.live.history(f)) and (v := self._vector(f)) is not None
         ]
         if friends:
             return torch.stack(friends).mean(dim=0), "social_cold_start"
@@ -214,12 +206,17 @@ def build_arm(
     social: SocialRecommender
     if variant.strategy == "popular":
         social = PopularRecommender(
-            base.live, social_boost=boost, max_reason_users=base.max_reason_users, candidates=0
+            base.live,
+            recommender,
+            social_boost=boost,
+            max_reason_users=base.max_reason_users,
+            candidates=0,
         )
     elif variant.checkpoint is not None or boost != base.social_boost:
         kind = ModelRecommender if variant.checkpoint is not None else SocialRecommender
         social = kind(
             base.live,
+            recommender,
             social_boost=boost,
             max_reason_users=base.max_reason_users,
             candidates=base.candidates,

@@ -24,7 +24,6 @@ from typing import Final, Literal
 import numpy as np
 
 from serving.events import ImpressionLog
-from serving.recommender import RecommenderService
 from serving.scoring import CLOSENESS, capped, standardize
 from serving.social import Reason, SocialRecommender, Strategy
 
@@ -75,7 +74,6 @@ def relations(social: SocialRecommender, user_id: str, authors: set[str]) -> dic
 
 def rank_feed(
     social: SocialRecommender,
-    rec: RecommenderService,
     impressions: ImpressionLog,
     user_id: str,
     candidates: Sequence[Candidate],
@@ -100,7 +98,7 @@ def rank_feed(
         raise ValueError(f"author_weight must be >= 0, got {author_weight}")
     if window_s < 0:
         raise ValueError(f"window_s must be >= 0, got {window_s}")
-    scored = social.scores(rec, user_id, region=region)
+    scored = social.scores(user_id, region=region)
     index = social.live.snapshot.item_index
     rows = [index.get(c.item_id) for c in candidates]
     raw = np.array([scored.final[r] if r is not None else np.nan for r in rows], dtype=np.float64)

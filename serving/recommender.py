@@ -1,13 +1,10 @@
-"""Top-k recommendation from a checkpoint's final embeddings, excluding already-seen items.
+"""A checkpoint's final embeddings in the served snapshot's order (:class:`RecommenderService`).
 
 Scores are inner products ``item_embeddings @ user_embeddings[u]`` (the LightGCN scoring
-rule). Each request allocates one score vector of length ``num_items``; the seen items of
-every user are precomputed at load as a CSR structure (``seen_indptr`` / ``seen_indices``).
+rule); :mod:`serving.social` ranks with them.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,14 +24,6 @@ class UnknownUserError(LookupError):
 
 class ArtifactMismatchError(ValueError):
     """A checkpoint and a snapshot do not describe the same users and items."""
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredItem:
-    """One recommended item and its score."""
-
-    item_id: str
-    score: float
 
 
 def _check_ids(kind: str, checkpoint_ids: list[str], snapshot_ids: list[str]) -> None:
@@ -61,9 +50,6 @@ class RecommenderService:
         item_embeddings: float tensor ``[num_items, dim]``.
         user_ids: index -> user id, ``len == num_users``.
         item_ids: index -> item id, ``len == num_items``.
-        seen_indptr: int64 ``[num_users + 1]``; user ``u`` saw item indices
-            ``seen_indices[seen_indptr[u]:seen_indptr[u + 1]]``.
-        seen_indices: int64 item indices.
     """
 
     def __init__(
@@ -72,8 +58,6 @@ class RecommenderService:
         item_embeddings: torch.Tensor,
         user_ids: list[str],
         item_ids: list[str],
-        seen_indptr: NDArray[np.int64],
-        seen_indices: NDArray[np.int64],
     ) -> None:
         if user_embeddings.ndim != 2 or user_embeddings.shape[0] != len(user_ids):
             raise ValueError(
@@ -90,22 +74,16 @@ class RecommenderService:
                 f"user and item embedding dims differ: {user_embeddings.shape[1]} "
                 f"vs {item_embeddings.shape[1]}"
             )
-        if seen_indptr.shape != (len(user_ids) + 1,):
-            raise ValueError(
-                f"seen_indptr must have length {len(user_ids) + 1}, got {seen_indptr.shape}"
-            )
         self._user_emb = user_embeddings.detach().to(torch.float32).contiguous()
         self._item_emb = item_embeddings.detach().to(torch.float32).contiguous()
         self._item_unit = torch.nn.functional.normalize(self._item_emb, dim=1)
         self._user_ids = list(user_ids)
         self._item_ids = list(item_ids)
         self._user_index = {uid: i for i, uid in enumerate(self._user_ids)}
-        self._seen_indptr = seen_indptr
-        self._seen_indices = seen_indices
 
     @classmethod
     def from_artifacts(cls, snapshot: Snapshot, checkpoint: Checkpoint) -> RecommenderService:
-        """Build the service from a checkpoint, taking seen items from ``snapshot``.
+        """Build the service from a checkpoint, in ``snapshot``'s user and item order.
 
         The checkpoint's id maps must hold the same users and items as the snapshot (order
         may differ). The service uses the snapshot's order: embedding rows are permuted by id,
@@ -124,10 +102,7 @@ class RecommenderService:
         if checkpoint.item_ids != snapshot.item_ids:
             ckpt_item = {iid: i for i, iid in enumerate(checkpoint.item_ids)}
             item_emb = item_emb[torch.tensor([ckpt_item[i] for i in snapshot.item_ids])]
-        indptr, indices = seen_csr(
-            snapshot.inter_user, snapshot.inter_item, num_users=snapshot.num_users
-        )
-        return cls(user_emb, item_emb, snapshot.user_ids, snapshot.item_ids, indptr, indices)
+        return cls(user_emb, item_emb, snapshot.user_ids, snapshot.item_ids)
 
     @property
     def num_users(self) -> int:
@@ -165,65 +140,6 @@ class RecommenderService:
     def user_position(self, user_id: str) -> int | None:
         """The row of ``user_id`` in :attr:`user_embeddings`, or ``None`` if unknown."""
         return self._user_index.get(user_id)
-
-    def seen_items(self, user_id: str) -> list[str]:
-        """Ids of the items ``user_id`` interacted with (sorted by item index)."""
-        u = self._index_of(user_id)
-        start, stop = self._seen_indptr[u], self._seen_indptr[u + 1]
-        return [self._item_ids[i] for i in self._seen_indices[start:stop]]
-
-    def recommend(self, user_id: str, k: int, *, exclude_seen: bool = True) -> list[ScoredItem]:
-        """The ``k`` highest-scoring items for ``user_id``, best first (ties: lower index).
-
-        Returns fewer than ``k`` items when fewer candidates remain.
-
-        Raises:
-            ValueError: if ``k < 1``.
-            UnknownUserError: if ``user_id`` is not in the model.
-        """
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        u = self._index_of(user_id)
-        with torch.inference_mode():
-            scores = torch.mv(self._item_emb, self._user_emb[u]).numpy()
-        num_candidates = self.num_items
-        if exclude_seen:
-            seen = self._seen_indices[self._seen_indptr[u] : self._seen_indptr[u + 1]]
-            scores[seen] = -np.inf
-            num_candidates -= len(seen)
-        k = min(k, num_candidates)
-        if k <= 0:
-            return []
-        if k < self.num_items:
-            top = np.argpartition(-scores, k - 1)[:k]
-        else:
-            top = np.arange(self.num_items)
-        # Stable order: score descending, then item index ascending.
-        top = top[np.lexsort((top, -scores[top]))]
-        return [ScoredItem(self._item_ids[i], float(scores[i])) for i in top]
-
-    def _index_of(self, user_id: str) -> int:
-        try:
-            return self._user_index[user_id]
-        except KeyError:
-            raise UnknownUserError(user_id) from None
-
-
-def seen_csr(
-    users: NDArray[np.int64], items: NDArray[np.int64], *, num_users: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Deduplicated per-user item lists as CSR arrays ``(indptr, indices)``.
-
-    Args:
-        users: user index of each interaction.
-        items: item index of each interaction (same length as ``users``).
-        num_users: number of users (rows); users without interactions get empty rows.
-    """
-    pair_users, pair_items = distinct_pairs(users, items)
-    counts = np.bincount(pair_users, minlength=num_users)
-    indptr = np.zeros(num_users + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, pair_items
 
 
 def distinct_pairs(

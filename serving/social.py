@@ -146,6 +146,7 @@ class SocialRecommender:
 
     Args:
         live: The served graph.
+        rec: Embeddings to score with.
         social_boost: Strength of the social-proof boost, ``>= 0``.
         max_reason_users: Most friend ids listed in a ``friends_purchased`` reason.
         similar_min_cosine: Least cosine similarity for a ``similar_to`` reason.
@@ -158,6 +159,7 @@ class SocialRecommender:
     def __init__(
         self,
         live: LiveGraph,
+        rec: RecommenderService,
         *,
         social_boost: float = 0.1,
         max_reason_users: int = 5,
@@ -175,33 +177,25 @@ class SocialRecommender:
                 f"candidates must be >= 0 and candidate_users >= 1, got {candidates} "
                 f"and {candidate_users}"
             )
+        ids = live.snapshot.item_ids
+        if rec.item_ids is not ids and rec.item_ids != ids:
+            raise ValueError(
+                "recommender item order must equal the snapshot's; build it with "
+                "RecommenderService.from_artifacts(snapshot, checkpoint)"
+            )
         self.live = live
+        self.rec = rec
         self.social_boost = social_boost
         self.max_reason_users = max_reason_users
         self.similar_min_cosine = similar_min_cosine
         self.max_similar = max_similar
         self.candidates = candidates
         self.candidate_users = candidate_users
-        self._checked: RecommenderService | None = None
-        self._stages: CandidateCache | None = None
+        self._stages = CandidateCache(candidates, candidate_users) if candidates else None
 
     # -- vectors ------------------------------------------------------------------------------
 
-    def _check(self, rec: RecommenderService) -> None:
-        if rec is self._checked:
-            return
-        ids = self.live.snapshot.item_ids
-        if rec.item_ids is not ids and rec.item_ids != ids:
-            raise ValueError(
-                "recommender item order must equal the snapshot's; build it with "
-                "RecommenderService.from_artifacts(snapshot, checkpoint)"
-            )
-        self._checked = rec  # services are immutable: one check each
-        self._stages = (
-            CandidateCache(self.candidates, self.candidate_users) if self.candidates else None
-        )
-
-    def _own_vector(self, rec: RecommenderService, user_id: str) -> torch.Tensor | None:
+    def _own_vector(self, user_id: str) -> torch.Tensor | None:
         """The vector of a user with history: folded-in, else the model's, else folded from
         scratch (``None`` without history)."""
         vector = self.live.user_vector(user_id)
@@ -210,14 +204,12 @@ class SocialRecommender:
         history = self.live.history(user_id)
         if len(history) == 0:
             return None
-        row = rec.user_position(user_id)
+        row = self.rec.user_position(user_id)
         if row is not None:
-            return rec.user_embeddings[row]
-        return fold_in(rec.item_embeddings[torch.from_numpy(history.items)])
+            return self.rec.user_embeddings[row]
+        return fold_in(self.rec.item_embeddings[torch.from_numpy(history.items)])
 
-    def user_vector(
-        self, rec: RecommenderService, user_id: str
-    ) -> tuple[torch.Tensor | None, Strategy]:
+    def user_vector(self, user_id: str) -> tuple[torch.Tensor | None, Strategy]:
         """The vector used to score items for a served user, and the strategy it implies.
 
         Raises:
@@ -225,19 +217,23 @@ class SocialRecommender:
         """
         if not self.live.has_user(user_id):
             raise UnknownUserError(user_id)
-        own = self._own_vector(rec, user_id)
+        return self._served_vector(user_id)
+
+    def _served_vector(self, user_id: str) -> tuple[torch.Tensor | None, Strategy]:
+        """:meth:`user_vector` of a user known to be served (subclasses change this)."""
+        own = self._own_vector(user_id)
         if own is not None:
             return own, "personalized"
         friends = [
             v
             for f in sorted({n.user_id for n in self.live.following(user_id)})
-            if (v := self._own_vector(rec, f)) is not None
+            if (v := self._own_vector(f)) is not None
         ]
         if friends:
             return torch.stack(friends).mean(dim=0), "social_cold_start"
         return None, "popular"
 
-    def fold_in_user(self, rec: RecommenderService, user_id: str, new_items: list[int]) -> None:
+    def fold_in_user(self, user_id: str, new_items: list[int]) -> None:
         """Update ``user_id``'s vector after new interactions with ``new_items`` (indices).
 
         A user the model knows keeps their learned vector weighted by their earlier history
@@ -245,7 +241,7 @@ class SocialRecommender:
         """
         if not new_items:
             return
-        self._check(rec)
+        rec = self.rec
         previous = len(self.live.history(user_id)) - len(new_items)
         base = self.live.user_vector(user_id)
         row = rec.user_position(user_id)
@@ -262,15 +258,15 @@ class SocialRecommender:
 
     # -- scores -------------------------------------------------------------------------------
 
-    def scores(
-        self, rec: RecommenderService, user_id: str, *, region: str | None = None
-    ) -> UserScores:
+    def scores(self, user_id: str, *, region: str | None = None) -> UserScores:
         """Model and boosted scores of every item for ``user_id``; unserved users (and
         users without signal) get popularity (``log1p`` of distinct users), within
         ``region`` if given."""
-        self._check(rec)
-        known = self.live.has_user(user_id)
-        vector, strategy = self.user_vector(rec, user_id) if known else (None, "popular")
+        return self._scores(user_id, self.live.has_user(user_id), region)
+
+    def _scores(self, user_id: str, known: bool, region: str | None) -> UserScores:
+        """:meth:`scores`, given whether ``user_id`` is served."""
+        vector, strategy = self._served_vector(user_id) if known else (None, "popular")
         num_items = self.live.snapshot.num_items
         activity = self.live.friend_activity(user_id) if known else FriendActivity.empty(num_items)
         counts = activity.counts
@@ -284,14 +280,13 @@ class SocialRecommender:
             return UserScores("popular", model, model.copy(), counts, activity)
         # numpy's matrix-vector product: the same BLAS call without torch's dispatch (~30%
         # faster on the serving path).
-        model = (rec.item_embeddings.numpy() @ vector.numpy()).astype(np.float64)
+        model = (self.rec.item_embeddings.numpy() @ vector.numpy()).astype(np.float64)
         return UserScores(
             strategy, model, social_boost(model, counts, self.social_boost), counts, activity
         )
 
     def recommend(
         self,
-        rec: RecommenderService,
         user_id: str,
         k: int,
         *,
@@ -303,7 +298,6 @@ class SocialRecommender:
         """The ``k`` best items for ``user_id`` with reasons, best first (ties: item index).
 
         Args:
-            rec: Embeddings to score with.
             user_id: The user.
             k: How many items, ``>= 1``.
             exclude_seen: Leave out items the user interacted with.
@@ -317,18 +311,18 @@ class SocialRecommender:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        self._check(rec)
         snapshot = self.live.snapshot
         keep = (item_filter or ItemFilter()).mask(snapshot)
-        if not self.live.has_user(user_id) and not fallback_popular:
+        known = self.live.has_user(user_id)
+        if not known and not fallback_popular:
             raise UnknownUserError(user_id)
         history = self.live.history(user_id)
         if exclude_seen:
             keep[history.items] = False
-        ranked = self._rank_staged(rec, user_id, len(history), keep, k)
+        ranked = self._rank_staged(user_id, len(history), keep, k)
         if ranked is None:
-            scored = self.scores(rec, user_id, region=region)
-            row = self._staged_row(rec, user_id, len(history))
+            scored = self._scores(user_id, known, region)
+            row = self._staged_row(user_id, len(history))
             if scored.strategy == "personalized" and row is not None and self._stages is not None:
                 self._stages.remember(row, scored.model)
             pool = np.flatnonzero(keep)
@@ -340,7 +334,7 @@ class SocialRecommender:
                 scored.final[pool[best]],
                 scored.activity,
             )
-        similar = self._similar(rec, ranked.items, np.unique(history.items))
+        similar = self._similar(ranked.items, np.unique(history.items))
         items = []
         for n, item in enumerate(ranked.items.tolist()):
             reasons: list[Reason] = []
@@ -363,19 +357,18 @@ class SocialRecommender:
             )
         return Recommendation(user_id, ranked.strategy, items)
 
-    def _staged_row(self, rec: RecommenderService, user_id: str, history_size: int) -> int | None:
+    def _staged_row(self, user_id: str, history_size: int) -> int | None:
         """The model row of a user served with the model's own vector (the users that
         :mod:`serving.candidates` applies to), else ``None``."""
         if self._stages is None or history_size == 0:
             return None
-        row = rec.user_position(user_id)
+        row = self.rec.user_position(user_id)
         if row is None or self.live.user_vector(user_id) is not None:
             return None
         return row
 
     def _rank_staged(
         self,
-        rec: RecommenderService,
         user_id: str,
         history_size: int,
         keep: NDArray[np.bool_],
@@ -383,7 +376,7 @@ class SocialRecommender:
     ) -> _Ranked | None:
         """The exact top ``k`` from the user's candidate stage, or ``None`` when the stage
         does not apply or cannot prove its answer (the caller scores the catalogue)."""
-        row = self._staged_row(rec, user_id, history_size)
+        row = self._staged_row(user_id, history_size)
         stage = None if row is None or self._stages is None else self._stages.get(row)
         if row is None or stage is None:
             return None
@@ -394,8 +387,8 @@ class SocialRecommender:
         pool = np.flatnonzero(in_pool & keep)
         if len(pool) < k:
             return None
-        vector = rec.user_embeddings.numpy()[row]
-        model = (rec.item_embeddings.numpy()[pool] @ vector).astype(np.float64)
+        vector = self.rec.user_embeddings.numpy()[row]
+        model = (self.rec.item_embeddings.numpy()[pool] @ vector).astype(np.float64)
         final = model.copy()
         # Friend counts of the pool: touched items are ascending, like the pool.
         at = np.searchsorted(pool, activity.touched)
@@ -412,13 +405,13 @@ class SocialRecommender:
         return _Ranked("personalized", pool[best], model[best], final[best], activity)
 
     def _similar(
-        self, rec: RecommenderService, items: NDArray[np.int64], history: NDArray[np.int64]
+        self, items: NDArray[np.int64], history: NDArray[np.int64]
     ) -> list[tuple[str, ...]]:
         """For each of ``items``: the closest ``history`` items (sorted distinct indices) by
         cosine, most similar first (ties: smaller index)."""
         if len(history) == 0 or self.max_similar < 1:
             return [() for _ in items]
-        unit = rec.item_directions.numpy()
+        unit = self.rec.item_directions.numpy()
         sims = unit[items] @ unit[history].T
         ok = (sims >= self.similar_min_cosine) & (history[None, :] != items[:, None])
         # A stable sort of each row keeps equal similarities in history (= index) order.

@@ -96,6 +96,7 @@ def load_state(
         ) from exc
     social = SocialRecommender(
         live,
+        recommender,
         social_boost=settings.social_boost,
         max_reason_users=settings.max_reason_users,
         candidates=settings.candidates,
@@ -103,7 +104,7 @@ def load_state(
     )
     if carry is not None:
         for user_id, items in carry_over(carry.live, live).items():
-            social.fold_in_user(recommender, user_id, items)
+            social.fold_in_user(user_id, items)
     return AppState(
         settings=settings,
         snapshot=snapshot,

@@ -157,7 +157,7 @@ def apply_write(
     for row in live.add_interactions(servable):
         per_user.setdefault(row.user_id, []).append(index[row.item_id])
     for user_id, items in per_user.items():
-        state.social.fold_in_user(state.recommender, user_id, items)
+        state.social.fold_in_user(user_id, items)
 
 
 def apply_delete(state: AppState, user_id: str) -> bool:

@@ -39,7 +39,6 @@ def rank(
     try:
         strategy, ranked = rank_feed(
             arm.social,
-            arm.recommender,
             impressions,
             body.user_id,
             [Candidate(c.item_id, c.author_id, c.post_id) for c in body.candidates],

@@ -143,7 +143,6 @@ async def get_recommendations(
     arm = experiments.arm(state, user_id)  # the server's own, or an experiment's variant
     try:
         result = arm.social.recommend(
-            arm.recommender,
             user_id,
             bounded_k(k, state.settings.max_k),
             exclude_seen=exclude_seen,

@@ -16,6 +16,7 @@ from serving.experiment_serving import Arm, ExperimentServing
 from serving.experiments import ExperimentRegistry
 from serving.recommender import RecommenderService
 from serving.settings import Settings
+from serving.social import SocialRecommender
 from serving.state import AppState, StateLoadError
 from tests.api.tiny_model import tiny_checkpoint, tiny_snapshot
 
@@ -157,7 +158,8 @@ def test_serving_dependency_can_be_overridden(settings: Settings, tmp_path: Path
 
     class Flipped(ExperimentServing):
         def arm(self, state: AppState, user_id: str) -> Arm:
-            return replace(super().arm(state, user_id), recommender=flipped)
+            social = SocialRecommender(state.live, flipped)
+            return replace(super().arm(state, user_id), recommender=flipped, social=social)
 
     app = create_app(settings)
     registry = ExperimentRegistry(tmp_path / "experiments.json")

@@ -15,7 +15,7 @@ from graph.schema import Friendship, Interaction, Item, User, canonical_friendsh
 from graph.snapshot import Snapshot, build_snapshot
 from serving.candidates import CandidateCache, Stage
 from serving.live import LiveGraph
-from serving.recommender import RecommenderService, seen_csr
+from serving.recommender import RecommenderService
 from serving.social import (
     ItemFilter,
     RankedItem,
@@ -52,15 +52,14 @@ def _world(seed: int) -> tuple[Snapshot, RecommenderService]:
         torch.randn(NUM_ITEMS, DIM, generator=generator),
         snapshot.user_ids,
         snapshot.item_ids,
-        *seen_csr(snapshot.inter_user, snapshot.inter_item, num_users=NUM_USERS),
     )
     return snapshot, service
 
 
-def _answers(social: SocialRecommender, rec: RecommenderService, **kwargs: object) -> list:
+def _answers(social: SocialRecommender, **kwargs: object) -> list:
     out = []
     for user in [f"u{n:02d}" for n in range(NUM_USERS)]:
-        result = social.recommend(rec, user, **kwargs)  # type: ignore[arg-type]
+        result = social.recommend(user, **kwargs)  # type: ignore[arg-type]
         out.append((result.strategy, [(i.item_id, i.reasons) for i in result.items], result))
     return out
 
@@ -78,16 +77,16 @@ def _answers(social: SocialRecommender, rec: RecommenderService, **kwargs: objec
 )
 def test_staged_answers_equal_the_catalogue_scan(seed: int, kwargs: dict) -> None:
     snapshot, rec = _world(seed)
-    scan = SocialRecommender(LiveGraph(snapshot), candidates=0)
-    staged = SocialRecommender(LiveGraph(snapshot), candidates=20)
+    scan = SocialRecommender(LiveGraph(snapshot), rec, candidates=0)
+    staged = SocialRecommender(LiveGraph(snapshot), rec, candidates=20)
     for social in (scan, staged):  # fresh events: a user folded in, a friend's purchase
         social.live.add_interactions([Interaction("u03", "i007", "purchase", ts=20_000)])
-        social.fold_in_user(rec, "u03", [7])
-    expected = _answers(scan, rec, **kwargs)
-    _answers(staged, rec, **kwargs)  # first requests: every stage is computed
+        social.fold_in_user("u03", [7])
+    expected = _answers(scan, **kwargs)
+    _answers(staged, **kwargs)  # first requests: every stage is computed
     assert staged._stages is not None and staged._stages.misses > 0
     hits = staged._stages.hits
-    got = _answers(staged, rec, **kwargs)
+    got = _answers(staged, **kwargs)
     assert staged._stages.hits > hits  # the second round is served from stages
     for (s1, items1, r1), (s2, items2, r2) in zip(expected, got, strict=True):
         assert (s1, items1) == (s2, items2), r1.user_id

@@ -103,8 +103,8 @@ def rec(snapshot: Snapshot) -> RecommenderService:
 
 
 @pytest.fixture
-def social(snapshot: Snapshot) -> SocialRecommender:
-    return SocialRecommender(LiveGraph(snapshot), social_boost=0.1, max_reason_users=2)
+def social(snapshot: Snapshot, rec: RecommenderService) -> SocialRecommender:
+    return SocialRecommender(LiveGraph(snapshot), rec, social_boost=0.1, max_reason_users=2)
 
 
 def _interacted(snapshot: Snapshot, user: str, item: str) -> bool:
@@ -115,7 +115,7 @@ def _interacted(snapshot: Snapshot, user: str, item: str) -> bool:
 def test_reasons_come_from_the_graph(
     snapshot: Snapshot, rec: RecommenderService, social: SocialRecommender
 ) -> None:
-    result = social.recommend(rec, "a", 5)
+    result = social.recommend("a", 5)
     assert result.strategy == "personalized"
     assert "p1" not in [i.item_id for i in result.items]  # seen
     by_id = {i.item_id: i for i in result.items}
@@ -137,9 +137,9 @@ def test_reasons_come_from_the_graph(
 def test_boost_lifts_social_items_and_zero_disables_it(
     rec: RecommenderService, snapshot: Snapshot
 ) -> None:
-    plain = SocialRecommender(LiveGraph(snapshot), social_boost=0.0).recommend(rec, "a", 5)
+    plain = SocialRecommender(LiveGraph(snapshot), rec, social_boost=0.0).recommend("a", 5)
     assert all(i.score == i.model_score for i in plain.items)
-    strong = SocialRecommender(LiveGraph(snapshot), social_boost=5.0).recommend(rec, "a", 5)
+    strong = SocialRecommender(LiveGraph(snapshot), rec, social_boost=5.0).recommend("a", 5)
     p4 = next(i for i in strong.items if i.item_id == "p4")
     assert p4.score > p4.model_score  # b viewed p4
     # with a strong boost, p4 (one friend) overtakes p3 (no friend, higher model score)
@@ -150,7 +150,7 @@ def test_boost_lifts_social_items_and_zero_disables_it(
 def test_filters(rec: RecommenderService, social: SocialRecommender) -> None:
     def ids(**kw: object) -> list[str]:
         chosen = ItemFilter(**kw)  # type: ignore[arg-type]
-        return [i.item_id for i in social.recommend(rec, "a", 10, item_filter=chosen).items]
+        return [i.item_id for i in social.recommend("a", 10, item_filter=chosen).items]
 
     assert set(ids(category="bags")) == {"p4", "p5"}
     assert set(ids(min_price=40)) == {"p2", "p5"}  # p3 has no price, p1 is seen
@@ -163,57 +163,57 @@ def test_filters(rec: RecommenderService, social: SocialRecommender) -> None:
 
 
 def test_cold_start_strategies(rec: RecommenderService, social: SocialRecommender) -> None:
-    cold = social.recommend(rec, "f", 3)
+    cold = social.recommend("f", 3)
     assert cold.strategy == "social_cold_start"
-    vector, _ = social.user_vector(rec, "f")
+    vector, _ = social.user_vector("f")
     assert vector is not None
     assert vector.tolist() == pytest.approx([0.4, 0.65])  # mean of b (0.5, 0.5), c (0.3, 0.8)
     top = cold.items[0]
     assert top.item_id == "p4"  # (0.2, 0.9) scores highest for (0.4, 0.65)
     assert any(r.type == "friends_purchased" and r.user_ids == ("b",) for r in top.reasons)
-    loner = social.recommend(rec, "g", 2)
+    loner = social.recommend("g", 2)
     assert loner.strategy == "popular"
     assert loner.items[0].item_id == "p2"  # three distinct users
     assert loner.items[0].reasons[0].type == "popular"
     assert loner.items[0].reasons[0].count == 3
     with pytest.raises(UnknownUserError):
-        social.recommend(rec, "stranger", 2)
-    fallback = social.recommend(rec, "stranger", 2, fallback_popular=True)
+        social.recommend("stranger", 2)
+    fallback = social.recommend("stranger", 2, fallback_popular=True)
     assert fallback.strategy == "popular"
-    south = social.recommend(rec, "stranger", 1, fallback_popular=True, region="south")
+    south = social.recommend("stranger", 1, fallback_popular=True, region="south")
     assert south.items[0].item_id == "p2"  # d (south) viewed p2; e (south) bought p6: tie -> p2
     with pytest.raises(ValueError, match="region must be"):
-        social.recommend(rec, "stranger", 1, fallback_popular=True, region="west")
+        social.recommend("stranger", 1, fallback_popular=True, region="west")
 
 
 def test_live_interactions_fold_in_and_exclude(
     rec: RecommenderService, social: SocialRecommender
 ) -> None:
     social.live.add_interactions([Interaction("a", "p2", "purchase", ts=T0 + 400 * DAY)])
-    social.fold_in_user(rec, "a", [rec.item_ids.index("p2")])
-    items = [i.item_id for i in social.recommend(rec, "a", 5).items]
+    social.fold_in_user("a", [rec.item_ids.index("p2")])
+    items = [i.item_id for i in social.recommend("a", 5).items]
     assert "p2" not in items
     vector = social.live.user_vector("a")
     assert vector is not None
     # a had 1 interaction: (1 * a + p2) / 2
     assert vector.tolist() == pytest.approx([(1.0 + 0.9) / 2, (0.1 + 0.1) / 2])
     social.live.add_users([User("n")])
-    assert social.recommend(rec, "n", 2).strategy == "popular"
+    assert social.recommend("n", 2).strategy == "popular"
     social.live.add_interactions([Interaction("n", "p5", "click", ts=T0)])
-    social.fold_in_user(rec, "n", [rec.item_ids.index("p5")])
-    result = social.recommend(rec, "n", 2)
+    social.fold_in_user("n", [rec.item_ids.index("p5")])
+    result = social.recommend("n", 2)
     assert result.strategy == "personalized"
     assert [i.item_id for i in result.items] == ["p4", "p3"]  # closest to p5 = (0, 1)
 
 
 def test_deleted_user_is_never_named(rec: RecommenderService, social: SocialRecommender) -> None:
     assert social.live.delete_user("d")
-    p2 = next(i for i in social.recommend(rec, "a", 5).items if i.item_id == "p2")
+    p2 = next(i for i in social.recommend("a", 5).items if i.item_id == "p2")
     reason = next(r for r in p2.reasons if r.type == "friends_purchased")
     assert reason.count == 2
     assert reason.user_ids == ("c", "b")
     with pytest.raises(UnknownUserError):
-        social.recommend(rec, "d", 1)
+        social.recommend("d", 1)
     assert not social.live.delete_user("d")
 
 
@@ -248,7 +248,7 @@ def test_feed_author_closeness_and_cap(rec: RecommenderService, social: SocialRe
         Candidate("unknown-item", author_id="c"),
     ]
     kw = {"now": now, "author_weight": 0.5, "cap": 2, "window_s": DAY}
-    strategy, ranked = rank_feed(social, rec, log, "a", candidates, **kw)  # type: ignore[arg-type]
+    strategy, ranked = rank_feed(social, log, "a", candidates, **kw)  # type: ignore[arg-type]
     assert strategy == "personalized"
     posts = [r.candidate.post_id for r in ranked]
     assert posts.index("friend-post") < posts.index("fof-post") < posts.index("stranger-post")
@@ -256,11 +256,11 @@ def test_feed_author_closeness_and_cap(rec: RecommenderService, social: SocialRe
     assert ranked[-1].candidate.item_id == "unknown-item" and ranked[-1].item_score is None
     log.record([Impression("a", None, "hot", now - 60), Impression("a", "p2", None, now - 120)])
     log.record([Impression("a", None, "hot", now - 2 * DAY)])  # outside the window
-    _, ranked = rank_feed(social, rec, log, "a", candidates, **kw)  # type: ignore[arg-type]
+    _, ranked = rank_feed(social, log, "a", candidates, **kw)  # type: ignore[arg-type]
     hot = next(r for r in ranked if r.candidate.post_id == "hot")
     assert (hot.impressions, hot.capped) == (1, False)  # one per key within the window
     log.record([Impression("a", None, "hot", now - 30)])
-    _, ranked = rank_feed(social, rec, log, "a", candidates, **kw)  # type: ignore[arg-type]
+    _, ranked = rank_feed(social, log, "a", candidates, **kw)  # type: ignore[arg-type]
     hot = next(r for r in ranked if r.candidate.post_id == "hot")
     assert (hot.impressions, hot.capped) == (2, True)
     assert ranked[-1].candidate.post_id == "hot"  # demoted below every uncapped candidate
@@ -269,7 +269,6 @@ def test_feed_author_closeness_and_cap(rec: RecommenderService, social: SocialRe
     assert log.counts("a", 0) == ({"p2": 1}, {"hot": 2})
     _, dropped = rank_feed(
         social,
-        rec,
         log,
         "a",
         candidates,
@@ -279,7 +278,6 @@ def test_feed_author_closeness_and_cap(rec: RecommenderService, social: SocialRe
     assert "hot" not in [r.candidate.post_id for r in dropped]
     strategy, ranked = rank_feed(
         social,
-        rec,
         log,
         "nobody",
         candidates,

@@ -26,7 +26,9 @@ from gnn.train import (
     train_step,
 )
 from graph.snapshot import Snapshot, read_snapshot, write_snapshot
+from serving.live import LiveGraph
 from serving.recommender import RecommenderService
+from serving.social import SocialRecommender
 from socialrec.cli import app
 from tests.gnn.worlds import social_snapshot
 
@@ -156,7 +158,7 @@ def test_cli_nproc_2_writes_a_loadable_checkpoint(
     assert losses == pytest.approx([record.loss for record in single.history], rel=1e-5)
     assert ckpt.metrics["test"] == pytest.approx(single.test_metrics, abs=1e-4)
     service = RecommenderService.from_artifacts(snapshot, ckpt)
-    assert len(service.recommend("u000", 5)) == 5
+    assert len(SocialRecommender(LiveGraph(snapshot), service).recommend("u000", 5).items) == 5
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")

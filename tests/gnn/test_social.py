@@ -21,7 +21,9 @@ from gnn.models.social import SocialLightGCN, hashed_bytes
 from gnn.report import build_report, write_report
 from gnn.train import TrainResult, build_model, train
 from graph.snapshot import Snapshot, write_snapshot
+from serving.live import LiveGraph
 from serving.recommender import RecommenderService
+from serving.social import SocialRecommender
 from socialrec.cli import app
 from tests.gnn.worlds import social_snapshot
 
@@ -388,7 +390,7 @@ def test_social_checkpoint_round_trip(
         emb = model.get_embedding(*graphs)
     torch.testing.assert_close(emb[: model.num_users], ckpt.user_embeddings)
     service = RecommenderService.from_artifacts(snapshot, ckpt)
-    assert len(service.recommend("u000", 5)) == 5
+    assert len(SocialRecommender(LiveGraph(snapshot), service).recommend("u000", 5).items) == 5
 
 
 def test_report_json_and_plots(tmp_path: Path, result: TrainResult) -> None:

@@ -26,7 +26,9 @@ from gnn.data import TrainData
 from gnn.evaluate import evaluate
 from gnn.train import NegativeSampler, TrainResult, build_model, should_stop, train
 from graph.snapshot import Snapshot, write_snapshot
+from serving.live import LiveGraph
 from serving.recommender import RecommenderService
+from serving.social import SocialRecommender
 from socialrec.cli import app
 from tests.gnn.worlds import PLANTED_CONFIG as CONFIG
 from tests.gnn.worlds import planted_snapshot
@@ -273,9 +275,10 @@ def test_checkpoint_round_trip_and_serving(
     assert torch.equal(again[: fresh.num_users], ckpt.user_embeddings)
     assert torch.equal(again[fresh.num_users :], ckpt.item_embeddings)
     service = RecommenderService.from_artifacts(snapshot, ckpt)
-    recs = service.recommend("u000", 5)
+    recs = SocialRecommender(LiveGraph(snapshot), service).recommend("u000", 5).items
     assert len(recs) == 5
-    assert not {r.item_id for r in recs} & set(service.seen_items("u000"))
+    seen = snapshot.inter_item[snapshot.inter_user == snapshot.user_index["u000"]]
+    assert not {r.item_id for r in recs} & {snapshot.item_ids[i] for i in seen}
 
 
 def test_evaluate_checkpoint_rejects_other_snapshot(result: TrainResult) -> None:

@@ -34,7 +34,7 @@ def experiment(neg_path: Path) -> Experiment:
 
 
 def items(arm: Arm, user: str) -> tuple[str, list[str]]:
-    result = arm.social.recommend(arm.recommender, user, 3)
+    result = arm.social.recommend(user, 3)
     return result.strategy, [i.item_id for i in result.items]
 
 
