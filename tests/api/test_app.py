@@ -40,13 +40,15 @@ def _items(client: TestClient, user: str, **params: object) -> list[str]:
 def test_recommendations_exclude_seen_by_default(client: TestClient) -> None:
     response = client.get(URL.format("u1"), params={"k": 3})
     similar = [{"type": "similar_to", "item_ids": ["i2"]}]  # u1's own item, cosine 1
-    assert response.json() == {
+    body = response.json()
+    assert len(body.pop("serve_id")) == 32  # the answer's id in the serve log
+    assert body == {
         "user_id": "u1",
         "strategy": "personalized",
         "items": [
-            {"item_id": "i1", "score": 1.0, "model_score": 1.0, "reasons": similar},
-            {"item_id": "i3", "score": 0.5, "model_score": 0.5, "reasons": similar},
-            {"item_id": "i4", "score": 0.0, "model_score": 0.0, "reasons": []},
+            {"item_id": "i1", "position": 1, "score": 1.0, "model_score": 1.0, "reasons": similar},
+            {"item_id": "i3", "position": 2, "score": 0.5, "model_score": 0.5, "reasons": similar},
+            {"item_id": "i4", "position": 3, "score": 0.0, "model_score": 0.0, "reasons": []},
         ],
     }
 

@@ -47,7 +47,9 @@ def _answers(base: str) -> dict[str, Any]:
             f"{base}/api/v1/users/{user}/recommendations", params={"k": 6}, timeout=TIMEOUT
         )
         profile = httpx.get(f"{base}/api/v1/users/{user}/profile", timeout=TIMEOUT)
-        out[user] = (recs.status_code, recs.json(), profile.status_code, profile.json())
+        body = recs.json()
+        body.pop("serve_id", None)  # every answer has its own
+        out[user] = (recs.status_code, body, profile.status_code, profile.json())
     reach = {
         "seeds": ["a"],
         "probability": {"kind": "uniform", "p": 1.0},
