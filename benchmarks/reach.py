@@ -5,10 +5,11 @@ Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/reach.py [--nodes 200000] [
 1. A directed Chung-Lu power-law graph (expected in/out degrees ``~ rank^(-1/(gamma-1))``,
    independent in/out rank orders, fixed seed, self-loops and duplicates removed).
 2. Seeds: the 10 highest out-degree nodes; 1,000 simulations; IC with uniform ``p`` and with
-   weighted cascade. The baseline is cynetdiff (single-threaded). Ours runs with ``--jobs``
-   threads (``speedup_*`` in RESULT) and with 1 thread (``speedup_*_1thread``, the
-   like-for-like ratio); the thread counts are printed. Both libraries count the seeds in the
-   spread. Agreement: ``z = |mean_ours - mean_cynetdiff| / sqrt(se_ours^2 + se_cynetdiff^2)``.
+   weighted cascade. The baseline is cynetdiff (single-threaded). Ours runs with 1 thread
+   (``speedup_*`` in RESULT: the like-for-like ratio, one thread each) and with ``--jobs``
+   threads (``speedup_<jobs>t_*``, e.g. ``speedup_2t_uniform``); the thread counts are
+   printed. Both libraries count the seeds in the spread. Agreement:
+   ``z = |mean_ours - mean_cynetdiff| / sqrt(se_ours^2 + se_cynetdiff^2)``.
    Times are per 1,000 simulations, after a warm-up (numba compile / cache load excluded),
    measured ``--repeats`` times in turn (cynetdiff, ours with ``--jobs``, ours with 1 thread)
    in one run; each side's best time is reported.
@@ -34,13 +35,26 @@ Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/reach.py [--nodes 200000] [
    audiences are smaller (Zipf fame) and overlap the chosen set too.
 
 The last line is ``RESULT key=value ...``.
+
+``--runners`` measures instead where the work runs: the same estimates and plans in-process
+(``--jobs`` threads), on a :class:`graph.reach.parallel.ProcessPool` and on a
+:class:`graph.reach.dask_runner.DaskRunner` over a local Dask cluster on loopback (as many
+worker processes as ``--jobs``, one thread each) at ``--runner-users`` (default 10,000 and
+100,000 users: Chung-Lu graphs with 10 edges per user, weighted cascade). Start-up is timed
+once (the pool: spawn, graph shipped, first estimate; Dask: graph scattered to the running
+cluster, first estimate); each call's best of ``--repeats``, the runners taking turns. RESULT
+gives per size the seconds per call on each runner and ``dask_over_process_*`` (Dask's overhead
+as a ratio to the process pool; the results are identical, which the run checks).
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import math
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -251,6 +265,94 @@ def _print_synthetic(synthetic: dict[str, Any], world_seed: int, post_reach: flo
         )
 
 
+def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call."""
+    t0 = time.perf_counter()
+    result = call()
+    return time.perf_counter() - t0, result
+
+
+def runner_overhead(users: int, jobs: int, simulations: int, repeats: int) -> dict[str, float]:
+    """Seconds per estimate (``simulations`` worlds, 10 seeds) and per plan (k = 10 from the
+    200 most-followed) in-process on ``jobs`` threads, on a ``jobs``-process pool and on a
+    local Dask cluster of ``jobs`` one-thread workers, best of ``repeats`` taken in turn (so a
+    change in the machine's load hits every runner alike). Start-up is timed once: the pool's
+    spawn, graph shipping and first estimate; the graph's scatter to the running cluster and
+    the first estimate.
+
+    Raises:
+        AssertionError: if a runner's results differ from the in-process ones.
+    """
+    from distributed import Client, LocalCluster
+
+    from graph.reach.dask_runner import DaskRunner
+    from graph.reach.parallel import ProcessPool
+
+    graph = weighted_cascade(chung_lu(users, 10 * users, seed=2015))
+    seeds = top_followers(graph, 10).tolist()
+
+    def estimate(runner: Any) -> Any:
+        return estimate_reach(
+            graph, seeds, simulations=simulations, seed=1, jobs=jobs, processes=runner
+        )
+
+    def plan(runner: Any) -> Any:
+        return plan_campaign(
+            graph,
+            k=10,
+            pool_size=200,
+            simulations=simulations,
+            seed=3,
+            jobs=jobs,
+            processes=runner,
+        )
+
+    expected = estimate(None), plan(None)  # also the warm-up: numba cache load
+    out: dict[str, float] = {}
+    cluster_options = dict(n_workers=jobs, threads_per_worker=1, processes=True)
+    with (
+        ProcessPool(graph, jobs) as pool,
+        LocalCluster(host="127.0.0.1", dashboard_address=None, **cluster_options) as cluster,
+        Client(cluster) as client,
+    ):
+        out["process_start_s"] = _timed(lambda: estimate(pool))[0]  # spawn, ship, first chunks
+        t0 = time.perf_counter()
+        runner = DaskRunner(graph, client)  # scatter to the running cluster
+        estimate(runner)
+        out["dask_start_s"] = time.perf_counter() - t0
+        runners = {"threads": None, "process": pool, "dask": runner}
+        for name, where in runners.items():  # every worker warm, whichever chunks it got first
+            assert (estimate(where), plan(where)) == expected, f"{name} differs"
+        for what, call in (("estimate", estimate), ("plan", plan)):
+            for name in runners:
+                out[f"{name}_{what}_s"] = math.inf
+            for _ in range(repeats):
+                for name, where in runners.items():
+                    seconds = _timed(partial(call, where))[0]
+                    out[f"{name}_{what}_s"] = min(out[f"{name}_{what}_s"], seconds)
+        runner.close()
+    for what in ("start", "estimate", "plan"):
+        out[f"dask_over_process_{what}"] = out[f"dask_{what}_s"] / out[f"process_{what}_s"]
+    return out
+
+
+def _print_runners(sizes: dict[int, dict[str, float]], jobs: int, simulations: int) -> None:
+    for users, r in sizes.items():
+        print(
+            f"{users} users: estimate ({simulations} worlds) threads {r['threads_estimate_s']:.3f}"
+            f" s, processes {r['process_estimate_s']:.3f} s, dask {r['dask_estimate_s']:.3f} s"
+            f" | plan k=10 threads {r['threads_plan_s']:.3f} s, processes "
+            f"{r['process_plan_s']:.3f} s, dask {r['dask_plan_s']:.3f} s | start-up processes "
+            f"{r['process_start_s']:.2f} s, dask {r['dask_start_s']:.2f} s ({jobs} workers each)"
+        )
+    keys = [
+        f"{key}_{users // 1000}k={value:.3f}"
+        for users, r in sizes.items()
+        for key, value in r.items()
+    ]
+    print(f"RESULT runners_jobs={jobs} simulations={simulations} " + " ".join(keys))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=200_000)
@@ -272,7 +374,25 @@ def main() -> None:
         default=[7, 8, 9],
         help="synthetic worlds to plan on (comma-separated generator seeds)",
     )
+    parser.add_argument(
+        "--runners",
+        action="store_true",
+        help="only compare where the work runs: threads, a process pool, a Dask cluster",
+    )
+    parser.add_argument(
+        "--runner-users",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[10_000, 100_000],
+        help="graph sizes of --runners (comma-separated user counts)",
+    )
     args = parser.parse_args()
+    if args.runners:
+        sizes = {
+            users: runner_overhead(users, args.jobs, args.simulations, args.repeats)
+            for users in args.runner_users
+        }
+        _print_runners(sizes, args.jobs, args.simulations)
+        return
 
     t0 = time.perf_counter()
     topo = chung_lu(args.nodes, args.edges, seed=2015)
@@ -302,11 +422,11 @@ def main() -> None:
         speedup_1[name] = theirs[2] / single[2]
         times = {key: " ".join(f"{r[2]:.3f}" for r in rs) for key, rs in runs.items()}
         print(
-            f"IC {name:7s}: ours {mine[0]:.1f} +- {mine[1]:.1f} in {mine[2]:.3f} s with "
-            f"{args.jobs} threads (speedup {speedup[name]:.1f}x), {single[2]:.3f} s with 1 thread "
-            f"(speedup {speedup_1[name]:.1f}x), with per-seed attribution {attributed[2]:.3f} s |"
-            f" cynetdiff {theirs[0]:.1f} +- {theirs[1]:.1f} in {theirs[2]:.3f} s (1 thread) | "
-            f"z = {z:.2f}"
+            f"IC {name:7s}: ours {single[2]:.3f} s with 1 thread (speedup {speedup_1[name]:.1f}x, "
+            f"1 thread each), {mine[0]:.1f} +- {mine[1]:.1f} in {mine[2]:.3f} s with {args.jobs} "
+            f"threads (speedup {speedup[name]:.1f}x), with per-seed attribution "
+            f"{attributed[2]:.3f} s | cynetdiff {theirs[0]:.1f} +- {theirs[1]:.1f} in "
+            f"{theirs[2]:.3f} s (1 thread) | z = {z:.2f}"
         )
         print(
             f"   all timings (s): cynetdiff {times['cyn']} | ours {args.jobs} threads "
@@ -341,9 +461,9 @@ def main() -> None:
         f"{' '.join(f'{r:.3f}' for r in reach)}; adoption {' '.join(f'{r:.3f}' for r in adoption)}"
     )
     print(
-        f"RESULT speedup_uniform={speedup['uniform']:.2f} speedup_wc={speedup['wc']:.2f} "
-        f"speedup_uniform_1thread={speedup_1['uniform']:.2f} "
-        f"speedup_wc_1thread={speedup_1['wc']:.2f} threads={args.jobs} "
+        f"RESULT speedup_uniform={speedup_1['uniform']:.2f} speedup_wc={speedup_1['wc']:.2f} "
+        f"speedup_{args.jobs}t_uniform={speedup['uniform']:.2f} "
+        f"speedup_{args.jobs}t_wc={speedup['wc']:.2f} threads={args.jobs} "
         f"agree_z_max={z_max:.2f} plan_k50_s={plan_s:.2f} plan_vs_topdegree={plan.ratio:.3f} "
         f"synthetic_qualified_ratio_median={np.median(qualified):.3f} "
         f"synthetic_qualified_ratio_min={np.min(qualified):.3f} "
