@@ -13,7 +13,12 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_notebooks_exist() -> None:
     names = {p.stem for p in NOTEBOOKS}
-    assert {"01_data_exploration", "02_lightgcn_vs_social", "03_campaign_planning"} <= names
+    assert {
+        "01_data_exploration",
+        "02_lightgcn_vs_social",
+        "03_campaign_planning",
+        "04_experiment",
+    } <= names
 
 
 @pytest.mark.slow
