@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from gnn.threads import available_cpus
+from graph.reach.estimate import estimate_reach
+from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform
+from graph.reach.plan import plan_campaign
 from graph.snapshot import Snapshot, read_snapshot
 from graph.store import StoreUnavailableError
 from serving.attribution import ServeRecorder
@@ -105,6 +111,7 @@ def load_state(
     if carry is not None:
         for user_id, items in carry_over(carry.live, live).items():
             social.fold_in_user(user_id, items)
+    warm_reach_kernels()
     return AppState(
         settings=settings,
         snapshot=snapshot,
@@ -118,6 +125,25 @@ def load_state(
         impressions=impressions,
         serves=serves,
     )
+
+
+@functools.cache
+def warm_reach_kernels() -> float:
+    """Run the reach and planning kernels once on a 4-user toy graph (IC and LT, with an
+    affinity, and a one-seed plan), so that numba compiles them (or loads its disk cache)
+    here, once per process, rather than inside a request's reach time limit. Logs and returns
+    the seconds it took; later calls return that figure without running anything."""
+    started = time.perf_counter()
+    toy = InfluenceGraph.from_edges([0, 1, 2, 0], [1, 2, 3, 3], 4)
+    ic = uniform(toy, 0.5)
+    lt = lt_normalized(ic)
+    affinity = np.full(toy.num_nodes, 0.5)
+    for graph, model in ((ic, "ic"), (lt, "lt")):
+        estimate_reach(graph, [0, 1], model=model, simulations=8, seed=0, affinity=affinity)
+        plan_campaign(graph, k=1, model=model, affinity=affinity, simulations=8, seed=0)
+    seconds = time.perf_counter() - started
+    _log.info("reach kernels ready in %.2f s (numba compile or cache load)", seconds)
+    return seconds
 
 
 def settle_heap() -> None:
