@@ -319,6 +319,7 @@ def stage_export(root: Path, p: Params) -> dict[str, Any]:
             started = time.perf_counter()
             snapshot = export_snapshot(store, root / SNAPSHOT, progress=_Ticker("export"))
             seconds = time.perf_counter() - started
+            export_peak_mb = _peak_self_mb()  # before the baseline: the export's own peak
             baseline = _export_baseline(store, root, snapshot) if p.export_baseline else None
         finally:
             store.close()
@@ -330,6 +331,7 @@ def stage_export(root: Path, p: Params) -> dict[str, Any]:
     }
     if baseline is not None:
         out |= {"baseline_s": baseline, "speedup": baseline / seconds}
+        out["export_peak_mb"] = export_peak_mb
     return out
 
 
