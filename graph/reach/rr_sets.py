@@ -4,7 +4,7 @@ An RR set is the set of nodes that reach a random root in a random live-edge wor
 the in-edges from the root (IC: each in-edge live with its probability; LT: each node keeps at
 most one in-edge). The root is uniform, or drawn in proportion to a weight (qualified reach).
 Set ``i`` draws from one stream keyed by ``(base seed, i)`` (:mod:`graph.reach.kernels`), so a
-collection is the same for any split into :class:`RRChunk` s and any runner.
+collection is the same for any split into chunks (:class:`RRChunk`) and any runner.
 """
 
 from __future__ import annotations

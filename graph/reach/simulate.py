@@ -5,7 +5,7 @@ IC keeps edge ``u -> v`` with probability ``p(u, v)``; LT lets each node pick at
 incoming edge, ``u -> v`` with probability ``w(u, v)``. The cascade is the set reachable from
 the seeds in that world, found by BFS (hop = BFS level = activation round). World ``i`` draws
 from streams keyed by ``(base seed, i)`` only (:mod:`graph.reach.kernels`), so results do not
-depend on how the worlds are split into :class:`SimulationChunk` s or where these run
+depend on how the worlds are split into chunks (:class:`SimulationChunk`) or where they run
 (:mod:`graph.reach.runners`). The BFS prefetches the row bounds and modes and the first edges
 of nodes a few queue places ahead, so their cache misses overlap with work.
 
