@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.schema import Interaction
+from graph.schema import Interaction, InteractionKind
 from graph.snapshot import Snapshot
 from graph.sqlite_store import SQLiteStore
 from serving.campaigns import (
@@ -59,7 +59,7 @@ def campaign(horizon_s: int | None = 30 * DAY, low50: float | None = 2.0) -> Cam
     )
 
 
-def buy(user: str, day: float, item: str = "p3", kind: str = "purchase") -> Interaction:
+def buy(user: str, day: float, item: str = "p3", kind: InteractionKind = "purchase") -> Interaction:
     return Interaction(user, item, kind, 1.0, START + int(day * DAY))
 
 
