@@ -4,14 +4,19 @@ background serve recorder (unit tests; the real-server tests are in test_attribu
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from graph.schema import Interaction
 from graph.serve_log import Serve
+from graph.sqlite_store import SQLiteStore
+from serving import attribution
 from serving.attribution import ServeRecorder, Touch, attribute, touches
-from serving.events import Impression
+from serving.events import Impression, StoreGateway
+from serving.settings import Settings
 
 HOUR = 3600
 NOW = 1_704_067_300
@@ -164,3 +169,28 @@ def test_the_flusher_compacts_the_log_on_its_interval() -> None:
     recorder.start()
     assert compacted.wait(5)
     recorder.stop()
+
+
+def test_the_servers_recorder_writes_and_compacts_a_real_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attribution, "COMPACT_INTERVAL_S", 0.05)
+    settings = Settings(_env_file=None).with_overrides(  # type: ignore[call-arg, unused-ignore]
+        serve_log_retention_days=3600 / 86_400, serve_log_flush_s=0.01
+    )
+    gateway = StoreGateway(lambda: SQLiteStore(tmp_path / "graph.sqlite3"))
+    try:
+        recorder = attribution.open_serve_recorder(settings, gateway)
+        assert recorder is not None
+        old = recorder.record("u1", "rec", ["i1"], model=None, ts=int(time.time()) - 7200)
+        new = recorder.record("u1", "rec", ["i1"], model=None)
+        recorder.start()
+        deadline = time.monotonic() + 10
+        while gateway.call(lambda s: [x.serve_id for x in s.serves_by_id([old, new])]) != [new]:
+            assert time.monotonic() < deadline, "the 2-hour-old serve was not compacted"
+            time.sleep(0.05)
+        recorder.stop()
+    finally:
+        gateway.close()
+    off = settings.with_overrides(serve_log=False)
+    assert attribution.open_serve_recorder(off, gateway) is None  # the store is not touched
