@@ -62,13 +62,7 @@ def relations(social: SocialRecommender, user_id: str, authors: set[str]) -> dic
     out = {a: direct[a] for a in authors if a in direct}
     rest = authors - set(out) - {user_id}
     if rest:
-        two_hop = {
-            m.user_id
-            for friend in direct
-            for m in social.live.following(friend)
-            if m.user_id != user_id
-        }
-        out.update({a: "friend_of_friend" for a in rest if a in two_hop})
+        out.update({a: "friend_of_friend" for a in social.live.seen_by_any(direct, rest)})
     return out
 
 

@@ -356,6 +356,21 @@ class LiveGraph:
         rows = self._in_order[self._in_ptr[u] : self._in_ptr[u + 1]]
         return self._neighbours(self._snap.social_src[rows], self._snap.social_kind[rows])
 
+    def seen_by_any(self, viewers: Iterable[str], among: Iterable[str]) -> set[str]:
+        """The users of ``among`` whom at least one of ``viewers`` sees: the same set as
+        ``{n.user_id for v in viewers for n in self.following(v)} & set(among)``, from the
+        edge arrays, without listing each viewer's neighbours (feed ranking's two-hop test)."""
+        index, deleted = self._snap.user_index, self.deleted
+        sources = [index[v] for v in viewers if v in index and v not in deleted]
+        wanted = {index[a]: a for a in among if a in index and a not in deleted}
+        if not sources or not wanted:
+            return set()
+        rows = np.concatenate(
+            [self._out_order[self._out_ptr[u] : self._out_ptr[u + 1]] for u in sources]
+        )
+        hit = np.intersect1d(self._snap.social_dst[rows], np.fromiter(wanted, np.int64))
+        return {wanted[t] for t in hit.tolist() if not self.is_private(wanted[t])}
+
     def _neighbours(self, users: NDArray[np.int64], kinds: NDArray[np.int8]) -> list[Neighbour]:
         deleted = self.deleted
         out = [

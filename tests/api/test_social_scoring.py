@@ -237,6 +237,25 @@ def test_carry_over(snapshot: Snapshot) -> None:
 # -- feed --------------------------------------------------------------------------------------
 
 
+def test_seen_by_any_is_the_union_of_followings(snapshot: Snapshot) -> None:
+    live = LiveGraph(snapshot)
+    everyone = [u.user_id for u in USERS] + ["nobody"]
+
+    def expected(viewers: list[str]) -> set[str]:
+        return {n.user_id for v in viewers for n in live.following(v)} & set(everyone)
+
+    for change in (
+        None,
+        lambda: live.delete_user("c"),
+        lambda: live.add_users([User("d", private=True)]),
+    ):
+        if change is not None:
+            change()  # a deleted viewer and neighbour, then a private neighbour
+        for viewers in [[u] for u in everyone] + [everyone, ["a", "f"]]:
+            assert live.seen_by_any(viewers, everyone) == expected(viewers), viewers
+    assert live.seen_by_any(["a"], everyone) == {"b"}  # c deleted, d private
+
+
 def test_feed_author_closeness_and_cap(rec: RecommenderService, social: SocialRecommender) -> None:
     log = ImpressionLog(None)
     now = T0 + 400 * DAY

@@ -1,0 +1,224 @@
+"""Where a request's server CPU goes: the recommendations and feed routes profiled in process.
+
+Loads the app of ``benchmarks/serving_load.py``'s Last.fm model (``--work``, default
+``runs/bench``; run that benchmark once to build it) with its lifespan, then calls the ASGI
+app directly (no sockets, no HTTP parsing: uvicorn's share is the difference between this
+figure and serving_load's ``cpu ms``) with the same request pools: recommendations with
+explanations, ``k=10``, random users with interactions; feed ranking of 50 random candidates.
+Per route: ``--warmup`` unmeasured requests (the candidate stage of each user is computed on
+first use), then ``--requests`` timed without a profiler (CPU ms per request, from
+``time.process_time``), then the same requests under cProfile. The stage table gives each
+stage's share of the profiled time (cumulative time of the functions naming the stage)
+times the unprofiled CPU per request: cProfile's own overhead is spread pro rata.
+
+Run::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serving_profile.py [--requests 3000]
+
+The last line is ``RESULT rec_cpu_ms=... feed_cpu_ms=... ceiling_cpu_ms=...`` (ASGI app CPU per
+request; the ceiling is ``GET /ceiling`` through the same middleware, the baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Final
+
+import anyio.to_thread
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.app import create_app
+from benchmarks.serving_load import REPO, request_pools
+from serving.settings import Settings
+
+Message = dict[str, Any]
+App = Callable[
+    [dict[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+#: Stages of a request: name -> the (file suffix, function name) pairs whose cumulative time
+#: is its cost. Indented names are inside the stage above them.
+STAGES: Final[dict[str, list[tuple[str, str]]]] = {
+    "request validation (path/query params, body)": [
+        ("fastapi/dependencies/utils.py", "solve_dependencies"),
+    ],
+    "route function": [
+        ("api/routes/recommendations.py", "get_recommendations"),
+        ("api/routes/feed.py", "rank"),
+    ],
+    "  experiment arm": [("serving/experiment_serving.py", "arm")],
+    "  recommend (serving/social.py)": [("serving/social.py", "recommend")],
+    "    friend activity (serving/live.py)": [("serving/live.py", "friend_activity")],
+    "    candidate stage scoring": [("serving/social.py", "_rank_staged")],
+    "    similar-item reasons": [("serving/social.py", "_similar")],
+    "  rank_feed (serving/feed.py)": [("serving/feed.py", "rank_feed")],
+    "    item scores (social.scores)": [("serving/social.py", "scores")],
+    "    author relations": [("serving/feed.py", "relations")],
+    "    impression counts (SQLite)": [("serving/events.py", "counts")],
+    "  serve log record": [("serving/attribution.py", "record")],
+    "  response JSON": [
+        ("pydantic/type_adapter.py", "dump_json"),
+        ("pydantic/main.py", "__init__"),
+    ],
+    "response model validation + JSON (FastAPI)": [("fastapi/routing.py", "serialize_response")],
+}
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench")
+    parser.add_argument("--requests", type=int, default=3000, help="Timed requests per route.")
+    parser.add_argument("--warmup", type=int, default=3000, help="Unmeasured, per route.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the sampled ids.")
+    parser.add_argument("--feed-candidates", type=int, default=50)
+    parser.add_argument("--top", type=int, default=25, help="Functions listed per route.")
+    args = parser.parse_args(argv)
+    args.reach_seeds, args.reach_simulations = 5, 1000  # request_pools builds reach bodies too
+    return args
+
+
+def _scope(entry: str) -> tuple[dict[str, Any], bytes]:
+    """An ASGI HTTP scope and body for one ``METHOD PATH [BODY]`` pool entry."""
+    method, rest = entry.split(" ", 1)
+    path, _, body = rest.partition(" ")
+    path, _, query = path.partition("?")
+    headers = [(b"host", b"127.0.0.1")]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    return scope, body.encode()
+
+
+async def _call(app: App, scope: dict[str, Any], body: bytes) -> int:
+    """One request through ``app``; its status code."""
+    status = 0
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)  # no disconnect while the response is written
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _run(app: App, requests: list[tuple[dict[str, Any], bytes]], count: int) -> None:
+    for n in range(count):
+        scope, body = requests[n % len(requests)]
+        status = await _call(app, scope, body)
+        if status != 200:
+            raise SystemExit(f"{scope['method']} {scope['path']} answered {status}")
+
+
+def stages(stats: pstats.Stats, per_request: float) -> list[tuple[str, float]]:
+    """Each stage's CPU ms per request: its share of the profiled CPU time (all threads) times
+    ``per_request`` (the unprofiled figure); the last row is the rest (middleware, routing,
+    sending the response, the threadpool hop)."""
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    whole: float = stats.total_tt or 1.0  # type: ignore[attr-defined]
+    rows = []
+    for name, functions in STAGES.items():
+        cumulative = sum(
+            row[3]
+            for (file, _, func), row in table.items()
+            for suffix, wanted in functions
+            if func == wanted and file.endswith(suffix)
+        )
+        rows.append((name, per_request * cumulative / whole))
+    top = sum(ms for name, ms in rows if not name.startswith(" "))
+    rows.append(("middleware, routing, sending, thread hop (rest)", per_request - top))
+    return rows
+
+
+async def profile_route(app: App, name: str, entries: list[str], args: argparse.Namespace) -> float:
+    """Warm up, time, then profile ``entries``; prints the tables; returns CPU ms/request."""
+    requests = [_scope(e) for e in entries]
+    await _run(app, requests, args.warmup)
+    started = time.process_time()
+    await _run(app, requests, args.requests)
+    cpu_ms = 1000 * (time.process_time() - started) / args.requests
+    # CPU time per thread: sync routes run in the threadpool's (reused) worker thread, which
+    # gets its own profiler; wall time would count the event loop's wait for it.
+    main, worker = cProfile.Profile(time.thread_time), cProfile.Profile(time.thread_time)
+    await anyio.to_thread.run_sync(worker.enable)
+    main.enable()
+    await _run(app, requests, args.requests)
+    main.disable()
+    await anyio.to_thread.run_sync(worker.disable)
+    stats = pstats.Stats(main).add(worker)
+    print(f"\n== {name}: {cpu_ms:.3f} ms CPU per request (ASGI app, no profiler)")
+    print(f"{'stage':<52} {'ms/request':>10}")
+    for stage, ms in stages(stats, cpu_ms):
+        if ms > 0.0005:
+            print(f"{stage:<52} {ms:>10.3f}")
+    print(f"-- top {args.top} functions by own time (profiled, {args.requests} requests)")
+    stats.sort_stats("tottime").print_stats(args.top)
+    return cpu_ms
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, float]:
+    work = args.work / "lastfm"
+    if not (work / "snapshot" / "meta.json").is_file():
+        raise SystemExit(f"{work}: no model; run benchmarks/serving_load.py once to build it")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg, unused-ignore]
+        work_dir=work,
+        store="sqlite",
+        serving_threads=1,
+        feed_authors_require_key=False,
+        log_level="WARNING",
+    )
+    pools = request_pools(work, args)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        figures = {
+            "ceiling_cpu_ms": await profile_route(app, "ceiling", pools["ceiling"], args),
+            "rec_cpu_ms": await profile_route(app, "recommendations", pools["rec"], args),
+            "feed_cpu_ms": await profile_route(app, "feed", pools["feed"], args),
+        }
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    figures = asyncio.run(main_async(args))
+    print(json.dumps(figures))
+    print("RESULT " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
