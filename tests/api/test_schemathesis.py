@@ -127,6 +127,12 @@ KNOWN_GOOD: Final[list[tuple[str, str, str, object]]] = [
     ("GET", "/api/v1/users/{user_id}/profile", "/api/v1/users/c/profile", None),
     ("POST", "/api/v1/reach", "/api/v1/reach", {"seeds": ["a", "d"], "item_id": "p2"}),
     ("POST", "/api/v1/campaigns/plan", "/api/v1/campaigns/plan", {"k": 2, "simulations": 20}),
+    (
+        "POST",
+        "/api/v1/campaigns",
+        "/api/v1/campaigns",
+        {"kols": ["a", "d"], "item_id": "p2", "simulations": 20},
+    ),
     ("GET", "/api/v1/influencers", "/api/v1/influencers?k=2&item_id=p2", None),
     (
         "POST",
