@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.schemas.feed import FeedRankResponse
 from gnn.checkpoint import save_checkpoint
 from graph.snapshot import read_snapshot
 from serving.settings import Settings
@@ -181,6 +182,8 @@ def test_feed_rank_closeness_and_cap(client: TestClient) -> None:
     shown = [{"user_id": "a", "post_id": "hot", "kind": "impression"}] * 3
     assert client.post("/api/v1/events", json={"events": shown}, headers=KEY).status_code == 200
     body = client.post("/api/v1/feed/rank", json=request, headers=KEY)
+    # The JSON is exactly the response schema's (nothing missing, renamed or extra).
+    assert FeedRankResponse.model_validate_json(body.text).model_dump(mode="json") == body.json()
     items = body.json()["items"]
     assert items[-1]["post_id"] == "hot" and items[-1]["capped"]
     assert items[-1]["impressions"] == 3
