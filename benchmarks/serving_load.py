@@ -24,6 +24,9 @@ rec_reload      the same, with ``--reloads`` ``POST                ``--rate`` of
 feed            ``POST /api/v1/feed/rank``, 50 random candidates  ``--feed-rate`` offered
 reach           ``POST /api/v1/reach``, 1,000 simulations, 5      ``--reach-rate`` offered
                 random seeds with friends
+experiments_on  recommendations as ``rec_max`` on two more        closed loop, ABBA blocks
+experiments_off servers: serve log on and an active experiment
+                of two variants, vs serve log off and none
 ==============  ================================================  ==========================
 
 wrk is C and uses little CPU, so on a 2-core machine the server keeps its core (a Python load
@@ -48,9 +51,15 @@ reload_errors=...``: ``rec_p99_ms`` at the offered ``--rate``, ``rec_rps``, ``ce
 ``bare_rps`` the closed-loop maxima, ``ratio_ceiling = rec_rps / ceiling_rps`` (the headline),
 ``ratio = rec_rps / bare_rps``, ``errors`` the failed requests (connect, read, write, timeout,
 non-2xx) of every scenario but ``rec_reload``, whose failed requests plus failed reloads are
-``reload_errors``. Targets (issue 24, 2 cores, one worker, one torch thread): recommendations
->= 1,000 req/s closed loop and >= 0.5 of the ceiling, p99 <= 10 ms at 300 req/s offered,
-0 errors; feed p99 <= 15 ms at 100 req/s.
+``reload_errors``; then ``rec_rps_experiments_on=... rec_rps_experiments_off=...
+experiments_overhead=... experiments_cpu_overhead=...``: the two servers of the experiments
+scenario (``--experiment-blocks`` pairs of ``--experiment-block-s`` s, off and on in ABBA
+order so that drifting load hits both alike; ``--experiment-blocks 0`` skips it), the
+fractional loss ``1 - on / off`` of closed-loop req/s and the same from server CPU per
+request (``1 - cpu_off / cpu_on``, less sensitive to other load). Targets (issue 24, 2 cores,
+one worker, one torch thread): recommendations >= 1,000 req/s closed loop and >= 0.5 of the
+ceiling, p99 <= 10 ms at 300 req/s offered, 0 errors; feed p99 <= 15 ms at 100 req/s; issue
+23: ``experiments_overhead <= 0.10``.
 """
 
 from __future__ import annotations
@@ -67,7 +76,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -80,6 +89,7 @@ import httpx
 import numpy as np
 
 from graph.snapshot import read_snapshot
+from serving.experiments import EXPERIMENTS_FILE, Experiment, ExperimentRegistry, Variant
 from tests.server_process import ServerStartError, server_process
 
 REPO: Final[Path] = Path(__file__).resolve().parents[1]
@@ -92,6 +102,9 @@ TARGET_P99_MS: Final[float] = 10.0
 TARGET_FEED_P99_MS: Final[float] = 15.0
 TARGET_RPS: Final[float] = 1_000.0
 TARGET_RATIO: Final[float] = 0.5
+#: Issue 23: recommendations throughput with experiments and the serve log on, at most this
+#: fraction lower than with both off.
+TARGET_EXPERIMENTS_OVERHEAD: Final[float] = 0.10
 
 
 def _free_port() -> int:
@@ -406,6 +419,95 @@ class Reloads:
         return sum(1 for r in self.results if r != 200) + self.count - len(self.results)
 
 
+@dataclass(frozen=True, slots=True)
+class OnOff:
+    """Closed-loop recommendations, experiments and serve log on vs off, summed over blocks."""
+
+    rps_on: float
+    rps_off: float
+    cpu_ms_on: float
+    cpu_ms_off: float
+    errors: int
+
+    @property
+    def overhead(self) -> float:
+        """Fractional loss of closed-loop throughput: ``1 - rps_on / rps_off``."""
+        return 1 - self.rps_on / self.rps_off
+
+    @property
+    def cpu_overhead(self) -> float:
+        """Fractional loss of the server's maximum throughput, from CPU per request (less
+        sensitive to other load): ``1 - cpu_ms_off / cpu_ms_on``."""
+        return 1 - self.cpu_ms_off / self.cpu_ms_on
+
+
+def experiments_on_off(
+    work: Path, requests: list[str], api_key: str, run_dir: Path, args: argparse.Namespace
+) -> OnOff:
+    """Two servers on ``work``'s model side by side: *off* (serve log off, no experiment) and
+    *on* (serve log on, an active experiment of two halves, the second with another social
+    boost); ``--experiment-blocks`` pairs of closed-loop wrk blocks alternate in ABBA order
+    so that drifting load on the machine hits both alike."""
+    model = {
+        "SOCIALREC_SQLITE_PATH": str(work / "graph.sqlite3"),
+        "SOCIALREC_SNAPSHOT_DIR": str(work / "snapshot"),
+        "SOCIALREC_CHECKPOINT_PATH": str(work / "model.pt"),
+        "SOCIALREC_REACH_DIR": str(work / "reach"),
+    }
+    dirs = {name: run_dir / f"experiments-{name}" for name in ("off", "on")}
+    for path in dirs.values():
+        path.mkdir(exist_ok=True)
+        (path / EXPERIMENTS_FILE).unlink(missing_ok=True)
+    ExperimentRegistry(dirs["on"] / EXPERIMENTS_FILE).create(
+        Experiment(
+            "bench",
+            (Variant("control", 0.5), Variant("boost", 0.5, social_boost=0.3)),
+            salt=f"bench-{time.time_ns()}",
+        )
+    )
+    settings = {"off": model | {"SOCIALREC_SERVE_LOG": "false"}, "on": model}
+    totals = {name: [0.0, 0.0, 0.0] for name in dirs}  # requests, seconds, cpu ms x requests
+    errors = 0
+    with ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(
+                api_server(path, api_key, path / "server.log", args.candidates, env=settings[name])
+            )
+            for name, path in dirs.items()
+        }
+        answer = httpx.get(servers["on"][0] + requests[0].split(" ", 1)[1], timeout=30).json()
+        if answer.get("variant") not in ("control", "boost"):
+            raise SystemExit(f"the 'on' server serves no experiment: {answer}")
+
+        def block(name: str, label: str, seconds: int) -> Measurement:
+            base, pid = servers[name]
+            return run_wrk(
+                label,
+                requests,
+                base,
+                pid,
+                connections=args.closed_connections,
+                rate=None,
+                args=args,
+                out_dir=run_dir,
+                duration=seconds,
+            )
+
+        for name in dirs:  # the candidate stages of both, not measured
+            block(name, f"experiments_{name}_warmup", max(args.warmup, 1))
+        for pair in range(args.experiment_blocks):
+            for name in ("off", "on") if pair % 2 == 0 else ("on", "off"):
+                m = block(name, f"experiments_{name}", args.experiment_block_s)
+                total = totals[name]
+                total[0] += m.requests
+                total[1] += m.requests / m.rps if m.rps else args.experiment_block_s
+                total[2] += m.server_cpu_ms * m.requests if m.requests else 0.0
+                errors += m.errors
+    rps = {name: t[0] / t[1] for name, t in totals.items()}
+    cpu = {name: t[2] / t[0] if t[0] else float("nan") for name, t in totals.items()}
+    return OnOff(rps["on"], rps["off"], cpu["on"], cpu["off"], errors)
+
+
 def _row(m: Measurement) -> str:
     offered = "closed" if m.offered_rps is None else f"{m.offered_rps:g}/s"
     return (
@@ -445,12 +547,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reloads", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="Seed of the sampled ids.")
     parser.add_argument(
+        "--experiment-blocks",
+        type=int,
+        default=4,
+        help="Pairs of closed-loop blocks, experiments off and on, in ABBA order (0: skip).",
+    )
+    parser.add_argument("--experiment-block-s", type=int, default=5, help="Seconds per block.")
+    parser.add_argument(
         "--candidates",
         type=int,
         default=None,
         help="Server's SOCIALREC_CANDIDATES (0: score the whole catalogue on every request).",
     )
     args = parser.parse_args(argv)
+    if args.experiment_blocks < 0 or args.experiment_block_s < 1:
+        parser.error("--experiment-blocks must be >= 0 and --experiment-block-s >= 1")
     for name in ("duration", "closed_connections", "rate_connections", "reloads", "max_requests"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -523,6 +634,17 @@ def main(argv: list[str] | None = None) -> int:
         thread.join(timeout=300)
         feed = run("feed", "feed", max(2, round(args.feed_rate / 5)), args.feed_rate)
         reach = run("reach", "reach", max(1, round(args.reach_rate)), args.reach_rate)
+    on_off = None
+    if args.experiment_blocks:
+        on_off = experiments_on_off(work, pools["rec"], api_key, run_dir, args)
+        print(
+            f"experiments on vs off ({args.experiment_blocks} ABBA block pairs of "
+            f"{args.experiment_block_s} s): on {on_off.rps_on:.1f} req/s, "
+            f"{on_off.cpu_ms_on:.3f} ms server CPU/request; off {on_off.rps_off:.1f} req/s, "
+            f"{on_off.cpu_ms_off:.3f} ms; overhead {on_off.overhead:.3f} (closed loop), "
+            f"{on_off.cpu_overhead:.3f} (CPU per request)",
+            flush=True,
+        )
 
     for m in results:
         for reason, count in sorted(m.failures.items(), key=lambda kv: -kv[1])[:5]:
@@ -534,6 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = rec_max.rps / bare.rps
     ratio_ceiling = rec_max.rps / ceiling.rps
     errors = sum(m.errors for m in (ceiling, bare, rec_max, rec_rate, feed, reach))
+    errors += 0 if on_off is None else on_off.errors
     reload_errors = rec_reload.errors + reloads.failed
 
     def verdict(ok: bool) -> str:
@@ -546,8 +669,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{rec_rate.p99_ms:.2f} ms at {rec_rate.rps:.0f}/s "
         f"({verdict(rec_rate.p99_ms <= TARGET_P99_MS)} <= {TARGET_P99_MS:g} ms); feed p99 "
         f"{feed.p99_ms:.2f} ms ({verdict(feed.p99_ms <= TARGET_FEED_P99_MS)} <= "
-        f"{TARGET_FEED_P99_MS:g} ms); errors {errors}; reload errors {reload_errors}",
+        f"{TARGET_FEED_P99_MS:g} ms); errors {errors}; reload errors {reload_errors}"
+        + (
+            ""
+            if on_off is None
+            else f"; experiments overhead {on_off.overhead:.3f} "
+            f"({verdict(on_off.overhead <= TARGET_EXPERIMENTS_OVERHEAD)} <= "
+            f"{TARGET_EXPERIMENTS_OVERHEAD:g})"
+        ),
         flush=True,
+    )
+    experiment_keys = (
+        ""
+        if on_off is None
+        else f" rec_rps_experiments_on={on_off.rps_on:.1f} "
+        f"rec_rps_experiments_off={on_off.rps_off:.1f} "
+        f"experiments_overhead={on_off.overhead:.3f} "
+        f"experiments_cpu_overhead={on_off.cpu_overhead:.3f}"
     )
     print(
         f"RESULT rec_p99_ms={rec_rate.p99_ms:.2f} rec_rps={rec_max.rps:.1f} "
@@ -555,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         f"bare_rps={bare.rps:.1f} ratio={ratio:.3f} errors={errors} "
         f"feed_p99_ms={feed.p99_ms:.2f} reach_p99_ms={reach.p99_ms:.2f} "
         f"reloads={sum(1 for r in reloads.results if r == 200)} reload_errors={reload_errors}"
+        + experiment_keys
     )
     return 0
 
