@@ -5,9 +5,11 @@ can reference users and items accepted earlier in the same load. Each source is 
 validated column by column in batches of ``batch_size`` rows (:mod:`graph.columns`,
 :mod:`graph.validate`); the accepted rows of a batch are written with the store's idempotent
 upserts, so re-loading the same files changes nothing. A store with a bulk path
-(:class:`BulkStore`, the SQLite store) takes each batch as tuples in one transaction, with a
-larger page cache for the load; other stores (Neo4j) take schema objects in transactions of
-at most :data:`STORE_BATCH_ROWS` rows. Two files are written to ``report_dir``:
+(:class:`BulkStore`, the SQLite store) takes each batch as tuples, inside its bulk-load context
+(the SQLite store stages friendships and interactions and merges them in key order at the
+end: :meth:`graph.sqlite_store.SQLiteStore.bulk_load`); other stores (Neo4j) take schema
+objects in transactions of at most :data:`STORE_BATCH_ROWS` rows. Two files are written to
+``report_dir``:
 
 ``rejects.csv``
     ``file,line,field,value,reason`` for every rejected row, in table and line order (header
@@ -117,9 +119,8 @@ def _load_source(
 ) -> TableSummary:
     summary = TableSummary(source.table, source.file, ignored_columns=list(source.ignored_columns))
     write = _writer(store, source.table, batch_size)
-    bulk = isinstance(store, BulkStore)
     for batch in source_batches(source, batch_size):
-        accepted, rejected = validator.validate(source, batch, key_order=bulk)
+        accepted, rejected = validator.validate(source, batch)
         write(accepted)
         report(rejected)
         summary.read += len(batch)

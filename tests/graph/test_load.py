@@ -307,3 +307,32 @@ def test_an_empty_ts_is_an_unknown_time(store: GraphStore, tmp_path: Path) -> No
     )
     load_directory(store, data, tmp_path / "r")
     assert list(store.iter_interactions()) == [[Interaction("u1", "i1", "view", 1.0, -1)]]
+
+
+def test_sqlite_bulk_load_stages_edges_and_merges_them_at_the_end(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    try:
+        store.upsert_users([User("a"), User("b")])
+        store.upsert_items([Item("x")])
+        with pytest.raises(RuntimeError, match="stop"), store.bulk_load():
+            store.upsert_rows("interactions", [("a", "x", "view", 5, 1.0)])
+            assert store.counts().interactions == 0  # staged, not yet in the table
+            raise RuntimeError("stop")
+        assert store.counts().interactions == 0  # an error before the end writes no edge
+        with store.bulk_load():
+            store.upsert_rows("interactions", [("a", "x", "view", 5, 2.0)])
+            store.upsert_rows(
+                "interactions", [("a", "x", "view", 5, 3.0), ("b", "x", "cart", 1, 1.0)]
+            )
+            store.upsert_rows("friendships", [("a", "b", "friend"), ("a", "b", "friend")])
+        rows = [r for page in store.iter_interactions() for r in page]
+        assert rows == [
+            Interaction("a", "x", "view", 3.0, 5),
+            Interaction("b", "x", "cart", 1.0, 1),
+        ]
+        assert store.counts().friendships == 1
+        store.upsert_rows("friendships", [("a", "b", "follow")])  # outside a bulk load: at once
+        assert store.counts().friendships == 2
+        assert store._conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
+    finally:
+        store.close()
