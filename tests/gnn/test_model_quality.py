@@ -4,48 +4,19 @@ card, the long-tail slice and the plain progress lines, on the planted graph of 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from fastapi.testclient import TestClient
-from typer.testing import CliRunner, Result
 
-from api.app import create_app
 from gnn.baselines import popularity_embeddings, popularity_metrics
-from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
+from gnn.checkpoint import to_checkpoint
 from gnn.evaluate import per_user_metrics
 from gnn.report import long_tail_items, slices
 from gnn.train import TrainResult, train
-from graph.schema import Interaction, Item, User
-from graph.snapshot import Snapshot, build_snapshot, write_snapshot
-from serving.settings import Settings
-from socialrec.cli import app
+from graph.snapshot import Snapshot
+from tests.gnn.worlds import FROZEN_CONFIG as FROZEN
 from tests.gnn.worlds import PLANTED_CONFIG as CONFIG
-from tests.gnn.worlds import planted_snapshot
-
-#: A model that cannot learn: its weights barely move from the random start.
-FROZEN = replace(CONFIG, lr=1e-9, epochs=4, warmup_epochs=0, patience=1)
-
-
-def skewed_snapshot(users: int = 120, items: int = 80, per_user: int = 8) -> Snapshot:
-    """Users pick items from one Zipf-like popularity law: popularity is hard to beat."""
-    rng = np.random.default_rng(0)
-    weights = 1.0 / np.arange(1, items + 1)
-    rows = [
-        Interaction(f"u{u:03d}", f"i{i:03d}", "purchase")
-        for u in range(users)
-        for i in rng.choice(items, per_user, replace=False, p=weights / weights.sum())
-    ]
-    return build_snapshot(
-        [User(f"u{u:03d}") for u in range(users)],
-        [Item(f"i{i:03d}") for i in range(items)],
-        [],
-        rows,
-        source="skewed",
-    )
+from tests.gnn.worlds import planted_snapshot, skewed_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +37,6 @@ def healthy(snapshot: Snapshot) -> TrainResult:
 @pytest.fixture(scope="module")
 def frozen(skewed: Snapshot) -> TrainResult:
     return train(skewed, FROZEN)
-
-
-def text(result: Result) -> str:
-    return " ".join(result.output.split())  # rich wraps long lines
 
 
 def test_guard_passes_a_healthy_model(healthy: TrainResult) -> None:
@@ -159,66 +126,3 @@ def test_popularity_embeddings_rank_by_training_count(healthy: TrainResult) -> N
     user_emb, item_emb = popularity_embeddings(healthy.data)
     counts = torch.bincount(healthy.data.train_item, minlength=healthy.data.num_items)
     assert torch.equal((user_emb[0] * item_emb.T).squeeze(0), counts.to(torch.float32))
-
-
-def test_cli_guard_exit_code_mark_report_and_health(tmp_path: Path, skewed: Snapshot) -> None:
-    snap_dir = write_snapshot(skewed, tmp_path / "snapshot")
-    out = tmp_path / "frozen.pt"
-    runner = CliRunner()
-    args = ["train", "--snapshot", str(snap_dir), "--out", str(out), "--epochs", "3"]
-    args += ["--dim", "8", "--lr", "1e-9", "--warmup", "0", "--threads", "1", "--seed", "0"]
-    refused = runner.invoke(app, args)
-    assert refused.exit_code == 1, refused.output
-    assert "worse than recommending the most popular items" in text(refused)
-    assert "--allow-worse-than-popular" in text(refused)
-    assert load_checkpoint(out).quality_warnings  # written, and marked
-    # Output is not a terminal here: plain progress lines, not a bar.
-    assert "epoch 1/3 loss" in text(refused) and "eta <=" in text(refused)
-
-    accepted = runner.invoke(app, [*args, "--allow-worse-than-popular"])
-    assert accepted.exit_code == 0, accepted.output
-    assert "warning: the model is worse" in text(accepted)
-
-    other = tmp_path / "other.pt"  # a reference on the same split, and one on another
-    for seed, path in (("0", other), ("1", tmp_path / "seed1.pt")):
-        reference = [*args[:3], "--out", str(path), "--seed", seed, "--epochs", "1"]
-        assert runner.invoke(app, [*reference, "--allow-worse-than-popular"]).exit_code == 0
-
-    report = tmp_path / "report"
-    where = ["--checkpoint", str(out), "--snapshot", str(snap_dir), "--report", str(report)]
-    evaluated = runner.invoke(app, ["evaluate", *where, "--reference", str(other)])
-    assert evaluated.exit_code == 0, evaluated.output
-    assert "warning: worse than popularity" in text(evaluated)
-    written = json.loads((report / "report.json").read_text())
-    assert written["warnings"] and written["card"]["guard"]["passed"] is False
-    assert written["popular"]["ndcg@10"] > written["metrics"]["ndcg@10"]
-    assert "long_tail" in written
-    assert written["references"]["lightgcn"] == evaluate_checkpoint(
-        load_checkpoint(other), skewed, "test", (10, 20)
-    )
-    mismatch = runner.invoke(app, ["evaluate", *where, "--reference", str(tmp_path / "seed1.pt")])
-    assert mismatch.exit_code == 1 and "another split" in text(mismatch)
-
-    [warning] = served_warnings(tmp_path, snap_dir, out)
-    assert "worse than popularity" in warning
-
-
-def served_warnings(work_dir: Path, snapshot_dir: Path, checkpoint: Path) -> list[str]:
-    """``model_warnings`` of ``/health`` from the real app serving ``checkpoint``."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg, unused-ignore]
-        work_dir=work_dir,
-        snapshot_dir=snapshot_dir,
-        checkpoint_path=checkpoint,
-    )
-    with TestClient(create_app(settings)) as client:
-        warnings: list[str] = client.get("/health").json()["model_warnings"]
-    return warnings
-
-
-def test_health_has_no_warning_for_a_healthy_model(
-    tmp_path: Path, snapshot: Snapshot, healthy: TrainResult
-) -> None:
-    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
-    path = save_checkpoint(to_checkpoint(healthy), tmp_path / "model.pt")
-    assert served_warnings(tmp_path, snap_dir, path) == []

@@ -7,6 +7,8 @@ are drawn inside the group (for the social model and distributed training).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gnn.config import TrainConfig
@@ -59,3 +61,25 @@ def social_snapshot(seed: int = 0) -> Snapshot:
                 ties.add((min(n, int(m)), max(n, int(m))))
     friends = [Friendship(users[a].user_id, users[b].user_id) for a, b in sorted(ties)]
     return build_snapshot(users, items, friends, rows, source="planted-social")
+
+
+#: A model that cannot learn: its weights barely move from the random start.
+FROZEN_CONFIG = replace(PLANTED_CONFIG, lr=1e-9, epochs=4, warmup_epochs=0, patience=1)
+
+
+def skewed_snapshot(users: int = 120, items: int = 80, per_user: int = 8) -> Snapshot:
+    """Users pick items from one Zipf-like popularity law: popularity is hard to beat."""
+    rng = np.random.default_rng(0)
+    weights = 1.0 / np.arange(1, items + 1)
+    rows = [
+        Interaction(f"u{u:03d}", f"i{i:03d}", "purchase")
+        for u in range(users)
+        for i in rng.choice(items, per_user, replace=False, p=weights / weights.sum())
+    ]
+    return build_snapshot(
+        [User(f"u{u:03d}") for u in range(users)],
+        [Item(f"i{i:03d}") for i in range(items)],
+        [],
+        rows,
+        source="skewed",
+    )
