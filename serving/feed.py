@@ -112,13 +112,14 @@ def rank_feed(
         dtype=np.int64,
     )
     is_capped = capped(shown, cap)
+    touched = set(scored.activity.touched.tolist())  # items friends touched: the rest have none
     ranked: list[RankedCandidate] = []
     for n, c in enumerate(candidates):
         rel = relation.get(c.author_id) if c.author_id is not None else None
         closeness = CLOSENESS[rel] if rel is not None else 0.0
         reasons: list[Reason] = []
         row = rows[n]
-        who = scored.activity.get(row) if row is not None else None
+        who = scored.activity.get(row) if row in touched else None
         if who:
             friends = tuple(f for _, f in who[: social.max_reason_users])
             reasons.append(Reason("friends_purchased", count=len(who), user_ids=friends))
