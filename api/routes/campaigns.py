@@ -13,9 +13,10 @@ from api.auth import read_access, require_api_key
 from api.deps import ProfilesDep, ReachDep, SettingsDep, StateDep
 from api.errors import at_most
 from api.observability import MetricsDep
+from api.reach_answers import Answered, plan_response
 from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
 from api.schemas.campaigns import CampaignOut, CampaignReportOut, LaunchRequest
-from api.schemas.reach import Answered, PlanRequest, PlanResponse
+from api.schemas.reach import PlanRequest, PlanResponse
 from api.schemas.recommendations import ErrorResponse
 from graph.store import StoreUnavailableError
 from serving.campaigns import Campaign, campaign_report, launch
@@ -82,7 +83,7 @@ def plan_campaign(
         PlanRequest.model_fields,
     )
     metrics.count_simulations("plan", sims)
-    return PlanResponse.of(plan, request, sims, None if members is None else len(members), answered)
+    return plan_response(plan, request, sims, None if members is None else len(members), answered)
 
 
 def _store(gateway: StoreGateway | None) -> StoreGateway:

@@ -10,15 +10,9 @@ from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
 from api.errors import at_most
 from api.observability import MetricsDep
+from api.reach_answers import Answered, influencer_out, reach_model_out
 from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
-from api.schemas.reach import (
-    Answered,
-    Influencer,
-    InfluencersResponse,
-    Probability,
-    ReachModelOut,
-    Segment,
-)
+from api.schemas.reach import InfluencersResponse, Probability, Segment
 from graph.reach.estimate import make_seed
 from serving.profile import ActivitySegment, ValueTier
 
@@ -28,6 +22,7 @@ DEFAULT_K: Final[int] = 20
 DEFAULT_SIMULATIONS: Final[int] = 200
 #: The bound of ``Probability.window_s`` (ten years), checked here as a query bound (422).
 MAX_WINDOW_S: Final[int] = 10 * 365 * 24 * 3600
+DEFAULT_WINDOW_S: Final[int] = 7 * 24 * 3600
 
 
 @router.get(
@@ -67,7 +62,7 @@ def get_influencers(
     p: Annotated[float, Query(ge=0.0, le=1.0, description="probability=uniform.")] = 0.05,
     window_s: Annotated[
         int, Query(gt=0, le=MAX_WINDOW_S, description="probability=learned.")
-    ] = 7 * 24 * 3600,
+    ] = DEFAULT_WINDOW_S,
     simulations: Annotated[
         int | None, Query(ge=2, description="Worlds per account [default: 200].")
     ] = None,
@@ -116,7 +111,7 @@ def get_influencers(
         segment=segment,
         segment_size=None if members is None else len(members),
         ranked_by="reach" if item_id is None and segment is None else "qualified",
-        influencers=[Influencer.of(row, answered) for row in rows],
+        influencers=[influencer_out(row, answered) for row in rows],
         calibration=None if item_id is None else answered.calibration,
-        reach_model=ReachModelOut.of(answered.info),
+        reach_model=reach_model_out(answered.info),
     )

@@ -16,17 +16,15 @@ from api.auth import read_access
 from api.deps import ProfilesDep, ReachDep, SettingsDep
 from api.errors import at_most
 from api.observability import MetricsDep
-from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
-from api.schemas.reach import (
+from api.reach_answers import (
     Answered,
-    CalibrationResponse,
-    EstimateOut,
-    PredictedOut,
-    ReachModelOut,
-    ReachRequest,
-    ReachResponse,
-    SeedReach,
+    estimate_out,
+    optional_estimate_out,
+    predicted_out,
+    reach_model_out,
 )
+from api.reach_bounds import NOT_FOUND, bounded_simulations, run_checked, segment_members
+from api.schemas.reach import CalibrationResponse, ReachRequest, ReachResponse, SeedReach
 
 router = APIRouter(prefix="/reach", tags=["reach"], dependencies=[Depends(read_access)])
 
@@ -81,23 +79,23 @@ def post_reach(
         simulations=est.simulations,
         seed=est.seed,
         item_id=request.item_id,
-        reach=EstimateOut.of(est.reach),
+        reach=estimate_out(est.reach),
         audience=est.reach.mean - len(est.seeds),
         by_hop=est.by_hop,
         per_seed=[
             SeedReach(
-                user_id=s.seed, alone=EstimateOut.of(s.alone), marginal=EstimateOut.of(s.marginal)
+                user_id=s.seed, alone=estimate_out(s.alone), marginal=estimate_out(s.marginal)
             )
             for s in est.per_seed
         ],
         overlap=est.overlap,
-        shared=EstimateOut.of(est.shared),
-        qualified=None if est.qualified is None else EstimateOut.of(est.qualified),
+        shared=estimate_out(est.shared),
+        qualified=optional_estimate_out(est.qualified),
         calibration=None if request.item_id is None else answered.calibration,
         segment=request.segment,
         segment_size=None if members is None else len(members),
-        reach_model=ReachModelOut.of(answered.info),
-        predicted=PredictedOut.of(answered.predict(est.reach, est.seeds)),
+        reach_model=reach_model_out(answered.info),
+        predicted=predicted_out(answered.predict(est.reach, est.seeds)),
     )
 
 
@@ -112,7 +110,7 @@ def get_calibration(reach: ReachDep) -> CalibrationResponse:
     MAE, median absolute log error, interval coverage, mean predicted vs observed)."""
     info = reach.reach_model.info(reach.default_probability().kind)
     return CalibrationResponse(
-        reach_model=ReachModelOut.of(info),
+        reach_model=reach_model_out(info),
         affinity=reach.affinity_method,
         backtest=reach.reach_model.report,
     )

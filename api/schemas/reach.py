@@ -13,18 +13,11 @@ add ``predicted`` adopters with predictive intervals next to the Monte-Carlo ``r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from graph.reach.calibrate import Prediction
-from graph.reach.estimate import Estimate
-from graph.reach.plan import CampaignPlan
 from serving.profile import ActivitySegment, ValueTier
-from serving.reach import InfluencerReach, ReachService
-from serving.reach_model import ReachModel, ReachModelInfo
-from serving.served_graph import ProbabilitySpec
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -52,48 +45,6 @@ class Probability(BaseModel):
     window_s: int = Field(
         7 * 24 * 3600, gt=0, le=10 * 365 * 24 * 3600, description="Window (kind=learned)."
     )
-
-    def to_spec(self) -> ProbabilitySpec:
-        return ProbabilitySpec(kind=self.kind, p=self.p, window_s=self.window_s)
-
-
-@dataclass(frozen=True)
-class Answered:
-    """How a reach request is answered: the resolved probabilities, the model block of the
-    response, the affinity method, and the calibrated prediction (see :meth:`predict`)."""
-
-    probability: Probability
-    info: ReachModelInfo
-    calibration: str
-    model: ReachModel
-    model_name: str
-
-    @classmethod
-    def resolve(
-        cls,
-        requested: Probability | None,
-        service: ReachService,
-        *,
-        model: str,
-        num_seeds: int | None = None,
-    ) -> Answered:
-        """Resolve ``requested`` (``None``: the service's default) for a request."""
-        probability = requested or Probability(kind=service.default_probability().kind)
-        info = service.reach_model.info(
-            probability.kind,
-            model=model,
-            num_seeds=num_seeds,
-            p=probability.p,
-            window_s=probability.window_s,
-        )
-        return cls(probability, info, service.affinity_method, service.reach_model, model)
-
-    def spec(self) -> ProbabilitySpec:
-        return self.probability.to_spec()
-
-    def predict(self, reach: Estimate, seeds: list[str]) -> Prediction | None:
-        """Calibrated adopters of ``seeds`` given their simulated ``reach`` (or ``None``)."""
-        return self.model.predict(self.probability.kind, self.model_name, reach, seeds)
 
 
 class Segment(BaseModel):
@@ -127,10 +78,6 @@ class ReachModelOut(BaseModel):
     )
     warnings: list[str] = Field(description="Where the request is outside what was backtested.")
 
-    @classmethod
-    def of(cls, info: ReachModelInfo) -> ReachModelOut:
-        return cls(**asdict(info))
-
 
 class PredictedOut(BaseModel):
     """Calibrated adopters within the horizon (seeds included), with predictive intervals
@@ -143,12 +90,6 @@ class PredictedOut(BaseModel):
     low90: float
     high90: float
 
-    @classmethod
-    def of(cls, prediction: Prediction | None) -> PredictedOut | None:
-        if prediction is None:
-            return None
-        return cls.model_validate(prediction, from_attributes=True)
-
 
 class EstimateOut(BaseModel):
     """A Monte-Carlo mean with standard error and 95% normal confidence interval."""
@@ -157,15 +98,6 @@ class EstimateOut(BaseModel):
     std_error: float
     ci_low: float
     ci_high: float
-
-    @classmethod
-    def of(cls, estimate: Estimate) -> EstimateOut:
-        return cls(
-            mean=estimate.mean,
-            std_error=estimate.std_error,
-            ci_low=estimate.ci_low,
-            ci_high=estimate.ci_high,
-        )
 
 
 class _Common(BaseModel):
@@ -301,46 +233,6 @@ class PlanResponse(BaseModel):
         description="Calibrated adopters of the chosen set within the horizon (calibrated, ic)."
     )
 
-    @classmethod
-    def of(
-        cls,
-        plan: CampaignPlan,
-        request: PlanRequest,
-        simulations: int,
-        segment_size: int | None,
-        answered: Answered,
-    ) -> PlanResponse:
-        est, base = plan.estimate, plan.baseline_estimate
-        return cls(
-            objective="qualified" if plan.objective == "qualified" else "reach",
-            method=plan.method,
-            model=request.model,
-            probability=answered.probability,
-            simulations=simulations,
-            seed=plan.seed,
-            item_id=request.item_id,
-            segment=request.segment,
-            segment_size=segment_size,
-            chosen=[
-                PlannedInfluencer(user_id=c.seed, gain=c.gain, cost=c.cost) for c in plan.chosen
-            ],
-            reach=EstimateOut.of(est.reach),
-            qualified=None if est.qualified is None else EstimateOut.of(est.qualified),
-            baseline=BaselineOut(
-                seeds=plan.baseline,
-                reach=EstimateOut.of(base.reach),
-                qualified=None if base.qualified is None else EstimateOut.of(base.qualified),
-                predicted=PredictedOut.of(answered.predict(base.reach, plan.baseline)),
-            ),
-            ratio=plan.ratio if plan.ratio != float("inf") else None,
-            guarantee=plan.guarantee,
-            rr_sets=plan.rr_sets,
-            total_cost=plan.total_cost,
-            calibration=answered.calibration if request.item_id is not None else None,
-            reach_model=ReachModelOut.of(answered.info),
-            predicted=PredictedOut.of(answered.predict(est.reach, [c.seed for c in plan.chosen])),
-        )
-
 
 class Influencer(BaseModel):
     user_id: str
@@ -350,16 +242,6 @@ class Influencer(BaseModel):
     predicted: PredictedOut | None = Field(
         description="Calibrated adopters alone within the horizon (calibrated model, ic)."
     )
-
-    @classmethod
-    def of(cls, row: InfluencerReach, answered: Answered) -> Influencer:
-        return cls(
-            user_id=row.user_id,
-            followers=row.followers,
-            reach=EstimateOut.of(row.reach),
-            qualified=None if row.qualified is None else EstimateOut.of(row.qualified),
-            predicted=PredictedOut.of(answered.predict(row.reach, [row.user_id])),
-        )
 
 
 class InfluencersResponse(BaseModel):
