@@ -119,7 +119,7 @@ def rank_feed(
         closeness = CLOSENESS[rel] if rel is not None else 0.0
         reasons: list[Reason] = []
         row = rows[n]
-        who = scored.activity.get(row) if row in touched else None
+        who = scored.activity.get(row) if row is not None and row in touched else None
         if who:
             friends = tuple(f for _, f in who[: social.max_reason_users])
             reasons.append(Reason("friends_purchased", count=len(who), user_ids=friends))

@@ -14,7 +14,7 @@ import torch
 
 from gnn.checkpoint import Checkpoint, load_checkpoint
 from gnn.threads import available_cpus
-from graph.reach.estimate import estimate_reach
+from graph.reach.estimate import Model, estimate_reach
 from graph.reach.influence_graph import InfluenceGraph, lt_normalized, uniform
 from graph.reach.plan import plan_campaign
 from graph.snapshot import Snapshot, read_snapshot
@@ -138,7 +138,8 @@ def warm_reach_kernels() -> float:
     ic = uniform(toy, 0.5)
     lt = lt_normalized(ic)
     affinity = np.full(toy.num_nodes, 0.5)
-    for graph, model in ((ic, "ic"), (lt, "lt")):
+    models: tuple[tuple[InfluenceGraph, Model], ...] = ((ic, "ic"), (lt, "lt"))
+    for graph, model in models:
         estimate_reach(graph, [0, 1], model=model, simulations=8, seed=0, affinity=affinity)
         plan_campaign(graph, k=1, model=model, affinity=affinity, simulations=8, seed=0)
     seconds = time.perf_counter() - started
