@@ -1,46 +1,15 @@
-"""Fixtures for graph tests: the store contract's backends and the shared research data.
-
-``STORE_FACTORIES`` maps a backend name to a factory ``(request, tmp_path) -> GraphStore``
-returning an empty store; the ``store`` fixture runs each test once per backend. A backend
-that needs a server gets it through ``request.getfixturevalue(...)`` inside its factory.
+"""Fixtures for graph tests: the store contract's backends (the ``store`` fixture of
+:mod:`tests.store_backends`, once per backend) and the shared research data.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from graph.sqlite_store import SQLiteStore
-from graph.store import GraphStore
-from tests.bolt_server import clear_database
-
-StoreFactory = Callable[[pytest.FixtureRequest, Path], GraphStore]
-
-
-def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> GraphStore:
-    return SQLiteStore(tmp_path / "graph.sqlite3")
-
-
-def _neo4j(request: pytest.FixtureRequest, tmp_path: Path) -> GraphStore:
-    store = request.getfixturevalue("bolt_target").open_store()
-    clear_database(store)
-    return store
-
-
-STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite, "neo4j": _neo4j}
-
-
-@pytest.fixture(params=sorted(STORE_FACTORIES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    """An empty store of each backend in ``STORE_FACTORIES``."""
-    graph_store = STORE_FACTORIES[request.param](request, tmp_path)
-    try:
-        yield graph_store
-    finally:
-        graph_store.close()
+from tests.store_backends import store  # noqa: F401 - fixture
 
 
 def shared_data_dir() -> Path:

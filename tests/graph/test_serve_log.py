@@ -1,25 +1,12 @@
-"""The serve log contract (graph.serve_log), run against every backend in ``STORE_FACTORIES``."""
+"""The serve log contract (graph.serve_log), run against every backend of the ``store`` fixture."""
 
 from __future__ import annotations
 
 import pytest
 
-from graph.schema import Interaction, Item, User
 from graph.serve_log import Attribution, Serve, ServeLog
 from graph.store import GraphStore
-from serving.attribution import Touch, attribute_in
-
-A = Serve("s-a", "u1", 100, "rec", ("i1", "i2", "i3"), "m@1")
-B = Serve("s-b", "u1", 200, "feed", ("i3",), "m@1", "exp", "treatment")
-C = Serve("s-c", "u2", 150, "rec", ("i1",), None, "exp", "control")
-
-
-def flat_serves(store: ServeLog, since: int = 0, batch_size: int = 10_000) -> list[Serve]:
-    return [s for page in store.iter_serves(since, batch_size) for s in page]
-
-
-def flat_attributions(store: ServeLog, since: int = 0, batch: int = 10_000) -> list[Attribution]:
-    return [a for page in store.iter_attributions(since, batch) for a in page]
+from tests.serve_log_rows import A, B, C, flat_attributions, flat_serves
 
 
 def test_a_store_is_a_serve_log_that_round_trips_serves(store: GraphStore) -> None:
@@ -90,22 +77,6 @@ def test_compaction_bounds_the_log_by_age_and_by_rows(store: GraphStore) -> None
     assert [s.serve_id for s in flat_serves(store)] == ["s06", "s07", "s08", "s09"]
     assert [a.serve_id for a in flat_attributions(store)] == ["s06", "s07", "s08", "s09"]
     assert store.compact_serves(0, max_serves=10) == 0
-
-
-def test_deleting_a_user_purges_their_serves_and_attributions(store: GraphStore) -> None:
-    store.upsert_users([User("u1"), User("u2")])
-    store.upsert_items([Item("i1"), Item("i2"), Item("i3")])
-    store.record_serves([A, B, C])
-    store.write_events([], [Interaction("u1", "i3", "click", 1.0, 205)])
-    found = attribute_in(store, [Touch("u1", "i3", "click", 205, 1.0)], window_s=3600)
-    assert [a.serve_id for a in found] == ["s-b"]
-    attribute_in(store, [Touch("u2", "i1", "click", 151, 1.0)], window_s=3600)
-    assert store.serve_counts() == (3, 2)
-    assert store.delete_user("u1") is True
-    assert flat_serves(store) == [C]
-    assert [a.user_id for a in flat_attributions(store)] == ["u2"]
-    assert store.delete_user("ghost") is False  # absent users purge nothing else
-    assert store.serve_counts() == (1, 1)
 
 
 def test_campaign_records_round_trip(store: GraphStore) -> None:

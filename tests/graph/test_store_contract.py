@@ -1,4 +1,4 @@
-"""The GraphStore contract, run against every backend in ``conftest.STORE_FACTORIES``."""
+"""The GraphStore contract, run against every backend of ``tests.store_backends``."""
 
 from __future__ import annotations
 
