@@ -1,4 +1,4 @@
-"""Affinity calibration for qualified reach (serving.reach), kept with the reach tests."""
+"""Affinity calibration for qualified reach (serving.affinity)."""
 
 from __future__ import annotations
 
