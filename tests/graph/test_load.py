@@ -14,33 +14,14 @@ from graph.readers import InputFormatError, read_lastfm, read_recbole
 from graph.schema import Friendship, Interaction, Item, User
 from graph.sqlite_store import SQLiteStore
 from graph.store import GraphStore, StoreCounts
+from tests.graph.small_world import write_small_world
 
 NOW = 1_700_000_000
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Path:
-    data = tmp_path / "world"
-    data.mkdir()
-    (data / "users.csv").write_text(
-        "user_id,region,signup_ts,nickname\nu1,eu,2020-01-01,al\nu2,us,,bo\n,eu,,x\n3,,,cy\n",
-        encoding="utf-8",
-    )
-    (data / "items.csv").write_text(
-        "item_id,category,price,in_stock\ni1,shoes,10,yes\ni2,hats,-3,no\ni3,,,\n",
-        encoding="utf-8",
-    )
-    (data / "friendships.csv").write_text(
-        "user_id,friend_id,kind\nu2,u1,friend\nu1,3,follow\nu1,u1,friend\n", encoding="utf-8"
-    )
-    (data / "interactions.csv").write_text(
-        "user_id,item_id,kind,value,ts\n"
-        "u1,i1,purchase,1,1600000000\n"
-        "u1,i2,view,,\n"  # i2 was rejected, so this reference is unknown
-        "3,i3,rating,4,2020-09-13T12:26:40Z\n",
-        encoding="utf-8",
-    )
-    return data
+    return write_small_world(tmp_path / "world")
 
 
 def read_rejects(path: Path) -> list[dict[str, str]]:
@@ -156,36 +137,6 @@ def test_lastfm_release_and_recbole_files_load_to_the_same_graph(
     recbole.close()
 
 
-def test_cli_load_and_export(world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import typer
-    from typer.testing import CliRunner
-
-    from serving.settings import get_settings
-    from socialrec.commands import ingest
-
-    app = typer.Typer()
-    ingest.register(app)
-    monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path / "run"))
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner()
-        loaded = runner.invoke(app, ["load", str(world), "--batch-size", "2"])
-        assert loaded.exit_code == 0, loaded.output
-        assert "rejected rows: 4" in loaded.output
-        assert (tmp_path / "run" / "load_report" / "rejects.csv").is_file()
-        exported = runner.invoke(app, ["export", "--out", str(tmp_path / "snap")])
-        assert exported.exit_code == 0, exported.output
-        assert (tmp_path / "snap" / "meta.json").is_file()
-        missing = runner.invoke(app, ["load", str(tmp_path / "nowhere")])
-        assert missing.exit_code == 1
-        assert "does not exist" in missing.output
-        bad_store = runner.invoke(app, ["export", "--store", "oracle"])
-        assert bad_store.exit_code == 1
-        assert "--store oracle" in bad_store.output
-    finally:
-        get_settings.cache_clear()
-
-
 def test_partial_user_rows_keep_stored_attributes(store: GraphStore, tmp_path: Path) -> None:
     for n, text in enumerate(
         (
@@ -259,42 +210,6 @@ def test_recbole_follows_both_ways_train_on_the_friend_graph_of_mutual_links(
             ).to_dense()
         )
     assert torch.equal(graphs[0], graphs[1])
-
-
-def test_cli_warns_of_unknown_files_and_refuses_utf16(
-    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import typer
-    from typer.testing import CliRunner
-
-    from serving.settings import get_settings
-    from socialrec.commands import ingest
-
-    app = typer.Typer()
-    ingest.register(app)
-    monkeypatch.setenv("SOCIALREC_WORK_DIR", str(tmp_path / "run"))
-    monkeypatch.setenv("COLUMNS", "300")
-    get_settings.cache_clear()
-    (world / "interaction.csv").write_text("user_id,item_id,kind\nu1,i1,view\n", encoding="utf-8")
-    try:
-        runner = CliRunner()
-        loaded = runner.invoke(app, ["load", str(world)])
-        assert loaded.exit_code == 0, loaded.output
-        assert "warning: ignored interaction.csv" in loaded.output
-        assert "expected users.csv, users.parquet, items.csv" in loaded.output
-        strict = runner.invoke(app, ["load", str(world), "--strict"])
-        assert strict.exit_code == 1
-        assert "interaction.csv is not a table file" in strict.output
-        (world / "interaction.csv").unlink()
-        (world / "users.csv").write_text("user_id,region\nu9,eu\n", encoding="utf-16")
-        utf16 = runner.invoke(app, ["load", str(world)])
-        assert utf16.exit_code == 1
-        assert "users.csv: the file is UTF-16" in utf16.output and "\x00" not in utf16.output
-        (world / "users.csv").write_bytes("user_id\nu9\n".encode("utf-16-le"))
-        no_bom = runner.invoke(app, ["load", str(world)])
-        assert no_bom.exit_code == 1 and "are NUL, so it is not UTF-8" in no_bom.output
-    finally:
-        get_settings.cache_clear()
 
 
 def test_an_empty_ts_is_an_unknown_time(store: GraphStore, tmp_path: Path) -> None:
