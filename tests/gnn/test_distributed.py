@@ -1,5 +1,6 @@
 """Training in two processes (torch.distributed, gloo on CPU) against one: the same optimiser
-steps, the same loss history and metrics; and ``socialrec train --nproc 2``."""
+steps, the same loss history and metrics (``socialrec train --nproc 2``:
+tests/socialrec/test_train_nproc_cli.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
-from typer.testing import CliRunner
 
-from gnn.checkpoint import load_checkpoint
 from gnn.config import TrainConfig
 from gnn.data import TrainData
 from gnn.distributed import DataParallel, spawn, train_distributed
@@ -26,10 +25,6 @@ from gnn.train import (
     train_step,
 )
 from graph.snapshot import Snapshot, read_snapshot, write_snapshot
-from serving.live import LiveGraph
-from serving.recommender import RecommenderService
-from serving.social import SocialRecommender
-from socialrec.cli import app
 from tests.gnn.worlds import social_snapshot
 
 pytestmark = pytest.mark.timeout(300)
@@ -133,43 +128,6 @@ def test_two_processes_train_like_one(
     assert two["test"] == pytest.approx(single["test"], abs=1e-4)
     assert two["best_epoch"] == single["best_epoch"]
     assert ranks[1][f"train/{name}"] == two  # identical replicas
-
-
-def test_cli_nproc_2_writes_a_loadable_checkpoint(
-    snapshot: Snapshot, snapshot_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    target = tmp_path / "model.pt"
-    args = ["--epochs", "3", "--dim", "16", "--layers", "2", "--batch-size", "29"]
-    args += ["--lr", "0.05", "--seed", "0", "--threads", "1"]
-    out = CliRunner().invoke(
-        app,
-        ["train", "--nproc", "2", "--snapshot", str(snapshot_dir), "--out", str(target), *args],
-    )
-    printed = capfd.readouterr().out  # the spawned processes write to the real stdout
-    assert out.exit_code == 0, out.output + printed
-    assert "2 processes, backend gloo" in printed
-    assert printed.count("checkpoint:") == 1  # rank 0 alone reports
-    ckpt = load_checkpoint(target)
-    assert ckpt.model_name == "lightgcn" and ckpt.metrics["epochs_run"] == 3
-    config = TrainConfig.from_dict(ckpt.train_config)
-    assert (config.batch_size, config.num_threads, config.seed) == (29, 1, 0)
-    single = train(snapshot, config)
-    losses = [record["loss"] for record in ckpt.metrics["history"]]
-    assert losses == pytest.approx([record.loss for record in single.history], rel=1e-5)
-    assert ckpt.metrics["test"] == pytest.approx(single.test_metrics, abs=1e-4)
-    service = RecommenderService.from_artifacts(snapshot, ckpt)
-    assert len(SocialRecommender(LiveGraph(snapshot), service).recommend("u000", 5).items) == 5
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_cli_rejects_cuda_without_a_gpu(snapshot_dir: Path, tmp_path: Path) -> None:
-    target = tmp_path / "model.pt"
-    out = CliRunner().invoke(
-        app, ["train", "--device", "cuda", "--snapshot", str(snapshot_dir), "--out", str(target)]
-    )
-    assert out.exit_code == 1
-    assert "torch sees no GPU" in out.output
-    assert not target.exists()
 
 
 def test_data_parallel_needs_a_process_group() -> None:

@@ -1,4 +1,6 @@
-"""SocialLightGCN on tiny graphs, the friend-graph adjacency, training, checkpoints and reports."""
+"""SocialLightGCN on tiny graphs, the friend-graph adjacency, training, checkpoints and reports
+(serving a trained model: tests/serving/test_trained_social.py; the CLI:
+tests/socialrec/test_train_social_cli.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from typer.testing import CliRunner
 
-from gnn.checkpoint import evaluate_checkpoint, load_checkpoint, save_checkpoint, to_checkpoint
+from gnn.checkpoint import to_checkpoint
 from gnn.config import MODEL_DEFAULTS, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
@@ -20,11 +21,8 @@ from gnn.models.lightgcn import LightGCN, Propagation
 from gnn.models.social import SocialLightGCN, hashed_bytes
 from gnn.report import build_report, write_report
 from gnn.train import TrainResult, build_model, train
-from graph.snapshot import Snapshot, write_snapshot
-from serving.live import LiveGraph
-from serving.recommender import RecommenderService
-from serving.social import SocialRecommender
-from socialrec.cli import app
+from graph.snapshot import Snapshot
+from tests.gnn.worlds import SOCIAL_CONFIG as CONFIG
 from tests.gnn.worlds import social_snapshot
 
 USER = torch.tensor([0, 0, 1, 2, 2, 3])
@@ -300,19 +298,6 @@ def test_wrong_graph_shape_is_rejected() -> None:
 
 # Training on a planted world where friends share tastes ------------------------------------
 
-CONFIG = TrainConfig(
-    model="social",
-    ssl_weight=0.05,
-    embedding_dim=16,
-    num_layers=2,
-    lr=0.05,
-    batch_size=256,
-    epochs=8,
-    patience=8,
-    seed=0,
-    num_threads=1,
-)
-
 
 @pytest.fixture(scope="module")
 def snapshot() -> Snapshot:
@@ -374,25 +359,6 @@ def test_for_model_applies_the_model_defaults_then_the_overrides() -> None:
     assert TrainConfig.from_dict({"model": "social"}).ssl_weight == 0.0
 
 
-def test_social_checkpoint_round_trip(
-    tmp_path: Path, snapshot: Snapshot, result: TrainResult
-) -> None:
-    ckpt = load_checkpoint(save_checkpoint(to_checkpoint(result), tmp_path / "social.pt"))
-    assert ckpt.model_name == "social"
-    assert ckpt.model_config["social_weight"] == CONFIG.social_weight
-    assert ckpt.model_config["ssl_weight"] == CONFIG.ssl_weight
-    assert [r["epoch"] for r in ckpt.metrics["history"]] == list(range(1, CONFIG.epochs + 1))
-    assert evaluate_checkpoint(ckpt, snapshot) == pytest.approx(result.test_metrics)
-    # The stored weights and config rebuild the stored final embeddings.
-    model, graphs = build_model(TrainConfig.from_dict(ckpt.train_config), result.data)
-    model.load_state_dict(ckpt.state_dict)
-    with torch.no_grad():
-        emb = model.get_embedding(*graphs)
-    torch.testing.assert_close(emb[: model.num_users], ckpt.user_embeddings)
-    service = RecommenderService.from_artifacts(snapshot, ckpt)
-    assert len(SocialRecommender(LiveGraph(snapshot), service).recommend("u000", 5).items) == 5
-
-
 def test_report_json_and_plots(tmp_path: Path, result: TrainResult) -> None:
     report = build_report(result.user_embeddings, result.item_embeddings, result.data, "test")
     assert report["metrics"] == pytest.approx(result.test_metrics)
@@ -406,38 +372,3 @@ def test_report_json_and_plots(tmp_path: Path, result: TrainResult) -> None:
     assert json.loads((tmp_path / "report" / "report.json").read_text())["history"] == history
     with pytest.raises(ValueError, match="buckets"):
         build_report(result.user_embeddings, result.item_embeddings, result.data, buckets=[5, 2])
-
-
-def test_cli_train_social_and_evaluate_report(tmp_path: Path, snapshot: Snapshot) -> None:
-    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
-    out = tmp_path / "model.pt"
-    runner = CliRunner()
-    trained = runner.invoke(
-        app,
-        [
-            *("train", "--model", "social", "--snapshot", str(snap_dir), "--out", str(out)),
-            *("--epochs", "2", "--dim", "8", "--social-weight", "0.3", "--threads", "1"),
-            *("--ssl-weight", "0.1", "--ssl-eps", "0.2", "--ssl-temperature", "0.5"),
-        ],
-    )
-    assert trained.exit_code == 0, trained.output
-    ckpt = load_checkpoint(out)
-    assert ckpt.model_name == "social"
-    assert ckpt.model_config["ssl_weight"] == 0.1 and ckpt.model_config["ssl_eps"] == 0.2
-    assert ckpt.model_config["ssl_temperature"] == 0.5
-    assert ckpt.train_config["lr"] == MODEL_DEFAULTS["social"]["lr"]  # the social default
-    report_dir = tmp_path / "report"
-    evaluated = runner.invoke(
-        app,
-        [
-            *("evaluate", "--checkpoint", str(out), "--snapshot", str(snap_dir)),
-            *("--report", str(report_dir)),
-        ],
-    )
-    assert evaluated.exit_code == 0, evaluated.output
-    text = " ".join(evaluated.output.split())
-    assert "ndcg@10" in text and "coverage@10" in text and "cold start" in text
-    assert (report_dir / "learning_curves.png").is_file()
-    assert json.loads((report_dir / "report.json").read_text())["model"]["name"] == "social"
-    bad = runner.invoke(app, ["train", "--model", "mhcn", "--snapshot", str(snap_dir)])
-    assert bad.exit_code == 1 and "model must be one of" in " ".join(bad.output.split())

@@ -1,35 +1,24 @@
-"""Training on a small planted-structure graph, checkpoints and the CLI commands."""
+"""Training on a small planted-structure graph and its checkpoints (serving a trained model:
+tests/serving/test_trained_lightgcn.py; the CLI: tests/socialrec/test_train_cli.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from torch import Tensor
-from typer.testing import CliRunner, Result
 
 import gnn.config
 import gnn.train
-from gnn.checkpoint import (
-    checkpoint_data,
-    evaluate_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-    to_checkpoint,
-)
+from gnn.checkpoint import evaluate_checkpoint, to_checkpoint
 from gnn.config import TrainConfig
 from gnn.data import TrainData
 from gnn.evaluate import evaluate
-from gnn.train import NegativeSampler, TrainResult, build_model, should_stop, train
-from graph.snapshot import Snapshot, write_snapshot
-from serving.live import LiveGraph
-from serving.recommender import RecommenderService
-from serving.social import SocialRecommender
-from socialrec.cli import app
+from gnn.train import NegativeSampler, TrainResult, should_stop, train
+from graph.snapshot import Snapshot
 from tests.gnn.worlds import PLANTED_CONFIG as CONFIG
 from tests.gnn.worlds import planted_snapshot
 
@@ -252,35 +241,6 @@ def test_negative_sampler_avoids_positives() -> None:
     assert set(draws[500:].tolist()) == {0, 1, 2, 4}
 
 
-def test_checkpoint_round_trip_and_serving(
-    tmp_path: Path, snapshot: Snapshot, result: TrainResult
-) -> None:
-    path = save_checkpoint(to_checkpoint(result), tmp_path / "model.pt")
-    ckpt = load_checkpoint(path)
-    assert ckpt.model_name == "lightgcn"
-    assert ckpt.snapshot_fingerprint == snapshot.fingerprint
-    assert ckpt.user_ids == snapshot.user_ids and ckpt.item_ids == snapshot.item_ids
-    assert ckpt.train_config["seed"] == CONFIG.seed
-    assert ckpt.metrics["test"] == pytest.approx(result.test_metrics)
-    torch.testing.assert_close(ckpt.user_embeddings, result.user_embeddings)
-    # Re-evaluation rebuilds the same split from the stored config.
-    assert evaluate_checkpoint(ckpt, snapshot) == pytest.approx(result.test_metrics)
-    # The stored state_dict, loaded into a fresh model, reproduces the final embeddings.
-    config = TrainConfig.from_dict(ckpt.train_config)
-    fresh, graphs = build_model(config, checkpoint_data(ckpt, snapshot))
-    fresh.load_state_dict(ckpt.state_dict)
-    fresh.eval()
-    with torch.no_grad():
-        again = fresh.get_embedding(*graphs)
-    assert torch.equal(again[: fresh.num_users], ckpt.user_embeddings)
-    assert torch.equal(again[fresh.num_users :], ckpt.item_embeddings)
-    service = RecommenderService.from_artifacts(snapshot, ckpt)
-    recs = SocialRecommender(LiveGraph(snapshot), service).recommend("u000", 5).items
-    assert len(recs) == 5
-    seen = snapshot.inter_item[snapshot.inter_user == snapshot.user_index["u000"]]
-    assert not {r.item_id for r in recs} & {snapshot.item_ids[i] for i in seen}
-
-
 def test_evaluate_checkpoint_rejects_other_snapshot(result: TrainResult) -> None:
     ckpt = to_checkpoint(result)
     with pytest.raises(ValueError, match="trained on snapshot"):
@@ -310,67 +270,3 @@ def test_train_data_without_validation_is_rejected() -> None:
     data = TrainData.from_interactions([0, 1], [0, 1], 2, 2, seed=0)  # one pair per user
     with pytest.raises(ValueError, match="no validation"):
         train(data, CONFIG)
-
-
-def test_cli_train_and_evaluate(tmp_path: Path, snapshot: Snapshot) -> None:
-    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
-    out = tmp_path / "model.pt"
-    runner = CliRunner()
-
-    def text(result: Result) -> str:
-        return " ".join(result.output.split())  # rich wraps long lines
-
-    trained = runner.invoke(
-        app,
-        [
-            "train",
-            "--snapshot",
-            str(snap_dir),
-            "--out",
-            str(out),
-            "--epochs",
-            "3",
-            "--dim",
-            "8",
-            "--lr",
-            "0.05",
-            "--threads",
-            "1",
-        ],
-    )
-    assert trained.exit_code == 0, trained.output
-    assert out.is_file() and "recall@10" in text(trained)
-    evaluated = runner.invoke(
-        app, ["evaluate", "--checkpoint", str(out), "--snapshot", str(snap_dir)]
-    )
-    assert evaluated.exit_code == 0, evaluated.output
-    assert "ndcg@10" in text(evaluated)
-
-    missing = runner.invoke(app, ["train", "--snapshot", str(tmp_path / "nope"), "--out", str(out)])
-    assert missing.exit_code == 1 and "socialrec export" in text(missing)
-    no_ckpt = runner.invoke(
-        app, ["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--snapshot", str(snap_dir)]
-    )
-    assert no_ckpt.exit_code == 1 and "does not exist" in text(no_ckpt)
-    other = write_snapshot(planted_snapshot(seed=1), tmp_path / "other")
-    mismatch = runner.invoke(app, ["evaluate", "--checkpoint", str(out), "--snapshot", str(other)])
-    assert mismatch.exit_code == 1 and "trained on snapshot" in text(mismatch)
-
-
-def test_cli_steps_per_epoch(tmp_path: Path, snapshot: Snapshot) -> None:
-    snap_dir = write_snapshot(snapshot, tmp_path / "snapshot")
-    out = tmp_path / "model.pt"
-    base = ["train", "--snapshot", str(snap_dir), "--out", str(out), "--epochs", "1"]
-    runner = CliRunner()
-    for option, stored in (("all", None), ("2", 2), ("AUTO", "auto"), (None, "auto")):
-        extra = [] if option is None else ["--steps-per-epoch", option]
-        trained = runner.invoke(
-            app, [*base, "--threads", "1", "--allow-worse-than-popular", *extra]
-        )
-        assert trained.exit_code == 0, trained.output
-        assert load_checkpoint(out).train_config["steps_per_epoch"] == stored
-    bad = runner.invoke(app, [*base, "--steps-per-epoch", "0"])
-    assert bad.exit_code == 1
-    assert "--steps-per-epoch must be a positive integer, auto or all, got '0'" in " ".join(
-        bad.output.split()
-    )

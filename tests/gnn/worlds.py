@@ -1,8 +1,10 @@
-"""Planted worlds shared by the gnn tests: group structure a model must learn, and its config.
+"""Planted worlds shared by the tests that train a model (tests/gnn, and the serving and CLI
+tests of trained models): group structure a model must learn, and its config.
 
 ``planted_snapshot``: users buy mostly inside their own group of items (``PLANTED_CONFIG`` trains
 LightGCN on it). ``social_snapshot``: users buy inside their group's items and their friends
-are drawn inside the group (for the social model and distributed training).
+are drawn inside the group (``SOCIAL_CONFIG``; the social model and distributed training).
+``tune_snapshot``: a small synthetic world for hyperparameter search.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from gnn.config import TrainConfig
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import Snapshot, build_snapshot
+from graph.synthetic import WorldConfig, generate_world
 
 GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP, ITEMS_PER_USER = 4, 30, 20, 8
 PLANTED_CONFIG = TrainConfig(
@@ -28,6 +31,19 @@ PLANTED_CONFIG = TrainConfig(
 )
 
 SOCIAL_GROUPS, SOCIAL_USERS_PER_GROUP, SOCIAL_ITEMS_PER_GROUP = 4, 20, 15
+#: The social model with its contrastive term, trained on ``social_snapshot``.
+SOCIAL_CONFIG = TrainConfig(
+    model="social",
+    ssl_weight=0.05,
+    embedding_dim=16,
+    num_layers=2,
+    lr=0.05,
+    batch_size=256,
+    epochs=8,
+    patience=8,
+    seed=0,
+    num_threads=1,
+)
 
 
 def planted_snapshot(seed: int = 0) -> Snapshot:
@@ -83,3 +99,12 @@ def skewed_snapshot(users: int = 120, items: int = 80, per_user: int = 8) -> Sna
         rows,
         source="skewed",
     )
+
+
+def tune_snapshot() -> Snapshot:
+    """A 300-user synthetic world of six communities, small enough for many tuning trials."""
+    world = WorldConfig(
+        num_users=300, num_items=150, num_communities=6, num_categories=8,
+        interactions_per_user=12, seed=1,
+    )  # fmt: skip
+    return generate_world(world).to_snapshot()
