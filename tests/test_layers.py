@@ -1,11 +1,12 @@
 """Imports run one way, ``graph -> gnn -> serving -> {api, socialrec}``, with no cycles
 (issue 21). Read from the source with ``ast``: every import counts, including those inside
-functions and ``TYPE_CHECKING`` blocks, because each one is a dependency of the design."""
+functions and ``TYPE_CHECKING`` blocks, because each one is a dependency of the design.
+Tests under ``tests/<package>/`` import nothing above ``<package>``, helper modules included."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ def _modules() -> dict[str, Path]:
     }
 
 
-def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
-    """The project modules that ``name`` imports (a ``from x import y`` names ``x.y`` when
-    that is a module, else ``x``)."""
+def _imports(
+    name: str, path: Path, known: set[str], tops: Collection[str] = tuple(LAYERS)
+) -> Iterator[str]:
+    """The modules under ``tops`` that ``name`` imports (a ``from x import y`` names ``x.y``
+    when that is a module, else ``x``)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
@@ -50,7 +53,7 @@ def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
             ]
         else:
             continue
-        yield from (target for target in targets if target.split(".")[0] in LAYERS)
+        yield from (target for target in targets if target.split(".")[0] in tops)
 
 
 def _graph() -> dict[str, set[str]]:
@@ -118,6 +121,40 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _test_graph() -> dict[str, set[str]]:
+    """Each module under tests/ and what it imports from the project and from tests/."""
+    modules = {_module_name(p): p for p in sorted((REPO_ROOT / "tests").rglob("*.py"))}
+    known = set(modules)
+    tops = (*LAYERS, "tests")
+    return {name: set(_imports(name, path, known, tops)) - {name} for name, path in modules.items()}
+
+
+def upward_test_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a higher layer (or across the top two) by a module under tests/<package>/,
+    directly or through the helper modules under tests/ it imports."""
+    found = []
+    for source in sorted(graph):
+        parts = source.split(".")
+        if len(parts) < 3 or parts[1] not in LAYERS:
+            continue
+        own, seen, todo = LAYERS[parts[1]], {source}, [source]
+        while todo:
+            for target in sorted(graph.get(todo.pop(), ())):
+                if target.startswith("tests.") and target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+                elif not target.startswith("tests."):
+                    top = target.split(".")[0]
+                    across = own == _layer(target) == 3 and top != parts[1]
+                    if _layer(target) > own or across:
+                        found.append(f"{source} -> {target}")
+    return sorted(set(found))
+
+
+def test_tests_import_the_layer_they_test() -> None:
+    assert upward_test_imports(_test_graph()) == []
+
+
 def test_imports_run_one_way() -> None:
     assert upward_imports(_graph()) == []
 
@@ -166,3 +203,18 @@ def test_the_checks_find_what_they_look_for(
 ) -> None:
     assert upward_imports(graph) == upward
     assert cycles(graph) == cyclic
+
+
+def test_the_tests_check_follows_helper_modules() -> None:
+    graph = {
+        "tests.graph.test_a": {"tests.helper", "graph.x"},
+        "tests.helper": {"serving.y"},
+        "tests.gnn.test_b": {"gnn.z", "graph.x"},
+        "tests.socialrec.test_c": {"api.app", "serving.y"},
+        "tests.api.test_d": {"serving.y", "api.app"},
+        "tests.test_top": {"socialrec.cli"},
+    }
+    assert upward_test_imports(graph) == [
+        "tests.graph.test_a -> serving.y",
+        "tests.socialrec.test_c -> api.app",
+    ]

@@ -7,19 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gnn.checkpoint import save_checkpoint
-from graph.snapshot import write_snapshot
 from serving.settings import Settings
-from tests.api.tiny_model import tiny_checkpoint, tiny_snapshot
+from tests.api.tiny_model import write_tiny_artifacts
 
 
 @pytest.fixture
 def artifacts(tmp_path: Path) -> tuple[Path, Path]:
     """(snapshot_dir, checkpoint_path) of the tiny model, written under ``tmp_path``."""
-    snapshot = tiny_snapshot()
-    snapshot_dir = write_snapshot(snapshot, tmp_path / "snapshot")
-    checkpoint_path = save_checkpoint(tiny_checkpoint(snapshot), tmp_path / "model.pt")
-    return snapshot_dir, checkpoint_path
+    return write_tiny_artifacts(tmp_path)
 
 
 @pytest.fixture

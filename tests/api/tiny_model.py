@@ -8,11 +8,13 @@ u3 = (1, 1)   -> saw every item.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from gnn.checkpoint import Checkpoint
+from gnn.checkpoint import Checkpoint, save_checkpoint
 from graph.schema import Friendship, Interaction, Item, User
-from graph.snapshot import Snapshot, build_snapshot
+from graph.snapshot import Snapshot, build_snapshot, write_snapshot
 
 USER_EMB = [[1.0, 0.0], [0.1, 1.0], [1.0, 1.0]]
 ITEM_EMB = [[1.0, 0.0], [0.8, 0.0], [0.5, 0.0], [0.0, 1.0], [-1.0, 0.0]]
@@ -43,3 +45,10 @@ def tiny_checkpoint(snapshot: Snapshot) -> Checkpoint:
         item_ids=list(snapshot.item_ids),
         snapshot_fingerprint=snapshot.fingerprint,
     )
+
+
+def write_tiny_artifacts(directory: Path) -> tuple[Path, Path]:
+    """(snapshot_dir, checkpoint_path) of the tiny model, written under ``directory``."""
+    snapshot = tiny_snapshot()
+    snapshot_dir = write_snapshot(snapshot, directory / "snapshot")
+    return snapshot_dir, save_checkpoint(tiny_checkpoint(snapshot), directory / "model.pt")

@@ -7,12 +7,20 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from socialrec.commands import serve
+from tests.api.tiny_model import write_tiny_artifacts
 from tests.bolt_server import free_port
 from tests.server_process import python_server
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> tuple[Path, Path]:
+    """(snapshot_dir, checkpoint_path) of the tiny model, written under ``tmp_path``."""
+    return write_tiny_artifacts(tmp_path)
 
 
 def test_serve_runs_a_real_server(tmp_path: Path, artifacts: tuple[Path, Path]) -> None:
