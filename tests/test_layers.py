@@ -19,6 +19,9 @@ ALLOWED_ACROSS: frozenset[tuple[str, str]] = frozenset(
     {("socialrec.commands.serve", "api.app"), ("socialrec.commands.serve", "api.logging_config")}
 )
 
+#: What schemas may import besides other schemas: the profile segments' type aliases.
+SCHEMA_IMPORTS: frozenset[str] = frozenset({"serving.profile"})
+
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(REPO_ROOT).with_suffix("").parts
@@ -161,6 +164,19 @@ def test_imports_run_one_way() -> None:
 
 def test_no_import_cycles() -> None:
     assert cycles(_graph()) == []
+
+
+def test_schemas_are_shapes() -> None:
+    """Request and response schemas hold no domain logic: besides other schemas they import
+    only ``SCHEMA_IMPORTS`` (conversions live in the route helpers of ``api/``)."""
+    found = [
+        f"{source} -> {target}"
+        for source, targets in _graph().items()
+        if source.startswith("api.schemas.")
+        for target in sorted(targets)
+        if not target.startswith("api.schemas") and target not in SCHEMA_IMPORTS
+    ]
+    assert found == []
 
 
 def test_routes_do_not_import_other_routes() -> None:

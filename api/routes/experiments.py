@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from api.auth import read_access, require_api_key
 from api.deps import ExperimentsDep, StateDep
 from api.errors import FieldError
+from api.experiment_answers import experiment_out, report_out, to_experiment
 from api.schemas.experiments import ExperimentBody, ExperimentList, ExperimentOut, ReportOut
 from serving.experiment_report import build_report, read_log
 from serving.experiments import Experiment, ExperimentError
@@ -45,7 +46,7 @@ def create_experiment(
     it. Shares plus ``holdout_share`` must sum to 1; one experiment is active at a time; a
     variant's checkpoint must be readable and trained on the served snapshot."""
     try:
-        experiment = body.to_experiment()
+        experiment = to_experiment(body)
         experiments.check(state, experiment)
     except ValueError as exc:  # ExperimentError, or a checkpoint that cannot be served
         raise FieldError(("body", "variants"), str(exc), None) from exc
@@ -53,7 +54,7 @@ def create_experiment(
         created = experiments.registry.create(experiment)
     except ExperimentError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    return ExperimentOut.of(created)
+    return experiment_out(created)
 
 
 @router.get(
@@ -64,7 +65,7 @@ def create_experiment(
 )
 def list_experiments(experiments: ExperimentsDep) -> ExperimentList:
     return ExperimentList(
-        experiments=[ExperimentOut.of(e) for e in experiments.registry.experiments()]
+        experiments=[experiment_out(e) for e in experiments.registry.experiments()]
     )
 
 
@@ -76,7 +77,7 @@ def list_experiments(experiments: ExperimentsDep) -> ExperimentList:
     summary="One experiment",
 )
 def get_experiment(name: Name, experiments: ExperimentsDep) -> ExperimentOut:
-    return ExperimentOut.of(_get(experiments, name))
+    return experiment_out(_get(experiments, name))
 
 
 @router.post(
@@ -88,7 +89,7 @@ def get_experiment(name: Name, experiments: ExperimentsDep) -> ExperimentOut:
 )
 def stop_experiment(name: Name, experiments: ExperimentsDep) -> ExperimentOut:
     _get(experiments, name)
-    return ExperimentOut.of(experiments.registry.stop(name))
+    return experiment_out(experiments.registry.stop(name))
 
 
 @router.get(
@@ -115,4 +116,4 @@ def experiment_report(
         state.serves.flush()  # serves still queued count too
     log = state.store.call(lambda store: read_log(store, experiment))
     report = build_report(experiment, log, state.profiles, now=int(time.time()), alpha=alpha)
-    return ReportOut.of(report, generated_ts=int(time.time()), serves=len(log.serves))
+    return report_out(report, generated_ts=int(time.time()), serves=len(log.serves))

@@ -7,9 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.experiments import Experiment, Variant
-from serving.online_metrics import ExperimentReport
-
 NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
@@ -36,9 +33,6 @@ class VariantBody(BaseModel):
     feed_cap_hours: float | None = Field(None, gt=0, le=24 * 365)
     feed_cap_mode: Literal["demote", "drop"] | None = None
 
-    def to_variant(self) -> Variant:
-        return Variant(**self.model_dump())
-
 
 class ExperimentBody(BaseModel):
     """A new experiment."""
@@ -57,16 +51,6 @@ class ExperimentBody(BaseModel):
     )
     active: bool = Field(True, description="Start assigning users now (one active at a time).")
 
-    def to_experiment(self) -> Experiment:
-        """The definition (validated again by :func:`serving.experiments.validate`)."""
-        return Experiment(
-            self.name,
-            tuple(v.to_variant() for v in self.variants),
-            holdout_share=self.holdout_share,
-            salt=self.salt or "",
-            active=self.active,
-        )
-
 
 class ExperimentOut(ExperimentBody):
     """A stored experiment."""
@@ -76,18 +60,6 @@ class ExperimentOut(ExperimentBody):
     salt: str | None = None
     control: str
     created_ts: int
-
-    @classmethod
-    def of(cls, e: Experiment) -> ExperimentOut:
-        return cls(
-            name=e.name,
-            variants=[VariantBody.model_validate(v, from_attributes=True) for v in e.variants],
-            holdout_share=e.holdout_share,
-            salt=e.salt,
-            active=e.active,
-            control=e.control,
-            created_ts=e.created_ts,
-        )
 
 
 class ExperimentList(BaseModel):
@@ -148,8 +120,3 @@ class ReportOut(BaseModel):
     metrics: list[VariantMetricsOut]
     comparisons: list[ComparisonOut]
     caveat: str
-
-    @classmethod
-    def of(cls, report: ExperimentReport, *, generated_ts: int, serves: int) -> ReportOut:
-        data = report.to_dict()
-        return cls(generated_ts=generated_ts, serves=serves, **data)
