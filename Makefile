@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 # Deliberate thread counts: 2 cores, and servers/tests run several processes.
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
+# Idle OpenMP threads sleep instead of spinning (a spinning pool collapses under a second job).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install demo test lint typecheck pytest bench clean
 

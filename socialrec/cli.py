@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from socialrec.commands import (
+from gnn.threads import passive_openmp
+
+# Before torch loads: idle OpenMP threads sleep instead of spinning, which keeps training from
+# collapsing when another process shares the cores (docs/models.md). An explicit setting wins.
+passive_openmp()
+
+from socialrec.commands import (  # noqa: E402  (after the OpenMP policy is set)
     campaign,
     demo,
     experiment,
