@@ -28,6 +28,7 @@ demo: install
 lint: install
 	@echo ">> ruff"
 	$(BIN)/ruff check graph gnn serving api socialrec tests benchmarks
+	$(BIN)/ruff format --check graph gnn serving api socialrec tests benchmarks
 
 typecheck: install
 	@echo ">> mypy"

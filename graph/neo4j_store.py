@@ -349,9 +349,7 @@ class Neo4jStore(Neo4jServeLog):
 
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
         for page in self._pages(cypher.PAGE_USERS, batch_size):
-            yield [
-                User(r["id"], r["region"], int(r["signup_ts"]), r.get("private")) for r in page
-            ]
+            yield [User(r["id"], r["region"], int(r["signup_ts"]), r.get("private")) for r in page]
 
     def iter_items(self, batch_size: int = 10_000) -> Iterator[list[Item]]:
         for page in self._pages(cypher.PAGE_ITEMS, batch_size):

@@ -34,9 +34,7 @@ def snapshot() -> Snapshot:
 
 @pytest.fixture(scope="module")
 def checkpoint(snapshot: Snapshot) -> Checkpoint:
-    config = TrainConfig(
-        embedding_dim=8, num_layers=1, epochs=3, patience=3, seed=0, num_threads=1
-    )
+    config = TrainConfig(embedding_dim=8, num_layers=1, epochs=3, patience=3, seed=0, num_threads=1)
     return to_checkpoint(train(snapshot, config))
 
 
