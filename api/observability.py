@@ -17,6 +17,9 @@ few and no user id reaches a metric or a log). Requests that match no route are 
 ``socialrec_experiment_items_served_total{experiment, variant, surface}``
     Responses (``rec`` or ``feed``) served in an experiment and the items they showed, per
     variant (live dashboards; the report's tests are in ``/api/v1/experiments/{name}/report``).
+``socialrec_experiment_attributed_events_total{experiment, variant, kind}``
+    Events attributed to those serves (``click``, ``purchase``, ``impression``, ...): with the
+    serves above, a live CTR and conversion per variant.
 ``socialrec_sync_watermark``, ``socialrec_sync_lag``, ``socialrec_sync_seconds_since_success``
     How far this replica has applied the store's change log (see :mod:`serving.sync`):
     the last write applied, writes logged but not applied at the last read, and seconds since
@@ -190,6 +193,12 @@ class Metrics:
             ("experiment", "variant", "surface"),
             registry=self.registry,
         )
+        self._experiment_attributed = Counter(
+            "socialrec_experiment_attributed_events",
+            "Events (clicks, purchases, impressions, ...) attributed to a variant's serves.",
+            ("experiment", "variant", "kind"),
+            registry=self.registry,
+        )
         self.registry.register(_ServingCollector(serving))
         self.registry.register(_SyncCollector(sync))
         ProcessCollector(registry=self.registry)
@@ -207,6 +216,10 @@ class Metrics:
         """Count one response of ``items`` items served by ``variant`` of ``experiment``."""
         self._experiment_serves.labels(experiment, variant, surface).inc()
         self._experiment_items.labels(experiment, variant, surface).inc(items)
+
+    def count_attributed(self, experiment: str, variant: str, kind: str) -> None:
+        """Count one event of ``kind`` attributed to a serve of ``variant`` of ``experiment``."""
+        self._experiment_attributed.labels(experiment, variant, kind).inc()
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format (version 0.0.4)."""

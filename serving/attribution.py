@@ -148,9 +148,24 @@ def _key(row: Interaction) -> tuple[str, str, str, int]:
     return (row.user_id, row.item_id, row.kind, row.ts)
 
 
+@dataclass(frozen=True, slots=True)
+class Credited:
+    """A stored attribution with the experiment arm of the serve it credits (``None`` for a
+    serve outside experiments): what per-variant live counters count."""
+
+    attribution: Attribution
+    experiment: str | None
+    variant: str | None
+
+
 def attribute_in(store: ServeLog, events: Sequence[Touch], window_s: int) -> list[Attribution]:
     """Read the serves ``events`` may come from, attribute them (:func:`attribute`) and store
     the attributions; returns them."""
+    return [c.attribution for c in credit_in(store, events, window_s)]
+
+
+def credit_in(store: ServeLog, events: Sequence[Touch], window_s: int) -> list[Credited]:
+    """:func:`attribute_in`, each attribution with the experiment and variant of its serve."""
     if not events:
         return []
     ids = sorted({e.serve_id for e in events if e.serve_id})
@@ -166,7 +181,8 @@ def attribute_in(store: ServeLog, events: Sequence[Touch], window_s: int) -> lis
     found = attribute(events, explicit, recent, window_s)
     if found:
         store.record_attributions(found)
-    return found
+    serves = explicit | {s.serve_id: s for listed in recent.values() for s in listed}
+    return [Credited(a, serves[a.serve_id].experiment, serves[a.serve_id].variant) for a in found]
 
 
 class ServeRecorder:

@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from graph.schema import Interaction, User
-from graph.serve_log import Attribution
 from graph.store import Change, GraphStore, StoreUnavailableError
-from serving.attribution import attribute_in, touches
+from serving.attribution import Credited, credit_in, touches
 from serving.events import RawValues, ValidatedBatch, validate_events, write_batch
 from serving.settings import Settings
 from serving.state import AppState, load_state, settle_heap
@@ -95,7 +94,7 @@ def ingest_events(
     now: int,
     attribution_window_s: int,
     impression_window_s: int,
-) -> tuple[ValidatedBatch, list[Attribution]]:
+) -> tuple[ValidatedBatch, list[Credited]]:
     """Validate ``users`` and ``events`` like the loader, write the accepted ones to the store
     (attributing interactions to serves when any event names an item), record impressions in
     the impression log (pruning those older than ``impression_window_s``), and apply the
@@ -111,13 +110,13 @@ def ingest_events(
     if attributing and state.serves is not None:
         state.serves.flush()  # serves queued so far are in the store for last touch
 
-    def validate_and_write(store: GraphStore) -> tuple[ValidatedBatch, list[Attribution]]:
+    def validate_and_write(store: GraphStore) -> tuple[ValidatedBatch, list[Credited]]:
         batch = validate_events(store, users, events, now=now)
         write_batch(store, batch)
         if not attributing:
             return batch, []
         given = touches(events, serve_ids, batch.interactions, batch.impressions, now=now)
-        return batch, attribute_in(store, given, attribution_window_s)
+        return batch, credit_in(store, given, attribution_window_s)
 
     batch, attributed = state.store.call(validate_and_write)
     if state.impressions is not None and batch.impressions:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, status
 from api.auth import require_api_key
 from api.deps import HolderDep, SettingsDep
 from api.errors import at_most
+from api.observability import MetricsDep
 from api.schemas.events import EventErrorOut, EventsRequest, EventsResponse
 from api.schemas.recommendations import ErrorResponse
 from serving.events import as_raw
@@ -28,7 +29,9 @@ router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(requ
     },
     summary="Ingest live events",
 )
-def post_events(body: EventsRequest, holder: HolderDep, settings: SettingsDep) -> EventsResponse:
+def post_events(
+    body: EventsRequest, holder: HolderDep, settings: SettingsDep, metrics: MetricsDep
+) -> EventsResponse:
     """Validate the batch like the loader (one error per bad entry; good ones accepted),
     write the accepted users and interactions to the store (impressions to the impression
     log) before answering, then apply them to serving at once: interacted items leave the
@@ -38,7 +41,7 @@ def post_events(body: EventsRequest, holder: HolderDep, settings: SettingsDep) -
     Accepted events on an item are attributed to the serve they came from (``serve_id`` when
     given and it fits, else the last serve of the item to the user within
     ``SOCIALREC_ATTRIBUTION_WINDOW_HOURS``; docs/online-evaluation.md); ``attributed`` counts
-    them.
+    them, and those crediting an experiment's serve are counted per variant in ``/metrics``.
 
     The answer is 200 whenever the batch was processed, also if every entry was rejected
     (see ``errors``); 503 with Retry-After while the store is unavailable (nothing applied).
@@ -60,6 +63,11 @@ def post_events(body: EventsRequest, holder: HolderDep, settings: SettingsDep) -
             impression_window_s=round(settings.feed_cap_hours * 3600),
         )
     )
+    for credited in attributed:
+        if credited.experiment is not None and credited.variant is not None:
+            metrics.count_attributed(
+                credited.experiment, credited.variant, credited.attribution.kind
+            )
     return EventsResponse(
         accepted_users=len(batch.users),
         accepted_interactions=len(batch.interactions),

@@ -115,6 +115,15 @@ def test_an_experiment_end_to_end(tmp_path: Path) -> None:
             metrics,
         )
         assert counted and int(counted.group(1)) == list(variants.values()).count("neg")
+        attributed = re.search(
+            r'socialrec_experiment_attributed_events_total\{experiment="flip",kind="click",'
+            r'variant="neg"\} (\d+)',
+            metrics,
+        )
+        assert attributed and int(attributed.group(1)) == 1, metrics
+        assert 'attributed_events_total{experiment="flip",kind="click",variant="control"}' not in (
+            metrics
+        )
 
         stopped = httpx.post(f"{base}/experiments/flip/stop", headers=KEY, timeout=30)
         assert stopped.status_code == 200 and stopped.json()["active"] is False
