@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.recommendations import Reason
+from api.schemas.recommendations import ExperimentName, Reason, ServeId, VariantName
 
 Id = str
 
@@ -42,14 +42,6 @@ class FeedRankResponse(BaseModel):
     user_id: str
     strategy: Literal["personalized", "social_cold_start", "popular"]
     items: list[RankedPost] = Field(description="Best first; capped posts last or dropped.")
-    serve_id: str | None = Field(
-        None,
-        description="Id of this answer in the serve log: send it back with events on these "
-        "items (POST /events) to attribute them; absent when the serve log is off.",
-    )
-    experiment: str | None = Field(
-        None, description="The active experiment that assigned the user; null outside one."
-    )
-    variant: str | None = Field(
-        None, description="The experiment's variant that served this answer ('holdout' too)."
-    )
+    serve_id: ServeId = None
+    experiment: ExperimentName = None
+    variant: VariantName = None

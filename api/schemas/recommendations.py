@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+#: The serve-log and experiment fields every served answer (recommendations, feed) carries.
+ServeId = Annotated[
+    str | None,
+    Field(
+        description="Id of this answer in the serve log: send it back with events on these "
+        "items (POST /events) to attribute them; absent when the serve log is off."
+    ),
+]
+ExperimentName = Annotated[
+    str | None,
+    Field(description="The active experiment that assigned the user; null outside one."),
+]
+VariantName = Annotated[
+    str | None,
+    Field(description="The experiment's variant that served this answer ('holdout' too)."),
+]
 
 
 class ErrorResponse(BaseModel):
@@ -51,14 +68,6 @@ class RecommendationsResponse(BaseModel):
         "(no own interactions); popular: no usable signal.",
     )
     items: list[RecommendedItem] = Field(description="Best first; at most k items.")
-    serve_id: str | None = Field(
-        None,
-        description="Id of this answer in the serve log: send it back with events on these "
-        "items (POST /events) to attribute them; absent when the serve log is off.",
-    )
-    experiment: str | None = Field(
-        None, description="The active experiment that assigned the user; null outside one."
-    )
-    variant: str | None = Field(
-        None, description="The experiment's variant that served this answer ('holdout' too)."
-    )
+    serve_id: ServeId = None
+    experiment: ExperimentName = None
+    variant: VariantName = None
