@@ -147,6 +147,20 @@ class ReachService:
 
     # -- requests -------------------------------------------------------------------------
 
+    def _inputs(
+        self,
+        view: ServedGraph,
+        model: Model,
+        probability: ProbabilitySpec | None,
+        item_id: str | None,
+        segment: Collection[str] | None,
+    ) -> tuple[InfluenceGraph, NDArray[np.float64] | None]:
+        """A request's influence graph (its probabilities, else the default ones) and the
+        affinity target of ``item_id`` and ``segment`` on ``view``."""
+        spec = probability or self.default_probability()
+        affinity = view.target(item_id, segment)  # an unknown item fails first, as before
+        return view.probability_graph(spec, model), affinity
+
     def estimate(
         self,
         seeds: Sequence[str],
@@ -164,9 +178,7 @@ class ReachService:
         started = time.perf_counter()
         view = self.served()
         view.check_users(seeds)
-        spec = probability or self.default_probability()
-        affinity = view.target(item_id, segment)
-        graph = view.probability_graph(spec, model)
+        graph, affinity = self._inputs(view, model, probability, item_id, segment)
         return estimate_reach(
             graph,
             list(seeds),
@@ -213,9 +225,7 @@ class ReachService:
             if pool_size < 1:
                 raise ValueError(f"pool_size must be >= 1, got {pool_size}")
             candidates = view.top_followers(pool_size)  # served users only
-        spec = probability or self.default_probability()
-        affinity = view.target(item_id, segment)
-        graph = view.probability_graph(spec, model)
+        graph, affinity = self._inputs(view, model, probability, item_id, segment)
         return plan_campaign(
             graph,
             k=k,
@@ -265,9 +275,7 @@ class ReachService:
             raise ValueError(f"pool_size must be >= 1, got {pool_n!r}")
         started = time.perf_counter()
         view = self.served()
-        spec = probability or self.default_probability()
-        affinity = view.target(item_id, segment)
-        graph = view.probability_graph(spec, model)
+        graph, affinity = self._inputs(view, model, probability, item_id, segment)
         pool = view.top_followers(pool_n)
         fixed = make_seed(seed)
         rows = []
@@ -320,9 +328,7 @@ class ReachService:
         influencers")."""
         view = self.served()
         view.check_users(order)
-        spec = probability or self.default_probability()
-        affinity = view.target(item_id, segment)
-        graph = view.probability_graph(spec, model)
+        graph, affinity = self._inputs(view, model, probability, item_id, segment)
         out = []
         for i in range(1, len(order) + 1):
             est = estimate_reach(
