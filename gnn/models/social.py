@@ -18,10 +18,23 @@ FUSIONS: tuple[str, ...] = ("fixed", "degree")
 _GOLDEN, _MIX1, _MIX2 = -7046029254386353131, -4658895280553007687, -7723592293110705685
 
 
-def hashed_bytes(key: int, count: int, device: torch.device | str = "cpu") -> Tensor:
+def _splitmix(counters: Tensor, key: int) -> Tensor:
+    """splitmix64 of ``key + counter * golden`` for an int64 tensor of counters, in place."""
+    z = counters.mul_(_GOLDEN).add_(key)
+    for shift, factor in ((30, _MIX1), (27, _MIX2), (31, 1)):
+        # torch's >> is arithmetic: the mask makes it splitmix64's logical shift.
+        z.bitwise_xor_((z >> shift).bitwise_and_((1 << (64 - shift)) - 1))
+        if factor != 1:
+            z.mul_(factor)
+    return z
+
+
+def hashed_bytes(
+    key: int, count: int, device: torch.device | str = "cpu", start: int = 0
+) -> Tensor:
     """``count`` uniform random bytes (uint8), a counter-based hash of ``(key, position)``.
 
-    The splitmix64 finaliser of ``key + position * golden`` in int64
+    The splitmix64 finaliser of ``key + (position // 8) * golden`` in int64
     arithmetic, which wraps identically on every device, so the bytes are the same on a CPU
     and a GPU and are drawn where they are used: no generator state, no host copy. One
     64-bit hash gives 8 bytes, a quarter of the work of drawing ``count`` floats.
@@ -30,14 +43,32 @@ def hashed_bytes(key: int, count: int, device: torch.device | str = "cpu") -> Te
         key: any int64 (e.g. drawn once per step from a seeded generator).
         count: number of bytes.
         device: where to compute them.
+        start: position of the first byte (any part of the stream is drawn alone).
     """
-    z = torch.arange(-(-count // 8), dtype=torch.int64, device=device).mul_(_GOLDEN).add_(key)
-    for shift, factor in ((30, _MIX1), (27, _MIX2), (31, 1)):
-        # torch's >> is arithmetic: the mask makes it splitmix64's logical shift.
-        z.bitwise_xor_((z >> shift).bitwise_and_((1 << (64 - shift)) - 1))
-        if factor != 1:
-            z.mul_(factor)
-    return z.view(torch.uint8)[:count]
+    first, end = start // 8, -(-(start + count) // 8)
+    z = _splitmix(torch.arange(first, end, dtype=torch.int64, device=device), key)
+    return z.view(torch.uint8)[start % 8 : start % 8 + count]
+
+
+def row_bytes(key: int, base: int, rows: Tensor, width: int) -> Tensor:
+    """``[R, width]`` bytes of :func:`hashed_bytes`'s stream seen as rows of ``width`` bytes
+    from position ``base``: row ``r`` is ``hashed_bytes(key, n)[s:s + width]`` with
+    ``s = base + rows[r] * width``, drawn without hashing the rows in between.
+
+    Args:
+        key: the stream's key.
+        base: position of row 0.
+        rows: ``[R]`` row numbers (int64), on the device to compute on.
+        width: bytes per row.
+    """
+    starts = rows * width + base
+    if base % 8 == 0 and width % 8 == 0:  # whole words: no realignment
+        counters = (starts // 8).unsqueeze(1) + torch.arange(width // 8, device=rows.device)
+        return _splitmix(counters, key).view(torch.uint8)
+    words = (width + 14) // 8  # enough for any offset of the first byte in its word
+    counters = (starts // 8).unsqueeze(1) + torch.arange(words, device=rows.device)
+    table = _splitmix(counters, key).view(torch.uint8)
+    return table.gather(1, (starts % 8).unsqueeze(1) + torch.arange(width, device=rows.device))
 
 
 def _rows(csr: Tensor) -> Tensor:
@@ -58,6 +89,37 @@ def _csr(row: Tensor, col: Tensor, value: Tensor, size: int) -> Tensor:
         return torch.sparse_csr_tensor(
             crow.to(index), col.to(index), value, (size, size), check_invariants=False
         )
+
+
+def _row_block(csr: Tensor, rows: Tensor) -> Tensor:
+    """The rows ``rows`` of a CSR matrix as a CSR ``[R, columns]`` (same index dtype)."""
+    crow = csr.crow_indices().long()
+    start = crow[rows]
+    count = crow[rows + 1] - start
+    block_crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=csr.device)
+    torch.cumsum(count, 0, out=block_crow[1:])
+    total = int(block_crow[-1])
+    entry = torch.repeat_interleave(start - block_crow[:-1], count, output_size=total)
+    entry += torch.arange(total, device=csr.device)
+    index = csr.crow_indices().dtype
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            block_crow.to(index),
+            csr.col_indices()[entry],
+            csr.values()[entry],
+            (rows.numel(), csr.shape[1]),
+            check_invariants=False,
+        )
+
+
+def _live_rows(csr: Tensor) -> Tensor:
+    """``[rows]`` bool: the rows of a CSR matrix with a non-zero entry (the others map every
+    vector to a zero row)."""
+    crow = csr.crow_indices().long()
+    nonzero = torch.zeros(csr.values().numel() + 1, dtype=torch.long, device=csr.device)
+    torch.cumsum(csr.values() != 0, 0, out=nonzero[1:])
+    return nonzero[crow[1:]] > nonzero[crow[:-1]]
 
 
 class SocialLightGCN(LightGCN):
@@ -253,6 +315,8 @@ class SocialLightGCN(LightGCN):
         """
         weight, num_layers = self.embedding.weight, self.num_layers
         key = int(torch.randint(2**62, (1,), generator=generator))
+        users = torch.unique(user_index)
+        nodes = torch.cat([users, torch.unique(item_index) + self.num_users])
         with torch.no_grad():
             matrix = matrices(graph)[0]
             layers = layer_outputs(matrix, weight.detach(), num_layers)
@@ -260,43 +324,67 @@ class SocialLightGCN(LightGCN):
             for layer in layers[1:]:
                 clean.add_(layer)
             clean.div_(num_layers + 1)
-            offsets = self._view_offsets(matrix, layers, key)
+            offsets = self._view_offsets(matrix, layers, key, nodes)
         emb = self.get_embedding(graph, value=clean)
         tau = self.ssl_temperature
+        rows = emb[nodes]
         loss = emb.new_zeros(())
-        for nodes in (torch.unique(user_index), torch.unique(item_index) + self.num_users):
-            rows = emb[nodes]
-            view1, view2 = rows + offsets[nodes, 0], rows + offsets[nodes, 1]
+        for part in (slice(0, users.numel()), slice(users.numel(), None)):
+            view1, view2 = rows[part] + offsets[part, 0], rows[part] + offsets[part, 1]
             loss = loss + info_nce(view1, view2, tau)
         return emb, self.ssl_weight * loss
 
-    def _view_offsets(self, matrix: Tensor, layers: list[Tensor], key: int) -> Tensor:
-        r"""``[N, 2, d]``: each noisy view's layer mean minus the clean one (no autograd).
+    def _view_offsets(self, matrix: Tensor, layers: list[Tensor], key: int, rows: Tensor) -> Tensor:
+        r"""``[R, 2, d]``: each noisy view's layer mean minus the clean one at the nodes
+        ``rows`` (no autograd).
 
         A view's first layer is the clean one plus noise (no product); each later layer
-        propagates the view's previous one: ``L - 1`` products of the two views side by side.
+        propagates the view's previous one: ``L - 1`` products of the two views side by side,
+        the last one (and its noise) over the rows ``rows`` alone. Every node's noise is its
+        own part of one :func:`hashed_bytes` stream (layer, node, view, dimension), the same
+        whichever rows are asked for.
         """
         nodes, dim = layers[0].shape
-        noise = hashed_bytes(key, (len(layers) - 1) * nodes * 2 * dim, layers[0].device)
-        noise = noise.view(len(layers) - 1, nodes, 2, dim)
-        total = layers[0].new_zeros(nodes, 2, dim)
-        step = torch.empty_like(total)
-        view_layer = total
-        for layer in range(1, len(layers)):
+        depth = len(layers) - 1
+        live = _live_rows(matrix)
+        total = layers[0].new_zeros(rows.numel(), 2, dim)
+        view = total
+        for layer in range(1, depth + 1):
+            last = layer == depth
+            at = rows if last else None
             if layer == 1:
-                output = layers[1].unsqueeze(1).expand(nodes, 2, dim)
+                output = (layers[1] if at is None else layers[1].index_select(0, at)).unsqueeze(1)
             else:
-                output = csr_mm(matrix, view_layer.view(nodes, 2 * dim)).view(nodes, 2, dim)
-            # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero); the
-            # direction takes the output's signs, and a zero output row (an isolated node)
-            # gets no noise. In place: no temporaries of the table's size.
-            step.copy_(noise[layer - 1]).add_(0.5)
-            step.div_(torch.linalg.vector_norm(step, dim=2, keepdim=True)).copysign_(output)
-            live = torch.linalg.vector_norm(output, dim=2, keepdim=True) > 0
-            step.mul_(live.to(step.dtype).mul_(self.ssl_eps))
-            view_layer = output + step if layer == 1 else output.add_(step)
-            total.add_(view_layer).sub_(layers[layer].unsqueeze(1))
+                block = matrix if at is None else _row_block(matrix, at)
+                output = csr_mm(block, view.view(nodes, 2 * dim)).view(-1, 2, dim)
+            noise = self._noise(key, layer, at, layers[0])
+            # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero): the
+            # direction takes the output's signs; a node whose row of the operator is zero
+            # (an isolated node: zero output) gets no noise.
+            scale = torch.linalg.vector_norm(noise, dim=2, keepdim=True).reciprocal_()
+            scale.mul_(
+                (live if at is None else live.index_select(0, at)).view(-1, 1, 1) * self.ssl_eps
+            )
+            if layer == 1:  # output broadcasts over the views: out of place is faster
+                view = torch.addcmul(output, torch.copysign(noise, output), scale)
+            else:
+                view = output.addcmul_(noise.copysign_(output), scale)
+            picked = view if last else view.index_select(0, rows)
+            total.add_(picked).sub_(layers[layer].index_select(0, rows).unsqueeze(1))
         return total.div_(len(layers))
+
+    @staticmethod
+    def _noise(key: int, layer: int, at: Tensor | None, like: Tensor) -> Tensor:
+        """``[N or R, 2, d]``: ``b + 0.5`` for the noise bytes ``b`` of layer ``layer``
+        (1-based) of both views, for all ``N`` nodes (``at`` is ``None``) or the nodes ``at``
+        (dtype and device of ``like``, an ``[N, d]`` layer)."""
+        nodes, dim = like.shape
+        width, base = 2 * dim, (layer - 1) * nodes * 2 * dim
+        if at is None:
+            raw = hashed_bytes(key, nodes * width, like.device, start=base)
+        else:
+            raw = row_bytes(key, base, at, width)
+        return raw.view(-1, 2, dim).to(like.dtype).add_(0.5)
 
     def __repr__(self) -> str:
         return (

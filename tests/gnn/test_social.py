@@ -247,7 +247,8 @@ def test_noise_has_norm_eps_and_the_sign_of_the_embedding() -> None:
     model.reset_parameters(generator=torch.Generator().manual_seed(0))
     layers = _dense_layers(model, adj, social)
     with torch.no_grad():
-        offsets = model._view_offsets(_fused(model).matrix, layers, key=11)
+        every = torch.arange(NUM_USERS + NUM_ITEMS)
+        offsets = model._view_offsets(_fused(model).matrix, layers, 11, every)
     layer1 = layers[1].detach()
     connected = layer1.ne(0).all(1)  # user 4 is isolated: zero row, sign 0, no noise
     assert connected.sum() == NUM_USERS + NUM_ITEMS - 1
