@@ -74,6 +74,8 @@ class KeyIndex:
         mix = _mix(k1, k2)
         first = _first_in_batch(mix, k1, k2)
         heads = np.flatnonzero(first == np.arange(n))
+        # In mix order: consecutive binary searches end near each other (cache hits).
+        heads = heads[np.argsort(mix[heads], kind="stable")]
         for run in self._runs:
             self._look_up(run, mix, k1, k2, heads, found_file, found_line)
         later = first != np.arange(n)

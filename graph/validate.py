@@ -143,6 +143,8 @@ class Validator:
         self._first: dict[str, dict[str, tuple[int, int]]] = {"users": {}, "items": {}}
         self._edges: dict[str, KeyIndex] = {"friendships": KeyIndex(), "interactions": KeyIndex()}
         self._mirrored: set[tuple[int, int]] = set()
+        #: id(users or items dict) -> its ids in code order (:meth:`_known_ids`).
+        self._id_arrays: dict[int, pa.StringArray] = {}
 
     # -- the row-based interface (API events) -------------------------------------------------
 
@@ -220,21 +222,25 @@ class Validator:
         for name in columns:
             column = batch.columns.get(name)
             if column is not None:
-                wanted.update(v for v in pc.unique(column).to_pylist() if v)
+                distinct = pc.unique(column)
+                new = pc.invert(pc.is_in(distinct, value_set=self._known_ids(known)))
+                wanted.update(v for v in pc.filter(distinct, new).to_pylist() if v)
             wanted.update(v for r in batch.exact.values() if (v := r.values.get(name)))
         wanted.difference_update(known)
         for uid in sorted(existing(wanted)) if wanted else ():
             known.setdefault(uid, len(known))
 
-    @staticmethod
-    def _codes(column: pa.StringArray, known: dict[str, int]) -> NDArray[np.int64]:
+    def _known_ids(self, known: dict[str, int]) -> pa.StringArray:
+        """The ids of ``known`` in code order, as Arrow (rebuilt when ``known`` has grown)."""
+        cached = self._id_arrays.get(id(known))
+        if cached is None or len(cached) != len(known):
+            cached = self._id_arrays[id(known)] = pa.array(list(known), pa.string())
+        return cached
+
+    def _codes(self, column: pa.StringArray, known: dict[str, int]) -> NDArray[np.int64]:
         """The code of each value of ``column`` (-1: unknown or empty)."""
-        encoded = pc.dictionary_encode(column)
-        get = known.get
-        distinct = encoded.dictionary.to_pylist()
-        codes = np.fromiter((get(v, -1) for v in distinct), np.int64, len(distinct))
-        codes = np.append(codes, -1)  # the code of an empty value
-        return codes[_np(pc.fill_null(encoded.indices, len(distinct))).astype(np.int64)]
+        codes = pc.index_in(column, value_set=self._known_ids(known))
+        return _np(pc.fill_null(codes, -1)).astype(np.int64)
 
     def _vectorised(
         self, table: str, batch: ColumnBatch
