@@ -8,35 +8,36 @@ one uniform negative, batch 4096, early stopping on validation NDCG@10, test met
 best-validation model (full ranking, train and valid items masked).
 
 Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lastfm.py [--seeds 2020 2021 ...]``
-(LightGCN only). The last line is ``RESULT recall@10=... ndcg@10=... precision@10=...
-hit@10=... mrr@10=... sec_per_epoch=... epochs=...`` (means over the seeds; ``sec_per_epoch``
-is training time only, evaluation excluded). Published LightGCN (RecBole-GNN, seed 2020):
-Recall@10 0.2064, NDCG@10 0.1972, Precision@10 0.1009, Hit@10 0.6322, MRR@10 0.3559.
+(LightGCN only; ``--model social`` trains the social model with its defaults instead, which the
+social options below override). The last line is ``RESULT recall@10=... ndcg@10=...
+precision@10=... hit@10=... mrr@10=... sec_per_epoch=... epochs=...`` (means over the seeds;
+``sec_per_epoch`` is training time only, evaluation excluded). Published LightGCN (RecBole-GNN,
+seed 2020): Recall@10 0.2064, NDCG@10 0.1972, Precision@10 0.1009, Hit@10 0.6322, MRR@10 0.3559.
 
-``--full`` (default seeds 2020 2021 2022) runs, in one process on the same machine: our
-LightGCN and SocialLightGCN (each with its defaults, ``TrainConfig.for_model``: the social
-model with the SimGCL loss and lr 2e-3; ``--social-weight``, ``--fusion``, ``--ssl-weight``,
-``--ssl-eps``, ``--ssl-temperature`` override them) for every seed on the same splits (test
+``--full`` (default seeds 2020 2021 2022) runs, in one process on the same machine: our LightGCN
+and SocialLightGCN (each with its defaults, ``TrainConfig.for_model``: the social model with the
+SimGCL loss and lr 2e-3; ``--social-weight``, ``--fusion``, ``--ssl-weight``, ``--ssl-eps``,
+``--ssl-temperature``, ``--ssl-rows`` override them) for every seed on the same splits (test
 metrics at the best-validation epoch, @10 and @20, the cold-start slice of test users with <= 20
-training interactions, catalogue coverage@10); the wall-clock time until our LightGCN first reaches
-validation NDCG@10 >= 0.19 (split, graph building and evaluations included); the time of one
-full-ranking test evaluation (all items, every test user); PyG's stock
+training interactions, catalogue coverage@10); the wall-clock time until our LightGCN first
+reaches validation NDCG@10 >= 0.19 (split, graph building and evaluations included); the time of
+one full-ranking test evaluation (all items, every test user); PyG's stock
 ``torch_geometric.nn.models.LightGCN`` trained as in PyG's ``examples/lightgcn.py`` (full
 propagation per batch of 4096 on the same training pairs), timed in alternation with ours
 (``--pyg-rounds`` rounds of 2 epochs each) in a fresh child process, once with glibc's default
 malloc (``sec_per_epoch``, ``pyg_sec_per_epoch``, ``speedup``) and once with its mmap and trim
 thresholds raised (:data:`TUNED_MALLOC`; ``tuned_malloc_*``), because PyG's epoch time depends
-on the allocator by more than 2x (``train_sec_per_epoch`` is ours while training the seeds);
-and both models on the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
+on the allocator by more than 2x (``train_sec_per_epoch`` is ours while training the seeds); and
+both models on the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
 lightgcn_ndcg@10=... social_recall@10=... social_ndcg@10=... sec_per_epoch=...
 pyg_sec_per_epoch=... speedup=... time_to_ndcg019_s=...`` followed by more keys;
-``time_to_ndcg019_s=nan`` means the threshold was never reached (the best value is printed).
-The protocol masks only training items in validation (test masks training and validation items),
-so a user's test items compete with the validation items; ``lightgcn_valid_ndcg@10_test_masked``
-is the best model's validation NDCG@10 with the test items masked too (diagnostic only: model
+``time_to_ndcg019_s=nan`` means the threshold was never reached (the best value is printed). The
+protocol masks only training items in validation (test masks training and validation items), so
+a user's test items compete with the validation items; ``lightgcn_valid_ndcg@10_test_masked`` is
+the best model's validation NDCG@10 with the test items masked too (diagnostic only: model
 selection and early stopping use the protocol's figure). ``--full`` also prints
-``social_over_lightgcn_epoch`` (the two models' training seconds per epoch over the seeds of this
-run), ``social_train_s`` and ``social_best_epoch`` (the first seed's social run: wall-clock
+``social_over_lightgcn_epoch`` (the two models' training seconds per epoch over the seeds of
+this run), ``social_train_s`` and ``social_best_epoch`` (the first seed's social run: wall-clock
 seconds to its early-stopped checkpoint, split and evaluations included) and the keys of
 :func:`epoch_costs` about contention (``contended_sec_per_epoch``: LightGCN while the benchmark
 runs a busy 2-thread process beside it).
@@ -392,7 +393,14 @@ def synthetic_snapshot() -> Snapshot:
 
 def _social_overrides(config: TrainConfig, args: argparse.Namespace) -> None:
     """Apply the social model's command-line options (those given) to ``config``."""
-    for field in ("social_weight", "fusion", "ssl_weight", "ssl_eps", "ssl_temperature"):
+    for field in (
+        "social_weight",
+        "fusion",
+        "ssl_weight",
+        "ssl_eps",
+        "ssl_temperature",
+        "ssl_rows",
+    ):
         value = getattr(args, field)
         if value is not None:
             setattr(config, field, value)
@@ -635,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
         "--ssl-temperature", type=float, default=None, help="social contrastive temperature"
     )
     parser.add_argument(
+        "--ssl-rows", type=int, default=None, help="social contrastive pairs per step"
+    )
+    parser.add_argument(
         "--pyg-rounds",
         type=int,
         default=3,
@@ -658,7 +669,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--epoch-seconds", type=Path, default=None, metavar="SNAPSHOT", help=argparse.SUPPRESS
     )
-    parser.add_argument("--model", default="lightgcn", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--model",
+        default="lightgcn",
+        help="the model of the default run (lightgcn | social, each with its defaults)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -705,11 +720,14 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     runs = []
     for seed in args.seeds or [2020]:
         seed_everything(seed)
-        config = TrainConfig(
+        config = TrainConfig.for_model(
+            args.model,
             seed=seed,
             num_threads=args.threads,
             **{k: v for k, v in overrides.items() if v is not None},
         )
+        if args.model == "social":
+            _social_overrides(config, args)
 
         def show(record: EpochRecord) -> None:
             if args.verbose and record.valid is not None:
@@ -726,7 +744,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         test = result.test_metrics
         print(
             f"seed {seed}: best epoch {result.best_epoch}/{result.epochs_run}, "
-            f"valid ndcg@10 {result.valid_metrics['ndcg@10']:.4f}, "
+            f"valid ndcg@10 {result.valid_metrics['ndcg@10']:.4f} "
+            f"recall@10 {result.valid_metrics['recall@10']:.4f}, "
             + " ".join(f"{m} {test[m]:.4f}" for m in REPORTED)
             + f", {result.sec_per_epoch:.3f} s/epoch, {wall:.0f}s total",
             flush=True,

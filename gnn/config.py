@@ -81,6 +81,9 @@ class TrainConfig:
             (:meth:`gnn.models.social.SocialLightGCN.ssl_loss`; ``"social"`` only, 0 = off).
         ssl_eps: magnitude of the noise added to every layer of the contrastive views.
         ssl_temperature: InfoNCE temperature of the contrastive loss.
+        ssl_rows: the contrastive loss contrasts the users and items of a step's first
+            ``ssl_rows`` training pairs (a uniform sample: batches are shuffled); its cost is
+            quadratic in them. ``None``: ``batch_size``.
         lr: Adam learning rate (of a step of ``batch_size`` pairs; see ``steps_per_epoch``).
         batch_size: training pairs per step (at least; see ``steps_per_epoch``).
         steps_per_epoch: how many optimiser steps an epoch takes. Every step propagates the
@@ -118,6 +121,7 @@ class TrainConfig:
     ssl_weight: float = 0.0
     ssl_eps: float = 0.1
     ssl_temperature: float = 0.2
+    ssl_rows: int | None = None
     lr: float = 5e-3
     batch_size: int = 4096
     steps_per_epoch: StepsPerEpoch = "auto"
@@ -180,6 +184,8 @@ class TrainConfig:
         steps = self.steps_per_epoch
         if steps != "auto" and steps is not None and not (isinstance(steps, int) and steps >= 1):
             raise ValueError(f"steps_per_epoch must be >= 1, 'auto' or None, got {steps!r}")
+        if self.ssl_rows is not None and self.ssl_rows < 1:
+            raise ValueError(f"ssl_rows must be >= 1 or None, got {self.ssl_rows}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
 

@@ -228,10 +228,10 @@ class BatchObjective(torch.nn.Module):
       of the batch add up to the loss of the whole batch. An empty slice gives an exact zero
       that still depends on the weights (every process must back-propagate to them).
     - ``ssl`` is the social model's contrastive loss (:meth:`SocialLightGCN.ssl_loss`) over
-      the batch's first ``ssl_rows`` triples (the whole batch unless it grew past
-      ``batch_size``; the batch is shuffled, so they are a uniform sample), or ``None``. Its
-      memory is quadratic in those rows, hence the cap. It is not split: each node's InfoNCE
-      term contrasts it with the other nodes, so the terms of a slice need all the views.
+      the batch's first ``ssl_rows`` triples (``TrainConfig.ssl_rows``; the batch is shuffled,
+      so they are a uniform sample), or ``None``. Its cost and memory are quadratic in those
+      rows, hence the cap. It is not split: each node's InfoNCE term contrasts it with the
+      other nodes, so the terms of a slice need all the views.
 
     Args:
         model: the model to train.
@@ -442,7 +442,13 @@ def _train(
     graphs = tuple(g.to(replicas.device) for g in graphs)
     plan = config.epoch_plan(data.train_user.numel())
     objective = replicas.wrap(
-        BatchObjective(model, graphs, config.reg_weight, generator, ssl_rows=config.batch_size)
+        BatchObjective(
+            model,
+            graphs,
+            config.reg_weight,
+            generator,
+            ssl_rows=config.batch_size if config.ssl_rows is None else config.ssl_rows,
+        )
     )
     # The fused kernel updates each parameter in one pass, with no temporaries.
     optimizer = torch.optim.Adam(model.parameters(), lr=plan.lr, fused=True)

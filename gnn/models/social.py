@@ -237,6 +237,7 @@ class SocialLightGCN(LightGCN):
         self.ssl_weight = ssl_weight
         self.ssl_eps = ssl_eps
         self.ssl_temperature = ssl_temperature
+        self._scratch_buffers: dict[str, Tensor] = {}
 
     def fusion_weights(self, adj: Tensor, social_adj: Tensor) -> Tensor:
         r"""Per-user weight :math:`\beta_u` of the social message, ``[U]`` (see the class doc)."""
@@ -352,12 +353,18 @@ class SocialLightGCN(LightGCN):
         for layer in range(1, depth + 1):
             last = layer == depth
             at = rows if last else None
+            # The full-size tables live in buffers kept between steps: fresh ones would cost
+            # a page fault per 4 KiB on every step.
+            noise = self._noise(key, layer, at, layers[0])
             if layer == 1:
                 output = (layers[1] if at is None else layers[1].index_select(0, at)).unsqueeze(1)
+            elif last:
+                output = csr_mm(_row_block(matrix, rows), view.view(nodes, 2 * dim))
+                output = output.view(-1, 2, dim)
             else:
-                block = matrix if at is None else _row_block(matrix, at)
-                output = csr_mm(block, view.view(nodes, 2 * dim)).view(-1, 2, dim)
-            noise = self._noise(key, layer, at, layers[0])
+                output = self._scratch(f"view{layer % 2}", (nodes, 2, dim), layers[0])
+                flat = output.view(nodes, 2 * dim)
+                torch.addmm(flat, matrix, view.view(nodes, 2 * dim), beta=0, out=flat)
             # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero): the
             # direction takes the output's signs; a node whose row of the operator is zero
             # (an isolated node: zero output) gets no noise.
@@ -365,26 +372,42 @@ class SocialLightGCN(LightGCN):
             scale.mul_(
                 (live if at is None else live.index_select(0, at)).view(-1, 1, 1) * self.ssl_eps
             )
-            if layer == 1:  # output broadcasts over the views: out of place is faster
-                view = torch.addcmul(output, torch.copysign(noise, output), scale)
+            torch.copysign(noise, output, out=noise)
+            if layer == 1:  # output broadcasts over the views
+                target = noise if last else self._scratch("view1", (nodes, 2, dim), layers[0])
+                view = torch.addcmul(output, noise, scale, out=target)
             else:
-                view = output.addcmul_(noise.copysign_(output), scale)
+                view = output.addcmul_(noise, scale)
             picked = view if last else view.index_select(0, rows)
             total.add_(picked).sub_(layers[layer].index_select(0, rows).unsqueeze(1))
         return total.div_(len(layers))
 
-    @staticmethod
-    def _noise(key: int, layer: int, at: Tensor | None, like: Tensor) -> Tensor:
+    def _scratch(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """A buffer ``name`` of ``shape`` (dtype and device of ``like``) kept between steps,
+        uninitialised; replaced when the shape, dtype or device changes."""
+        buffer = self._scratch_buffers.get(name)
+        if (
+            buffer is None
+            or buffer.shape != shape
+            or buffer.dtype != like.dtype
+            or buffer.device != like.device
+        ):
+            buffer = self._scratch_buffers[name] = like.new_empty(shape)
+        return buffer
+
+    def _noise(self, key: int, layer: int, at: Tensor | None, like: Tensor) -> Tensor:
         """``[N or R, 2, d]``: ``b + 0.5`` for the noise bytes ``b`` of layer ``layer``
-        (1-based) of both views, for all ``N`` nodes (``at`` is ``None``) or the nodes ``at``
-        (dtype and device of ``like``, an ``[N, d]`` layer)."""
+        (1-based) of both views, for all ``N`` nodes (``at`` is ``None``; in a buffer kept
+        between steps) or the nodes ``at`` (dtype and device of ``like``, an ``[N, d]``
+        layer)."""
         nodes, dim = like.shape
         width, base = 2 * dim, (layer - 1) * nodes * 2 * dim
-        if at is None:
-            raw = hashed_bytes(key, nodes * width, like.device, start=base)
-        else:
+        if at is not None:
             raw = row_bytes(key, base, at, width)
-        return raw.view(-1, 2, dim).to(like.dtype).add_(0.5)
+            return raw.view(-1, 2, dim).to(like.dtype).add_(0.5)
+        raw = hashed_bytes(key, nodes * width, like.device, start=base)
+        out = self._scratch("noise", (nodes, 2, dim), like)
+        return out.copy_(raw.view(nodes, 2, dim)).add_(0.5)
 
     def __repr__(self) -> str:
         return (

@@ -7,10 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gnn.config import TrainConfig
 from gnn.data import normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
 from gnn.models.lightgcn import csr_mm, layer_outputs
 from gnn.models.social import SocialLightGCN, _live_rows, _row_block, hashed_bytes, row_bytes
+from gnn.train import BatchObjective
 
 USERS, ITEMS = 40, 55
 
@@ -121,3 +123,20 @@ def test_loss_and_gradients_equal_the_full_computation() -> None:
     torch.testing.assert_close(loss, expected)
     (clean[:, 1].sum() + expected).backward()
     torch.testing.assert_close(got, reference.embedding.weight.grad)
+
+
+def test_ssl_rows_contrasts_the_first_pairs_of_the_batch() -> None:
+    adj, social, user, item = _world()
+    model = _model(8, 2)
+    graph = model.propagation(adj, social)
+    neg = torch.randint(ITEMS, (user.numel(),), generator=torch.Generator().manual_seed(3))
+    objective = BatchObjective(model, (graph,), 0.0, torch.Generator().manual_seed(4), ssl_rows=50)
+    _, ssl = objective(user, item, neg, slice(None))
+    _, expected = model.embedding_and_ssl_loss(
+        graph, user[:50], item[:50], torch.Generator().manual_seed(4)
+    )
+    assert ssl is not None
+    torch.testing.assert_close(ssl, expected)
+    with pytest.raises(ValueError, match="ssl_rows"):
+        TrainConfig(model="social", ssl_rows=0).validate()
+    assert TrainConfig.from_dict(TrainConfig(ssl_rows=64).to_dict()).ssl_rows == 64
