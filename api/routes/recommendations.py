@@ -13,6 +13,7 @@ from api import ids  # noqa: F401 - registers the {user_id:id} path convertor
 from api.auth import read_access
 from api.deps import ExperimentsDep, StateDep
 from api.errors import named
+from api.one_step import OneStepRoute
 from api.schemas.recommendations import (
     ErrorResponse,
     RecommendationsResponse,
@@ -20,7 +21,8 @@ from api.schemas.recommendations import (
 from serving.social import ItemFilter, Recommendation, Strategy
 from serving.social import Reason as ServiceReason
 
-router = APIRouter(prefix="/users", tags=["recommendations"], dependencies=[Depends(read_access)])
+#: One-step resolution (api/one_step.py): declare dependencies on the route, not here.
+router = APIRouter(prefix="/users", tags=["recommendations"], route_class=OneStepRoute)
 
 
 DEFAULT_K: Final[int] = 10
@@ -98,6 +100,7 @@ def bounded_k(k: int | None, max_k: int) -> int:
     "/{user_id:id}/recommendations",
     response_model=RecommendationsResponse,
     response_model_exclude_none=True,
+    dependencies=[Depends(read_access)],
     responses={
         status.HTTP_404_NOT_FOUND: {"model": ErrorResponse},
     },
