@@ -23,7 +23,8 @@ def test_loss_and_gradients_equal_cross_entropy(temperature: float) -> None:
     for tensor in inputs:
         tensor.requires_grad_(True)
     twins = [t.detach().clone().requires_grad_(True) for t in inputs]
-    got, expected = info_nce(*inputs, temperature), _reference(*twins, temperature)
+    got = info_nce(inputs[0], inputs[1], temperature)
+    expected = _reference(twins[0], twins[1], temperature)
     torch.testing.assert_close(got, expected)
     (3.0 * got).backward()
     (3.0 * expected).backward()
