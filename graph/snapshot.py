@@ -199,7 +199,8 @@ def _social_edges(
     codes = np.concatenate((kind, kind[mutual]))
     if 2 * num_users * num_users >= 2**63:  # too many users to pack an edge in one int64
         return np.unique(np.stack((src, dst, codes), axis=1), axis=0).reshape(-1, 3)
-    packed = np.unique((src * num_users + dst) * 2 + codes)
+    packed = np.sort((src * num_users + dst) * 2 + codes)
+    packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))] if len(packed) else packed
     return np.stack((packed // 2 // num_users, packed // 2 % num_users, packed % 2), axis=1)
 
 
@@ -215,26 +216,116 @@ def build_snapshot_from_pages(
     ids sorted, indices and codes mapped and edges sorted with numpy."""
     user_rows = sorted((row for page in users for row in page), key=itemgetter(0))
     item_rows = sorted((row for page in items for row in page), key=itemgetter(0))
-    user_ids = [row[0] for row in user_rows]
-    item_ids = [row[0] for row in item_rows]
-    uidx = {uid: n for n, uid in enumerate(user_ids)}
-    iidx = {iid: n for n, iid in enumerate(item_ids)}
-    regions, user_region = _vocabulary(row[1] for row in user_rows)
-    categories, item_category = _vocabulary(row[1] for row in item_rows)
-
+    uidx = {row[0]: n for n, row in enumerate(user_rows)}
+    iidx = {row[0]: n for n, row in enumerate(item_rows)}
     inter_kind_code = {k: n for n, k in enumerate(INTERACTION_KINDS)}
     iu, ii, ik, its, ival = _edge_arrays(interactions, uidx, iidx, inter_kind_code)
-    inter_user, inter_item = _joined(iu, np.int64), _joined(ii, np.int64)
-    inter_kind, inter_ts = _joined(ik, np.int64), _joined(its, np.int64)
-    inter_value = _joined(ival, np.float64)
-    pair = inter_user * max(len(item_ids), 1) + inter_item  # (user, item) order, one key
-    order = np.lexsort((inter_value, inter_ts, inter_kind, pair))
-
+    inter = (
+        _joined(iu, np.int64),
+        _joined(ii, np.int64),
+        _joined(ik, np.int64),
+        _joined(its, np.int64),
+        _joined(ival, np.float64),
+    )
     friend_kind_code = {"friend": FRIEND_CODE, "follow": FOLLOW_CODE}
     fa, fb, fk, _, _ = _edge_arrays(friendships, uidx, uidx, friend_kind_code)
-    a, b, kind = _joined(fa, np.int64), _joined(fb, np.int64), _joined(fk, np.int64)
-    social = _social_edges(a, b, kind, len(user_ids))
+    friends = (_joined(fa, np.int64), _joined(fb, np.int64), _joined(fk, np.int64))
+    return _assemble(user_rows, item_rows, inter, friends, source)
 
+
+#: Interactions coded by :func:`build_snapshot_from_coded`'s contract.
+CODED_INTERACTION: Final = np.dtype(
+    [("user", "i8"), ("item", "i8"), ("kind", "i8"), ("ts", "i8"), ("value", "f8")]
+)
+#: Friendships (canonical) coded by :func:`build_snapshot_from_coded`'s contract.
+CODED_FRIENDSHIP: Final = np.dtype([("user", "i8"), ("friend", "i8"), ("kind", "i8")])
+#: Per coded edge table: the kinds whose index is a kind's code.
+CODED_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "friendships": FRIENDSHIP_KINDS,
+    "interactions": INTERACTION_KINDS,
+}
+
+
+def build_snapshot_from_coded(
+    users: Iterable[RowPage],
+    items: Iterable[RowPage],
+    friendships: Iterable[NDArray[np.void]],
+    interactions: Iterable[NDArray[np.void]],
+    *,
+    source: str,
+) -> Snapshot:
+    """Build a snapshot from user and item pages in id order and edges already coded (no
+    Python object per edge): arrays of :data:`CODED_FRIENDSHIP` / :data:`CODED_INTERACTION`
+    whose users and items are their positions in that id order and kinds their index in
+    ``FRIENDSHIP_KINDS`` / ``INTERACTION_KINDS`` (-1: not among them).
+
+    Raises:
+        SnapshotError: if the ids are not in sorted order or an edge has a -1 (a user, item
+            or kind the other tables do not have).
+    """
+    user_rows = [row for page in users for row in page]
+    item_rows = [row for page in items for row in page]
+    for name, rows in (("users", user_rows), ("items", item_rows)):
+        ids = [row[0] for row in rows]
+        if ids != sorted(ids):
+            raise SnapshotError(f"{name} did not come in id order")
+    inter = _coded(interactions, CODED_INTERACTION, "interactions")
+    friends = _coded(friendships, CODED_FRIENDSHIP, "friendships")
+    return _assemble(
+        user_rows,
+        item_rows,
+        (inter["user"], inter["item"], inter["kind"], inter["ts"], inter["value"]),
+        (friends["user"], friends["friend"], friends["kind"]),
+        source,
+    )
+
+
+def _coded(pages: Iterable[NDArray[np.void]], dtype: np.dtype[Any], table: str) -> NDArray[np.void]:
+    """The pages of one coded edge table joined (checked for -1 codes)."""
+    joined = np.concatenate([np.zeros(0, dtype), *pages])
+    for name in dtype.names or ():
+        if dtype[name].kind == "i" and name != "ts" and (joined[name] < 0).any():
+            what = "a kind" if name == "kind" else "an id"
+            raise SnapshotError(f"{table} has rows with {what} not in the store's tables")
+    return joined
+
+
+def _interaction_order(
+    inter: tuple[NDArray[Any], ...], num_users: int, num_items: int
+) -> NDArray[np.intp]:
+    """The order of interactions by (user, item, kind, ts, value), stable: one stable sort of
+    (user, item, kind) packed in an int64 when that leaves (ts, value) in order within each
+    group (as in a store's key order), else a ``lexsort`` of the four keys."""
+    user, item, kind, ts, value = inter
+    pair = user * max(num_items, 1) + item  # (user, item) order, one key
+    kinds = len(INTERACTION_KINDS)
+    if max(num_users, 1) * max(num_items, 1) * kinds < 2**62:
+        major = pair * kinds + kind
+        order = np.argsort(major, kind="stable")
+        d_major, d_ts = np.diff(major[order]), np.diff(ts[order])
+        d_value = np.diff(value[order])
+        if ((d_major > 0) | ((d_major == 0) & ((d_ts > 0) | ((d_ts == 0) & (d_value >= 0))))).all():
+            return order
+    return np.lexsort((value, ts, kind, pair))
+
+
+def _assemble(
+    user_rows: Sequence[tuple[Any, ...]],
+    item_rows: Sequence[tuple[Any, ...]],
+    inter: tuple[NDArray[Any], ...],
+    friends: tuple[NDArray[Any], ...],
+    source: str,
+) -> Snapshot:
+    """The snapshot of users and items in id order and their coded edges: interactions
+    ordered with one ``lexsort``, social edges de-duplicated."""
+    user_ids = [row[0] for row in user_rows]
+    item_ids = [row[0] for row in item_rows]
+    regions, user_region = _vocabulary(row[1] for row in user_rows)
+    categories, item_category = _vocabulary(row[1] for row in item_rows)
+    inter_user, inter_item, inter_kind, inter_ts, inter_value = inter
+    order = _interaction_order(inter, len(user_ids), len(item_ids))
+    social_a, social_b, social_kind = friends
+    social = _social_edges(social_a, social_b, social_kind, len(user_ids))
     snapshot = Snapshot(
         user_ids=user_ids,
         item_ids=item_ids,

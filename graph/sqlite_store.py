@@ -20,7 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+from numpy.typing import NDArray
+
 from graph.schema import UNKNOWN_TS, Friendship, Interaction, Item, User, canonical_friendship
+from graph.snapshot import CODED_FRIENDSHIP, CODED_INTERACTION, CODED_KINDS
 from graph.sqlite_serve_log import SERVE_LOG_SCHEMA, SQLiteServeLog
 from graph.store import (
     CHANGE_FIELDS,
@@ -177,6 +181,42 @@ _MERGE_STAGED: Final[dict[str, str]] = {
 }
 #: Page cache (MiB) of a connection during a bulk load (:meth:`SQLiteStore.bulk_load`).
 BULK_CACHE_MB: Final[int] = 256
+
+
+def _kind_code(column: str, kinds: tuple[str, ...]) -> str:
+    """SQL: the index of ``column``'s value in ``kinds`` (-1 when not there)."""
+    cases = " ".join(f"WHEN '{kind}' THEN {n}" for n, kind in enumerate(kinds))
+    return f"CASE {column} {cases} ELSE -1 END"
+
+
+#: An export's ranks: users and items numbered in id order (:meth:`SQLiteStore.export_read`).
+_RANKS: Final[dict[str, tuple[str, str]]] = {
+    table: (
+        f"CREATE TEMP TABLE export_{table} (id TEXT PRIMARY KEY NOT NULL, n INTEGER NOT NULL) "
+        "WITHOUT ROWID",
+        f"INSERT INTO temp.export_{table} SELECT id, row_number() OVER (ORDER BY id) - 1 "
+        f"FROM {table} ORDER BY id",
+    )
+    for table in ("users", "items")
+}
+#: Edges with users and items as ranks and kinds as codes (-1: none), for
+#: :func:`graph.snapshot.build_snapshot_from_coded`.
+_CODED: Final[dict[str, tuple[str, np.dtype[Any]]]] = {
+    "friendships": (
+        "SELECT coalesce(a.n, -1), coalesce(b.n, -1), "
+        f"{_kind_code('f.kind', CODED_KINDS['friendships'])} FROM friendships f "
+        "LEFT JOIN temp.export_users a ON a.id = f.user_id "
+        "LEFT JOIN temp.export_users b ON b.id = f.friend_id",
+        CODED_FRIENDSHIP,
+    ),
+    "interactions": (
+        "SELECT coalesce(u.n, -1), coalesce(i.n, -1), "
+        f"{_kind_code('x.kind', CODED_KINDS['interactions'])}, x.ts, x.value FROM interactions x "
+        "LEFT JOIN temp.export_users u ON u.id = x.user_id "
+        "LEFT JOIN temp.export_items i ON i.id = x.item_id",
+        CODED_INTERACTION,
+    ),
+}
 
 
 def _user_row(user: User) -> tuple[Any, ...]:
@@ -425,6 +465,31 @@ class SQLiteStore(SQLiteServeLog):
         (:data:`graph.snapshot.RowPage`), ordered by key."""
         columns, key = _BULK_READS[table]
         yield from self._pages(columns, table, key, batch_size)
+
+    @contextmanager
+    def export_read(self) -> Iterator[None]:
+        """One read transaction for an export: every page read inside sees the same data, and
+        users and items are ranked in id order (temporary tables) for :meth:`iter_coded`."""
+        with self._transaction(write=False) as conn:
+            try:
+                for create, fill in _RANKS.values():
+                    conn.execute(create)
+                    conn.execute(fill)
+                yield
+            finally:
+                for table in _RANKS:
+                    conn.execute(f"DROP TABLE IF EXISTS temp.export_{table}")
+
+    def iter_coded(self, table: str, batch_size: int = 10_000) -> Iterator[NDArray[np.void]]:
+        """Bulk export inside :meth:`export_read`: pages of friendships or interactions as
+        numpy records (:data:`graph.snapshot.CODED_FRIENDSHIP` / ``CODED_INTERACTION``), users
+        and items as their rank in id order, kinds as codes, -1 where there is none."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        query, dtype = _CODED[table]
+        cursor = self._conn.execute(query)
+        while page := cursor.fetchmany(batch_size):
+            yield np.fromiter(page, dtype, len(page))
 
     def iter_users(self, batch_size: int = 10_000) -> Iterator[list[User]]:
         for page in self._pages("id, region, signup_ts, private", "users", "id", batch_size):

@@ -14,7 +14,14 @@ from graph.export import export_snapshot
 from graph.load import load_directory
 from graph.schema import Friendship, Interaction, Item, User
 from graph.snapshot import _ARRAY_FIELDS as ARRAY_FIELDS
-from graph.snapshot import Snapshot, build_snapshot, read_snapshot
+from graph.snapshot import (
+    Snapshot,
+    SnapshotError,
+    _interaction_order,
+    build_snapshot,
+    build_snapshot_from_coded,
+    read_snapshot,
+)
 from graph.sqlite_store import SQLiteStore
 from graph.synthetic import WorldConfig, generate_world, write_world
 from tests.graph.snapshot_reference import reference_snapshot
@@ -107,3 +114,39 @@ def test_the_numpy_builder_exports_what_the_tuple_sorting_one_did(tmp_path: Path
     _assert_same_snapshot(
         built, reference_snapshot(users, items, friendships, interactions, source="world")
     )
+
+
+def test_an_edge_whose_user_is_not_stored_fails_the_export(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    try:
+        store.upsert_users([User("a")])
+        store.upsert_items([Item("x", None, None)])
+        store.upsert_interactions([Interaction("ghost", "x", "view", 1.0, 5)])
+        with pytest.raises(SnapshotError, match="interactions has rows with an id not in"):
+            export_snapshot(store, tmp_path / "snap")
+        assert not (tmp_path / "snap").exists()
+    finally:
+        store.close()
+
+
+def test_coded_users_out_of_id_order_are_refused() -> None:
+    with pytest.raises(SnapshotError, match="users did not come in id order"):
+        build_snapshot_from_coded(
+            [[("b", None, 1, None), ("a", None, 1, None)]], [], [], [], source="test"
+        )
+
+
+@pytest.mark.parametrize("presorted", [False, True])
+def test_the_interaction_order_is_lexsorts(presorted: bool) -> None:
+    rng = np.random.default_rng(5)
+    n = 2000
+    user, item = rng.integers(0, 7, n), rng.integers(0, 5, n)
+    kind, ts = rng.integers(0, 6, n), rng.integers(-1, 4, n)
+    value = rng.choice([1.0, 2.5, np.nan, 0.5], n)
+    if presorted:  # a store's key order: (user, item, kind, ts) unique and ascending
+        keys = np.unique(np.stack([user, item, kind, ts], axis=1), axis=0)
+        user, item, kind, ts = keys.T
+        value = value[: len(user)]
+    expected = np.lexsort((value, ts, kind, user * 5 + item))
+    got = _interaction_order((user, item, kind, ts, value), 7, 5)
+    np.testing.assert_array_equal(got, expected)
