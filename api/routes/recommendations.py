@@ -96,6 +96,8 @@ def bounded_k(k: int | None, max_k: int) -> int:
     return k
 
 
+# The docstring below is the OpenAPI description. Parameters are resolved in one step
+# by the router's OneStepRoute (api/one_step.py), not one by one by FastAPI (~0.3 ms saved).
 @router.get(
     "/{user_id:id}/recommendations",
     response_model=RecommendationsResponse,
