@@ -46,6 +46,9 @@ _ID_CHUNK: Final[int] = 900
 #: Seconds a connection waits for another connection's write lock before "database is locked".
 _BUSY_TIMEOUT_S: Final[float] = 30.0
 
+_FRIENDSHIPS_BY_FRIEND: Final[str] = (
+    "CREATE INDEX IF NOT EXISTS friendships_by_friend ON friendships (friend_id)"
+)
 _SCHEMA: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS users (
         id TEXT PRIMARY KEY NOT NULL,
@@ -65,7 +68,7 @@ _SCHEMA: Final[tuple[str, ...]] = (
         kind TEXT NOT NULL,
         PRIMARY KEY (user_id, friend_id, kind)
     ) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS friendships_by_friend ON friendships (friend_id)",
+    _FRIENDSHIPS_BY_FRIEND,
     """CREATE TABLE IF NOT EXISTS interactions (
         user_id TEXT NOT NULL,
         item_id TEXT NOT NULL,
@@ -179,6 +182,12 @@ _MERGE_STAGED: Final[dict[str, str]] = {
         "ORDER BY user_id, item_id, kind, ts, rowid",
     ),
 }
+#: Per staged table: its secondary indexes (name, CREATE statement of ``_SCHEMA``).
+_INDEXES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "friendships": (("friendships_by_friend", _FRIENDSHIPS_BY_FRIEND),),
+    "interactions": (),
+}
+_ANY_ROW: Final[dict[str, str]] = {table: f"SELECT 1 FROM {table} LIMIT 1" for table in _STAGED}
 #: Page cache (MiB) of a connection during a bulk load (:meth:`SQLiteStore.bulk_load`).
 BULK_CACHE_MB: Final[int] = 256
 
@@ -318,12 +327,23 @@ class SQLiteStore(SQLiteServeLog):
             for table in _STAGED:
                 if table in staging:
                     with self._transaction() as conn:
-                        conn.execute(_MERGE_STAGED[table])
+                        self._merge_staged(conn, table)
         finally:
             for table in staging:
                 self._conn.execute(f"DROP TABLE IF EXISTS temp.stage_{table}")
             self._staging = None
             self._conn.execute(f"PRAGMA cache_size = {int(before)}")
+
+    @staticmethod
+    def _merge_staged(conn: sqlite3.Connection, table: str) -> None:
+        """Upsert a staged table in key order; into an empty table, its secondary indexes
+        are built once afterwards instead of row by row."""
+        rebuilt = _INDEXES[table] if conn.execute(_ANY_ROW[table]).fetchone() is None else ()
+        for name, _ in rebuilt:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute(_MERGE_STAGED[table])
+        for _, create in rebuilt:
+            conn.execute(create)
 
     def upsert_items(self, rows: Sequence[Item]) -> int:
         return self._write(

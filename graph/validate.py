@@ -295,8 +295,10 @@ class Validator:
             kinds = _np(pc.fill_null(pc.index_in(kind, value_set=_INTERACTION_KINDS), 0))
             keys = _Keys.of(a[ok], b[ok], _interaction_second(_np(ts)[ok], kinds[ok]))
             columns = [user, item, kind, ts, pc.fill_null(value, 1.0)]
-        keep = pa.array(np.flatnonzero(ok))
-        lists = [pc.take(column, keep).to_pylist() for column in columns]
+        if not ok.all():
+            keep = pa.array(np.flatnonzero(ok))
+            columns = [pc.take(column, keep) for column in columns]
+        lists = [column.to_pylist() for column in columns]
         return ok, list(zip(*lists, strict=True)) if lists[0] else [], keys
 
     def _exact(

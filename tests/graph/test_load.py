@@ -222,3 +222,21 @@ def test_sqlite_bulk_load_stages_edges_and_merges_them_at_the_end(tmp_path: Path
         assert store._conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
     finally:
         store.close()
+
+
+def test_a_bulk_load_keeps_the_friend_index_whether_the_table_was_empty_or_not(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "g.sqlite3")
+    query = "EXPLAIN QUERY PLAN SELECT user_id FROM friendships WHERE friend_id = 'b'"
+    try:
+        store.upsert_users([User("a"), User("b"), User("c")])
+        for rows in ([("a", "b", "friend")], [("a", "c", "follow"), ("c", "b", "follow")]):
+            with store.bulk_load():  # first into an empty table (index rebuilt), then not
+                store.upsert_rows("friendships", rows)
+            plan = " ".join(str(row[-1]) for row in store._conn.execute(query))
+            assert "friendships_by_friend" in plan
+        found = store._conn.execute("SELECT user_id FROM friendships WHERE friend_id = 'b'")
+        assert sorted(r[0] for r in found) == ["a", "c"]
+    finally:
+        store.close()
