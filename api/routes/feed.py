@@ -13,13 +13,15 @@ from pydantic import TypeAdapter
 from api.auth import ApiKeyHeader, check_api_key, read_access
 from api.deps import ExperimentsDep, SettingsDep, StateDep
 from api.errors import named
+from api.one_step import OneStepRoute
 from api.schemas.feed import FeedRankRequest, FeedRankResponse
 from serving.events import ImpressionLog
 from serving.feed import Candidate, RankedCandidate, rank_feed
 from serving.social import Reason as ServiceReason
 from serving.social import Strategy
 
-router = APIRouter(prefix="/feed", tags=["feed"], dependencies=[Depends(read_access)])
+#: One-step resolution (api/one_step.py): declare dependencies on the route, not here.
+router = APIRouter(prefix="/feed", tags=["feed"], route_class=OneStepRoute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,14 @@ def fed_posts(ranked: Sequence[RankedCandidate]) -> list[FedPost]:
     ]
 
 
-@router.post("/rank", response_model=FeedRankResponse, summary="Rank feed candidates")
+# The docstring below is the OpenAPI description. The body, parameters and dependencies are
+# resolved in one step by the router's OneStepRoute (api/one_step.py).
+@router.post(
+    "/rank",
+    response_model=FeedRankResponse,
+    dependencies=[Depends(read_access)],
+    summary="Rank feed candidates",
+)
 def rank(
     body: FeedRankRequest,
     state: StateDep,
