@@ -139,8 +139,8 @@ def _plan(route: APIRoute) -> _Plan:
         raise TypeError(f"{where}: a one-step endpoint must return a Response")
     dependant = route.dependant
     body = dependant.body_params
-    one_model = len(body) == 1 and not getattr(body[0].field_info, "embed", False)
-    one_model = one_model and _is_model(body[0].field_info.annotation)
+    model = body[0].field_info.annotation if len(body) == 1 else None
+    one_model = _is_model(model) and not getattr(body[0].field_info, "embed", False)
     unsupported = [
         kind
         for kind, present in (
@@ -168,7 +168,7 @@ def _plan(route: APIRoute) -> _Plan:
         tuple(f.alias for f in dependant.query_params),
         tuple(f.alias for f in dependant.header_params),
         params,
-        (body[0].name, TypeAdapter(body[0].field_info.annotation)) if body else None,
+        (body[0].name, TypeAdapter(model)) if body and model is not None else None,
     )
 
 

@@ -177,7 +177,9 @@ def test_every_one_step_route_resolves_what_it_declares(settings: Settings) -> N
     ]
     assert contexts
     for context in contexts:
-        declared = [d.call for d in context.original_route.dependant.dependencies]
+        route = context.original_route
+        assert isinstance(route, OneStepRoute)
+        declared = [d.call for d in route.dependant.dependencies]
         assert [d.call for d in context.dependant.dependencies] == declared, context.path
 
 
