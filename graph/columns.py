@@ -219,9 +219,8 @@ def _split_block(
             got = parsed[name].slice(int(first), int(last - first))
             columns[name] = _clean_plain(_scatter(got, positions, hi - lo), mask, name)
         exact = {
-            i: _exact_row(block, lines, int(r), header, wanted)
-            for i, r in enumerate(part)
-            if not mask[i]
+            i: _exact_row(block, lines, int(part[i]), header, wanted)
+            for i in np.flatnonzero(~mask).tolist()
         }
         yield ColumnBatch(lines.number[part], columns, mask, exact)
 
