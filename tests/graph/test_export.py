@@ -125,6 +125,10 @@ def test_an_edge_whose_user_is_not_stored_fails_the_export(tmp_path: Path) -> No
         with pytest.raises(SnapshotError, match="interactions has rows with an id not in"):
             export_snapshot(store, tmp_path / "snap")
         assert not (tmp_path / "snap").exists()
+        temp = "SELECT count(*) FROM sqlite_temp_master"
+        assert store._conn.execute(temp).fetchone()[0] == 0  # the ranks are gone
+        store.upsert_users([User("ghost")])
+        assert export_snapshot(store, tmp_path / "snap").user_ids == ["a", "ghost"]
     finally:
         store.close()
 
