@@ -9,9 +9,10 @@ Per route: ``--warmup`` unmeasured requests (the candidate stage of each user is
 first use), then ``--requests`` timed without a profiler (CPU ms per request, from
 ``time.process_time``), in ABBA blocks with the route's endpoint function called directly for
 the same requests (recommendations and feed: the work without routing, middleware and
-resolution; the rest of the request is the framework's), then the same requests under cProfile. The stage table gives each
-stage's share of the profiled time (cumulative time of the functions naming the stage)
-times the unprofiled CPU per request: cProfile's own overhead is spread pro rata. The serve
+resolution; the rest of the request is the framework's), then the same requests under
+cProfile. The stage table gives each stage's share of the profiled time (cumulative time of
+the functions naming the stage) times the unprofiled CPU per request: cProfile's own overhead
+is spread pro rata. The serve
 log's background writer and the store thread it hands the SQLite inserts to run in threads
 the profiler does not see: their CPU over the timed requests is a row of its own, measured
 from the threads' CPU clocks, and only the rest is spread over the stages. Logging is configured as
