@@ -141,12 +141,22 @@ def _plan(route: APIRoute) -> _Plan:
     body = dependant.body_params
     model = body[0].field_info.annotation if len(body) == 1 else None
     one_model = _is_model(model) and not getattr(body[0].field_info, "embed", False)
+    fields = [*dependant.path_params, *dependant.query_params, *dependant.header_params]
     unsupported = [
         kind
         for kind, present in (
             ("cookie parameters", dependant.cookie_params),
             ("a Request parameter", dependant.request_param_name),
             ("a body other than one JSON model", body and not one_model),
+            # FastAPI looks these up under other names than the alias (converted, choices)
+            (
+                "a header parameter without an explicit alias",
+                any(f.field_info.alias is None for f in dependant.header_params),
+            ),
+            (
+                "a validation alias other than the alias",
+                any(f.field_info.validation_alias not in (None, f.alias) for f in fields),
+            ),
         )
         if present
     ]
@@ -158,7 +168,6 @@ def _plan(route: APIRoute) -> _Plan:
         if resolver is None:
             raise TypeError(f"{where}: no one-step resolver for the dependency {sub.call!r}")
         dependencies.append((sub.name, resolver))
-    fields = [*dependant.path_params, *dependant.query_params, *dependant.header_params]
     params = create_model(  # type: ignore[call-overload]
         f"{route.name}_params", **{f.name: (f.field_info.annotation, f.field_info) for f in fields}
     )

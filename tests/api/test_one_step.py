@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import fastapi.routing
 import pytest
-from fastapi import APIRouter, Cookie, Depends, FastAPI, Response
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Response
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -196,6 +196,10 @@ async def _list_body(user_id: str, body: list[int]) -> Response:
     return Response()
 
 
+async def _converted_header(user_id: str, x_trace: Annotated[str, Header()] = "") -> Response:
+    return Response()
+
+
 async def _not_response(user_id: str) -> dict[str, str]:
     return {}
 
@@ -213,6 +217,8 @@ def test_unsupported_declarations_fail_when_built() -> None:
         _route(_cookie, methods=["GET"])
     with pytest.raises(TypeError, match="a body other than one JSON model"):
         _route(_list_body, methods=["POST"])
+    with pytest.raises(TypeError, match="without an explicit alias"):
+        _route(_converted_header, methods=["GET"])
     with pytest.raises(TypeError, match="must return a Response"):
         _route(_not_response)
     with pytest.raises(TypeError, match="no one-step resolver"):
