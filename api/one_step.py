@@ -148,12 +148,7 @@ def _plan(route: APIRoute) -> _Plan:
             ("cookie parameters", dependant.cookie_params),
             ("a Request parameter", dependant.request_param_name),
             ("a body other than one JSON model", body and not one_model),
-            # FastAPI looks these up under other names than the alias (converted, choices)
-            (
-                "a header parameter without an explicit alias",
-                any(f.field_info.alias is None for f in dependant.header_params),
-            ),
-            (
+            (  # FastAPI looks these up under other names than the alias
                 "a validation alias other than the alias",
                 any(f.field_info.validation_alias not in (None, f.alias) for f in fields),
             ),
