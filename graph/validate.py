@@ -116,6 +116,14 @@ def _flag(column: pa.StringArray) -> tuple[NDArray[np.bool_], pa.Array]:
     return ok, pc.if_else(pc.is_null(column), None, pc.is_in(lower, value_set=_FLAGS_TRUE))
 
 
+def _arrow_lookup(known: dict[str, int], column: pa.StringArray) -> bool:
+    """Whether to look ``column``'s ids up with Arrow (``index_in``/``is_in`` over all known
+    ids) rather than one dict lookup per distinct value: Arrow hashes every known id on each
+    call, which pays while they are no more than the column's values (with 1M known users, a
+    100k-row batch took 0.22 s that way against 0.10 s by the dict)."""
+    return len(known) <= len(column)
+
+
 def _in(column: pa.StringArray, values: pa.StringArray) -> NDArray[np.bool_]:
     return _true(pc.is_in(column, value_set=values))
 
@@ -223,8 +231,10 @@ class Validator:
             column = batch.columns.get(name)
             if column is not None:
                 distinct = pc.unique(column)
-                new = pc.invert(pc.is_in(distinct, value_set=self._known_ids(known)))
-                wanted.update(v for v in pc.filter(distinct, new).to_pylist() if v)
+                if _arrow_lookup(known, column):
+                    new = pc.invert(pc.is_in(distinct, value_set=self._known_ids(known)))
+                    distinct = pc.filter(distinct, new)
+                wanted.update(v for v in distinct.to_pylist() if v)
             wanted.update(v for r in batch.exact.values() if (v := r.values.get(name)))
         wanted.difference_update(known)
         for uid in sorted(existing(wanted)) if wanted else ():
@@ -239,8 +249,15 @@ class Validator:
 
     def _codes(self, column: pa.StringArray, known: dict[str, int]) -> NDArray[np.int64]:
         """The code of each value of ``column`` (-1: unknown or empty)."""
-        codes = pc.index_in(column, value_set=self._known_ids(known))
-        return _np(pc.fill_null(codes, -1)).astype(np.int64)
+        if _arrow_lookup(known, column):
+            codes = pc.index_in(column, value_set=self._known_ids(known))
+            return _np(pc.fill_null(codes, -1)).astype(np.int64)
+        encoded = pc.dictionary_encode(column)
+        get = known.get
+        distinct = encoded.dictionary.to_pylist()
+        found = np.fromiter((get(v, -1) for v in distinct), np.int64, len(distinct))
+        found = np.append(found, -1)  # the code of an empty value
+        return found[_np(pc.fill_null(encoded.indices, len(distinct))).astype(np.int64)]
 
     def _vectorised(
         self, table: str, batch: ColumnBatch
