@@ -122,10 +122,6 @@ def _live_rows(csr: Tensor) -> Tensor:
     return nonzero[crow[1:]] > nonzero[crow[:-1]]
 
 
-#: Nodes per block of a full layer's noise on a CPU (2,048 x 2 views x 64 floats: 1 MiB).
-_NOISE_BLOCK = 2048
-
-
 class SocialLightGCN(LightGCN):
     r"""LightGCN with a second, social propagation path for users, in the spirit of SocialLGN
     (`"SocialLGN: Light Graph Convolution Network for Social Recommendation"
@@ -355,65 +351,37 @@ class SocialLightGCN(LightGCN):
         live = _live_rows(matrix)
         total = layers[0].new_zeros(rows.numel(), 2, dim)
         view = total
-        # On a CPU the noise of a full layer is made in blocks of nodes that stay in cache
-        # (one pass over memory instead of one per step of the noise).
-        block = _NOISE_BLOCK if layers[0].is_cpu else nodes
         for layer in range(1, depth + 1):
             last = layer == depth
+            at = rows if last else None
+            # The full-size tables live in buffers kept between steps: fresh ones would cost
+            # a page fault per 4 KiB on every step.
+            noise = self._noise(key, layer, at, layers[0])
             if layer == 1:
-                output = (layers[1].index_select(0, rows) if last else layers[1]).unsqueeze(1)
+                output = (layers[1] if at is None else layers[1].index_select(0, at)).unsqueeze(1)
             elif last:
                 output = csr_mm(_row_block(matrix, rows), view.view(nodes, 2 * dim))
                 output = output.view(-1, 2, dim)
             else:
-                # The full-size tables live in buffers kept between steps: fresh ones would
-                # cost a page fault per 4 KiB on every step.
                 output = self._scratch(f"view{layer % 2}", (nodes, 2, dim), layers[0])
                 flat = output.view(nodes, 2 * dim)
                 torch.addmm(flat, matrix, view.view(nodes, 2 * dim), beta=0, out=flat)
-            if last:
-                live_rows = live.index_select(0, rows)
-                view = self._add_noise(key, layer, nodes, rows, output, live_rows, None)
+            # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero): the
+            # direction takes the output's signs; a node whose row of the operator is zero
+            # (an isolated node: zero output) gets no noise.
+            scale = torch.linalg.vector_norm(noise, dim=2, keepdim=True).reciprocal_()
+            scale.mul_(
+                (live if at is None else live.index_select(0, at)).view(-1, 1, 1) * self.ssl_eps
+            )
+            torch.copysign(noise, output, out=noise)
+            if layer == 1:  # output broadcasts over the views
+                target = noise if last else self._scratch("view1", (nodes, 2, dim), layers[0])
+                view = torch.addcmul(output, noise, scale, out=target)
             else:
-                view = output if layer > 1 else self._scratch("view1", (nodes, 2, dim), output)
-                for start in range(0, nodes, block):
-                    part = slice(start, min(start + block, nodes))
-                    self._add_noise(key, layer, nodes, part, output[part], live[part], view[part])
+                view = output.addcmul_(noise, scale)
             picked = view if last else view.index_select(0, rows)
             total.add_(picked).sub_(layers[layer].index_select(0, rows).unsqueeze(1))
         return total.div_(len(layers))
-
-    def _add_noise(
-        self,
-        key: int,
-        layer: int,
-        nodes: int,
-        at: Tensor | slice,
-        output: Tensor,
-        live: Tensor,
-        target: Tensor | None,
-    ) -> Tensor:
-        """``output`` (``[R, 2 or 1, d]``, layer ``layer`` of both views at the nodes ``at``)
-        plus its noise, written to ``target`` (``None``: a new tensor); ``live`` (``[R]``)
-        marks the nodes whose operator row is not zero, the others get no noise."""
-        dim = output.shape[-1]
-        width, base = 2 * dim, (layer - 1) * nodes * 2 * dim
-        if isinstance(at, slice):
-            start, count = at.start, at.stop - at.start
-            raw = hashed_bytes(key, count * width, output.device, start=base + start * width)
-            capacity = min(_NOISE_BLOCK, nodes) if output.is_cpu else nodes
-            noise = self._scratch("noise", (capacity, 2, dim), output)
-            noise = noise[:count].copy_(raw.view(count, 2, dim)).add_(0.5)
-        else:
-            raw = row_bytes(key, base, at, width)
-            noise = raw.view(-1, 2, dim).to(output.dtype).add_(0.5)
-        # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero): the
-        # direction takes the output's signs; a node whose row of the operator is zero (an
-        # isolated node: zero output) gets no noise.
-        scale = torch.linalg.vector_norm(noise, dim=2, keepdim=True).reciprocal_()
-        scale.mul_(live.view(-1, 1, 1) * self.ssl_eps)
-        torch.copysign(noise, output, out=noise)
-        return torch.addcmul(output, noise, scale, out=noise if target is None else target)
 
     def _scratch(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
         """A buffer ``name`` of ``shape`` (dtype and device of ``like``) kept between steps,
@@ -427,6 +395,20 @@ class SocialLightGCN(LightGCN):
         ):
             buffer = self._scratch_buffers[name] = like.new_empty(shape)
         return buffer
+
+    def _noise(self, key: int, layer: int, at: Tensor | None, like: Tensor) -> Tensor:
+        """``[N or R, 2, d]``: ``b + 0.5`` for the noise bytes ``b`` of layer ``layer``
+        (1-based) of both views, for all ``N`` nodes (``at`` is ``None``; in a buffer kept
+        between steps) or the nodes ``at`` (dtype and device of ``like``, an ``[N, d]``
+        layer)."""
+        nodes, dim = like.shape
+        width, base = 2 * dim, (layer - 1) * nodes * 2 * dim
+        if at is not None:
+            raw = row_bytes(key, base, at, width)
+            return raw.view(-1, 2, dim).to(like.dtype).add_(0.5)
+        raw = hashed_bytes(key, nodes * width, like.device, start=base)
+        out = self._scratch("noise", (nodes, 2, dim), like)
+        return out.copy_(raw.view(nodes, 2, dim)).add_(0.5)
 
     def __repr__(self) -> str:
         return (

@@ -10,7 +10,6 @@ import torch
 from gnn.config import TrainConfig
 from gnn.data import normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
-from gnn.models import social as social_module
 from gnn.models.lightgcn import csr_mm, layer_outputs
 from gnn.models.social import SocialLightGCN, _live_rows, _row_block, hashed_bytes, row_bytes
 from gnn.train import BatchObjective
@@ -84,11 +83,7 @@ def test_row_block_and_live_rows_match_the_dense_matrix() -> None:
 
 
 @pytest.mark.parametrize(("dim", "num_layers"), [(8, 3), (5, 2), (8, 1), (6, 4)])
-@pytest.mark.parametrize("block", [2048, 7])  # noise made in one block or in many
-def test_offsets_at_the_batch_nodes_equal_the_full_computation(
-    dim: int, num_layers: int, block: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(social_module, "_NOISE_BLOCK", block)
+def test_offsets_at_the_batch_nodes_equal_the_full_computation(dim: int, num_layers: int) -> None:
     adj, social, _, _ = _world()
     model = _model(dim, num_layers)
     matrix = model.propagation(adj, social).matrix
