@@ -38,9 +38,13 @@ def _ranked_batches(
     batch_size: int,
     only_items: Tensor | None = None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """Yield (users, top-k item indices, relevance mask [B, num_items]) batch by batch; with
-    ``only_items`` (bool ``[num_items]``) only those items are relevant and only users with one
-    of them in ``split`` are evaluated."""
+    """Yield ``(users [B], top-k item indices [B, k], hits [B, k], relevant counts [B])`` batch
+    by batch: ``hits`` says which ranked items are relevant, the counts are each user's
+    distinct relevant items. With ``only_items`` (bool ``[num_items]``) only those items are
+    relevant and only users with one of them in ``split`` are evaluated.
+
+    Relevance is looked up in the sorted keys ``user * num_items + item`` of the split's
+    pairs, so no dense ``[B, num_items]`` relevance matrix is built."""
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     if user_emb.shape[0] != data.num_users or item_emb.shape[0] != data.num_items:
@@ -54,7 +58,7 @@ def _ranked_batches(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     masked = [data.pairs("train")] + ([data.pairs("valid")] if split == "test" else [])
     mask_user, mask_item = _sorted_by_user(masked)
-    target_user, target_item = _sorted_by_user([data.pairs(split)])
+    target_user, target_item = data.pairs(split)
     if only_items is not None:
         if only_items.shape != (data.num_items,) or only_items.dtype != torch.bool:
             raise ValueError(
@@ -63,6 +67,8 @@ def _ranked_batches(
             )
         keep = only_items[target_item]
         target_user, target_item = target_user[keep], target_item[keep]
+    target_key = torch.unique(target_user * data.num_items + target_item)  # sorted, distinct
+    relevant_count = torch.bincount(target_key // data.num_items, minlength=data.num_users)
     users = torch.unique(target_user)
     position = torch.full((data.num_users,), -1, dtype=torch.long)
     items_t = item_emb.to(torch.float32).T.contiguous()
@@ -75,12 +81,11 @@ def _ranked_batches(
         row = position[mask_user[rows]]
         keep = row >= 0
         scores.index_put_((row[keep], mask_item[rows][keep]), torch.tensor(float("-inf")))
-        relevant = torch.zeros(scores.shape, dtype=torch.bool)
-        rows = _rows(target_user, first, last)
-        relevant[position[target_user[rows]], target_item[rows]] = True
         top = scores.topk(k, dim=1).indices
+        key = batch.unsqueeze(1) * data.num_items + top
+        found = torch.searchsorted(target_key, key).clamp_(max=target_key.numel() - 1)
         position[batch] = -1
-        yield batch, top, relevant
+        yield batch, top, target_key[found] == key, relevant_count[batch]
 
 
 @torch.inference_mode()
@@ -99,7 +104,7 @@ def rank(
         ``(users [n], items [n, k])``, users ascending, items best first.
     """
     out = [
-        (b, top) for b, top, _ in _ranked_batches(user_emb, item_emb, data, split, k, batch_size)
+        (b, top) for b, top, _, _ in _ranked_batches(user_emb, item_emb, data, split, k, batch_size)
     ]
     if not out:
         return torch.empty(0, dtype=torch.long), torch.empty(0, k, dtype=torch.long)
@@ -137,11 +142,10 @@ def per_user_metrics(
     parts: dict[str, list[Tensor]] = {f"{name}@{k}": [] for k in ks for name in METRICS}
     depth = min(max(ks), data.num_items)  # a cut-off beyond the catalogue ranks everything
     batches = _ranked_batches(user_emb, item_emb, data, split, depth, batch_size, only_items)
-    for batch, top, relevant in batches:
-        hits = relevant.gather(1, top)
+    for batch, _, hits, relevant_count in batches:
         if depth < max(ks):
             hits = torch.nn.functional.pad(hits, (0, max(ks) - depth))
-        for name, values in ranking_metrics(hits, relevant.sum(1), ks).items():
+        for name, values in ranking_metrics(hits, relevant_count, ks).items():
             parts[name].append(values)
         users.append(batch)
     if not users:
