@@ -37,7 +37,7 @@ def _ranked_batches(
     k: int,
     batch_size: int,
     only_items: Tensor | None = None,
-) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
     """Yield ``(users [B], top-k item indices [B, k], hits [B, k], relevant counts [B])`` batch
     by batch: ``hits`` says which ranked items are relevant, the counts are each user's
     distinct relevant items. With ``only_items`` (bool ``[num_items]``) only those items are

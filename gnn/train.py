@@ -12,8 +12,9 @@ servable checkpoint.
 Speed: the adjacency is normalised once (:func:`gnn.data.normalized_adjacency`) and each
 batch does ``num_layers`` sparse-dense products forward and backward (LightGCN evaluates its
 layer mean as one polynomial, :func:`gnn.models.lightgcn.layer_mean`), Adam is the fused
-kernel, and negatives for a whole epoch are drawn at once and collisions with training
-positives are rejected by a sorted-key lookup (``torch.searchsorted``).
+kernel, freed memory is kept for the next step (:mod:`gnn.allocator`), and negatives for a
+whole epoch are drawn at once and collisions with training positives are rejected by a
+sorted-key lookup (``torch.searchsorted``).
 
 The same loop trains in several processes (:mod:`gnn.distributed`): :class:`Replicas` is
 how it sees them, and :func:`train_step` is the batch step both paths share.
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnn.allocator import keep_freed_memory
 from gnn.baselines import popularity_embeddings, popularity_metrics
 from gnn.config import MODELS, EpochPlan, Recommender, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
@@ -391,6 +393,9 @@ def train(
 ) -> TrainResult:
     """Train ``config.model`` on ``source`` and keep the best-validation model.
 
+    The process keeps freed memory for reuse from then on
+    (:func:`gnn.allocator.keep_freed_memory`) unless its environment tunes the allocator.
+
     Args:
         source: a snapshot (split here with ``config.seed``) or an already split
             :class:`TrainData` (its own split is used as is).
@@ -407,6 +412,7 @@ def train(
     """
     config = config or TrainConfig()
     config.validate()
+    keep_freed_memory()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.num_threads or default_threads())
     try:
