@@ -239,6 +239,7 @@ class SocialLightGCN(LightGCN):
         self.ssl_eps = ssl_eps
         self.ssl_temperature = ssl_temperature
         self._scratch_buffers: dict[str, Tensor] = {}
+        self._live: tuple[Tensor, Tensor] | None = None  # (operator, its _live_rows)
 
     def fusion_weights(self, adj: Tensor, social_adj: Tensor) -> Tensor:
         r"""Per-user weight :math:`\beta_u` of the social message, ``[U]`` (see the class doc)."""
@@ -348,7 +349,7 @@ class SocialLightGCN(LightGCN):
         """
         nodes, dim = layers[0].shape
         depth = len(layers) - 1
-        live = _live_rows(matrix)
+        live = self._live_rows_of(matrix)
         total = layers[0].new_zeros(rows.numel(), 2, dim)
         view = total
         for layer in range(1, depth + 1):
@@ -382,6 +383,13 @@ class SocialLightGCN(LightGCN):
             picked = view if last else view.index_select(0, rows)
             total.add_(picked).sub_(layers[layer].index_select(0, rows).unsqueeze(1))
         return total.div_(len(layers))
+
+    def _live_rows_of(self, matrix: Tensor) -> Tensor:
+        """:func:`_live_rows` of ``matrix``, computed once per operator (training passes the
+        same one every step)."""
+        if self._live is None or self._live[0] is not matrix:
+            self._live = (matrix, _live_rows(matrix))
+        return self._live[1]
 
     def _scratch(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
         """A buffer ``name`` of ``shape`` (dtype and device of ``like``) kept between steps,
