@@ -70,6 +70,7 @@ if __name__ == "__main__":  # before torch is imported (see gnn.threads)
 
     passive_openmp()
 
+from gnn.allocator import SWITCH
 from gnn.data import TrainData
 from gnn.threads import default_threads
 from gnn.train import EpochRecord, TrainConfig, TrainResult, train
@@ -185,7 +186,8 @@ def paired_in_fresh_process(
 
     A fresh process times both sides from the same state, whatever this process ran before
     (its allocator state changes PyG's epoch time by more than 2x). Any ``MALLOC_*`` setting of
-    this process is dropped first, so ``malloc={}`` is glibc's default.
+    this process is dropped first and training's own allocator tuning is switched off
+    (:data:`gnn.allocator.SWITCH`), so ``malloc={}`` is glibc's default for both sides.
 
     Returns:
         ``(pyg, ours)`` seconds per epoch.
@@ -194,6 +196,9 @@ def paired_in_fresh_process(
         RuntimeError: if the child process fails.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    # Both sides run with the same allocator settings: training's own tuning
+    # (gnn.allocator) would otherwise carry over to PyG's later rounds in this process.
+    env[SWITCH] = "0"
     env.update(malloc)
     command = [sys.executable, str(Path(__file__).resolve()), "--timing-only", str(snapshot_dir)]
     command += ["--seeds", str(seed), "--pyg-rounds", str(rounds), "--threads", str(threads)]

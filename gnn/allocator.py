@@ -7,7 +7,8 @@ temporaries (propagated layers, gradients, views) every step, so each step pays 
 fault per 4 KiB it touches again. :func:`keep_freed_memory` raises both thresholds, as
 PyTorch's CPU tuning guide does by swapping in jemalloc or tcmalloc, so the step reuses its
 memory: on LastFM it cut a step of LightGCN and of the social model by about a quarter
-(``benchmarks/lastfm.py``). The process then keeps its peak heap until it exits.
+(``benchmarks/lastfm.py``). The process then keeps its peak heap until it exits; set
+``SOCIALREC_KEEP_FREED_MEMORY=0`` to leave glibc's defaults alone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ _M_MMAP_THRESHOLD: Final[int] = -3
 #: Both thresholds are raised to this many bytes.
 KEEP_BYTES: Final[int] = 1 << 30
 
+#: Set to ``0`` to leave the allocator alone.
+SWITCH: Final[str] = "SOCIALREC_KEEP_FREED_MEMORY"
+
 #: Environment variables through which a user already tunes glibc's malloc.
 _USER_SETTINGS: Final[tuple[str, ...]] = (
     "MALLOC_MMAP_THRESHOLD_",
@@ -37,14 +41,14 @@ _USER_SETTINGS: Final[tuple[str, ...]] = (
 def keep_freed_memory(environ: Mapping[str, str] = os.environ) -> bool:
     """Raise glibc's mmap and trim thresholds to :data:`KEEP_BYTES` for this process.
 
-    Does nothing where the C library is not glibc (no ``mallopt``) or when ``environ`` sets
-    one of the user's own allocator settings (``MALLOC_*_``, ``GLIBC_TUNABLES``,
-    ``LD_PRELOAD``): those win.
+    Does nothing where the C library is not glibc (no ``mallopt``), when ``environ`` sets
+    :data:`SWITCH` to ``0``, or when it sets one of the user's own allocator settings
+    (``MALLOC_*_``, ``GLIBC_TUNABLES``, ``LD_PRELOAD``): those win.
 
     Returns:
         Whether both thresholds were raised.
     """
-    if any(name in environ for name in _USER_SETTINGS):
+    if environ.get(SWITCH) == "0" or any(name in environ for name in _USER_SETTINGS):
         return False
     name = ctypes.util.find_library("c")
     if name is None:

@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from gnn.allocator import keep_freed_memory
+from gnn.allocator import SWITCH, keep_freed_memory
 
 #: Run in a fresh interpreter (this one may have trained already): bytes glibc maps for a
 #: 48 MiB block before and after keep_freed_memory().
 PROBE = """
 import ctypes, ctypes.util
-from gnn.allocator import keep_freed_memory
+from gnn.allocator import SWITCH, keep_freed_memory
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
 libc.free.argtypes = (ctypes.c_void_p,)
@@ -41,6 +41,10 @@ def test_a_users_allocator_setting_wins(setting: str) -> None:
     assert keep_freed_memory({setting: "x"}) is False
 
 
+def test_the_switch_turns_it_off() -> None:
+    assert keep_freed_memory({SWITCH: "0"}) is False
+
+
 @pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
     reason="mallopt is glibc's",
@@ -48,6 +52,7 @@ def test_a_users_allocator_setting_wins(setting: str) -> None:
 def test_large_blocks_come_from_the_heap_after_it_on_glibc() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))}
     env.pop("LD_PRELOAD", None)
+    env.pop(SWITCH, None)
     out = subprocess.run(
         [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
     )
