@@ -14,33 +14,32 @@ precision@10=... hit@10=... mrr@10=... sec_per_epoch=... epochs=...`` (means ove
 ``sec_per_epoch`` is training time only, evaluation excluded). Published LightGCN (RecBole-GNN,
 seed 2020): Recall@10 0.2064, NDCG@10 0.1972, Precision@10 0.1009, Hit@10 0.6322, MRR@10 0.3559.
 
-``--full`` (default seeds 2020 2021 2022) runs, in one process on the same machine: our LightGCN
-and SocialLightGCN (each with its defaults, ``TrainConfig.for_model``: the social model with the
-SimGCL loss and lr 2e-3; ``--social-weight``, ``--fusion``, ``--ssl-weight``, ``--ssl-eps``,
-``--ssl-temperature``, ``--ssl-rows`` override them) for every seed on the same splits (test
-metrics at the best-validation epoch, @10 and @20, the cold-start slice of test users with <= 20
-training interactions, catalogue coverage@10); the wall-clock time until our LightGCN first
-reaches validation NDCG@10 >= 0.19 (split, graph building and evaluations included); the time of
-one full-ranking test evaluation (all items, every test user); PyG's stock
+``--full`` (default seeds 2020 2021 2022) runs, in one process on the same machine: our LightGCN and
+SocialLightGCN (each with its defaults, ``TrainConfig.for_model``: the social model with the SimGCL
+loss and lr 2e-3; ``--social-weight``, ``--fusion``, ``--ssl-weight``, ``--ssl-eps``,
+``--ssl-temperature``, ``--ssl-rows``, ``--ssl-ramp-epochs`` override them) for every seed on the
+same splits (test metrics at the best-validation epoch, @10 and @20, the cold-start slice of test
+users with <= 20 training interactions, catalogue coverage@10); the wall-clock time until our
+LightGCN first reaches validation NDCG@10 >= 0.19 (split, graph building and evaluations included);
+the time of one full-ranking test evaluation (all items, every test user); PyG's stock
 ``torch_geometric.nn.models.LightGCN`` trained as in PyG's ``examples/lightgcn.py`` (full
 propagation per batch of 4096 on the same training pairs), timed in alternation with ours
 (``--pyg-rounds`` rounds of 2 epochs each) in a fresh child process, once with glibc's default
 malloc (``sec_per_epoch``, ``pyg_sec_per_epoch``, ``speedup``) and once with its mmap and trim
-thresholds raised (:data:`TUNED_MALLOC`; ``tuned_malloc_*``), because PyG's epoch time depends
-on the allocator by more than 2x (``train_sec_per_epoch`` is ours while training the seeds); and
-both models on the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
-lightgcn_ndcg@10=... social_recall@10=... social_ndcg@10=... sec_per_epoch=...
-pyg_sec_per_epoch=... speedup=... time_to_ndcg019_s=...`` followed by more keys;
-``time_to_ndcg019_s=nan`` means the threshold was never reached (the best value is printed). The
-protocol masks only training items in validation (test masks training and validation items), so
-a user's test items compete with the validation items; ``lightgcn_valid_ndcg@10_test_masked`` is
-the best model's validation NDCG@10 with the test items masked too (diagnostic only: model
-selection and early stopping use the protocol's figure). ``--full`` also prints
-``social_over_lightgcn_epoch`` (the two models' training seconds per epoch over the seeds of
-this run), ``social_train_s`` and ``social_best_epoch`` (the first seed's social run: wall-clock
-seconds to its early-stopped checkpoint, split and evaluations included) and the keys of
-:func:`epoch_costs` about contention (``contended_sec_per_epoch``: LightGCN while the benchmark
-runs a busy 2-thread process beside it).
+thresholds raised (:data:`TUNED_MALLOC`; ``tuned_malloc_*``), because PyG's epoch time depends on
+the allocator by more than 2x (``train_sec_per_epoch`` is ours while training the seeds); and both
+models on the default synthetic world. Its last line is ``RESULT lightgcn_recall@10=...
+lightgcn_ndcg@10=... social_recall@10=... social_ndcg@10=... sec_per_epoch=... pyg_sec_per_epoch=...
+speedup=... time_to_ndcg019_s=...`` followed by more keys; ``time_to_ndcg019_s=nan`` means the
+threshold was never reached (the best value is printed). The protocol masks only training items in
+validation (test masks training and validation items), so a user's test items compete with the
+validation items; ``lightgcn_valid_ndcg@10_test_masked`` is the best model's validation NDCG@10 with
+the test items masked too (diagnostic only: model selection and early stopping use the protocol's
+figure). ``--full`` also prints ``social_over_lightgcn_epoch`` (the two models' training seconds per
+epoch over the seeds of this run), ``social_train_s`` and ``social_best_epoch`` (the first seed's
+social run: wall-clock seconds to its early-stopped checkpoint, split and evaluations included) and
+the keys of :func:`epoch_costs` about contention (``contended_sec_per_epoch``: LightGCN while the
+benchmark runs a busy 2-thread process beside it).
 
 ``--epoch-costs`` (any RecBole directory with ``<name>.inter`` and ``<name>.net`` as ``--data``,
 e.g. ../shared/data/flickr) runs only :func:`epoch_costs`: both models' epoch seconds in fresh
@@ -405,6 +404,7 @@ def _social_overrides(config: TrainConfig, args: argparse.Namespace) -> None:
         "ssl_eps",
         "ssl_temperature",
         "ssl_rows",
+        "ssl_ramp_epochs",
     ):
         value = getattr(args, field)
         if value is not None:
@@ -649,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--ssl-rows", type=int, default=None, help="social contrastive pairs per step"
+    )
+    parser.add_argument(
+        "--ssl-ramp-epochs", type=int, default=None, help="epochs of the contrastive weight's ramp"
     )
     parser.add_argument(
         "--pyg-rounds",

@@ -85,6 +85,9 @@ class TrainConfig:
             (:meth:`gnn.models.social.SocialLightGCN.ssl_loss`; ``"social"`` only, 0 = off).
         ssl_eps: magnitude of the noise added to every layer of the contrastive views.
         ssl_temperature: InfoNCE temperature of the contrastive loss.
+        ssl_ramp_epochs: the contrastive weight grows linearly from ``ssl_weight / N`` in
+            epoch 1 to ``ssl_weight`` in epoch ``N`` (:meth:`ssl_weight_at`); 0 = the full
+            weight from the start.
         ssl_rows: the contrastive loss contrasts the users and items of a step's first
             ``ssl_rows`` training pairs (a uniform sample: batches are shuffled); its cost is
             quadratic in them. ``None``: ``batch_size``.
@@ -126,6 +129,7 @@ class TrainConfig:
     ssl_eps: float = 0.1
     ssl_temperature: float = 0.2
     ssl_rows: int | None = None
+    ssl_ramp_epochs: int = 0
     lr: float = 5e-3
     batch_size: int = 4096
     steps_per_epoch: StepsPerEpoch = "auto"
@@ -161,7 +165,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        for name, count in (("num_layers", self.num_layers), ("warmup_epochs", self.warmup_epochs)):
+        counts = (
+            ("num_layers", self.num_layers),
+            ("warmup_epochs", self.warmup_epochs),
+            ("ssl_ramp_epochs", self.ssl_ramp_epochs),
+        )
+        for name, count in counts:
             if count < 0:
                 raise ValueError(f"{name} must be >= 0, got {count}")
         if not (math.isfinite(self.social_weight) and 0 <= self.social_weight <= 1):
@@ -192,6 +201,13 @@ class TrainConfig:
             raise ValueError(f"ssl_rows must be >= 1 or None, got {self.ssl_rows}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
+
+    def ssl_weight_at(self, epoch: int) -> float:
+        """The contrastive weight in ``epoch`` (1-based): ``ssl_weight``, ramped up over the
+        first ``ssl_ramp_epochs`` epochs."""
+        if self.ssl_ramp_epochs == 0:
+            return self.ssl_weight
+        return self.ssl_weight * min(1.0, epoch / self.ssl_ramp_epochs)
 
     def epoch_plan(self, pairs: int) -> EpochPlan:
         """Batch size, steps and learning rate of an epoch over ``pairs`` training pairs

@@ -469,6 +469,8 @@ def _train(
     stopped_early = False
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
+        if isinstance(model, SocialLightGCN):
+            model.ssl_weight = config.ssl_weight_at(epoch)
         loss = _train_epoch(
             objective, optimizer, data, sampler, plan.batch_size, generator, replicas
         )
@@ -501,6 +503,8 @@ def _train(
             stopped_early = True
             break
 
+    if isinstance(model, SocialLightGCN):
+        model.ssl_weight = config.ssl_weight  # as configured, whatever epoch training ended in
     model.load_state_dict(best_state)
     emb = _embeddings(model, graphs)
     model.cpu()

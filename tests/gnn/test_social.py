@@ -373,3 +373,24 @@ def test_report_json_and_plots(tmp_path: Path, result: TrainResult) -> None:
     assert json.loads((tmp_path / "report" / "report.json").read_text())["history"] == history
     with pytest.raises(ValueError, match="buckets"):
         build_report(result.user_embeddings, result.item_embeddings, result.data, buckets=[5, 2])
+
+
+def test_ssl_weight_ramps_up_over_the_first_epochs() -> None:
+    config = replace(CONFIG, ssl_weight=0.3, ssl_ramp_epochs=4)
+    weights = [config.ssl_weight_at(epoch) for epoch in (1, 2, 4, 9)]
+    assert weights == pytest.approx([0.075, 0.15, 0.3, 0.3])
+    assert replace(CONFIG, ssl_weight=0.3).ssl_weight_at(1) == 0.3
+    with pytest.raises(ValueError, match="ssl_ramp_epochs"):
+        replace(CONFIG, ssl_ramp_epochs=-1).validate()
+
+
+def test_training_applies_the_ramp_and_keeps_the_configured_weight() -> None:
+    snapshot = social_snapshot()
+    base = replace(CONFIG, ssl_weight=0.2, epochs=3, warmup_epochs=0)
+    plain = train(snapshot, base)
+    one = train(snapshot, replace(base, ssl_ramp_epochs=1))  # full weight from epoch 1
+    ramped = train(snapshot, replace(base, ssl_ramp_epochs=3))
+    assert [r.loss for r in one.history] == [r.loss for r in plain.history]
+    assert ramped.history[0].loss != plain.history[0].loss  # a third of the weight in epoch 1
+    assert isinstance(ramped.model, SocialLightGCN)
+    assert ramped.model.ssl_weight == 0.2
