@@ -6,8 +6,9 @@ back to the system. A training step allocates and frees the same tens of megabyt
 temporaries (propagated layers, gradients, views) every step, so each step pays a page
 fault per 4 KiB it touches again. :func:`keep_freed_memory` raises both thresholds, as
 PyTorch's CPU tuning guide does by swapping in jemalloc or tcmalloc, so the step reuses its
-memory: on LastFM it cut a step of LightGCN and of the social model by about a quarter
-(``benchmarks/lastfm.py``). The process then keeps its peak heap until it exits; set
+memory. On LastFM, alternating fresh processes with and without it, it cut a step of LightGCN
+and of the social model by about 15-20% (2 threads; a noisy shared VM). The process then keeps
+its peak heap until it exits; set
 ``SOCIALREC_KEEP_FREED_MEMORY=0`` to leave glibc's defaults alone.
 """
 
