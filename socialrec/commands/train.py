@@ -91,6 +91,20 @@ def train(
     ssl_temperature: Annotated[
         float | None, typer.Option(min=0.0, help="Temperature of the contrastive loss.")
     ] = None,
+    ssl_ramp_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Epochs over which the contrastive weight ramps up linearly, 0 = none."
+        ),
+    ] = None,
+    ssl_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Contrast the nodes of this many of a step's pairs (the whole batch: "
+            "ssl_rows null in --config).",
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Training pairs per step.")] = None,
     steps_per_epoch: Annotated[
         str | None,
@@ -163,6 +177,8 @@ def train(
         "ssl_weight": ssl_weight,
         "ssl_eps": ssl_eps,
         "ssl_temperature": ssl_temperature,
+        "ssl_ramp_epochs": ssl_ramp_epochs,
+        "ssl_rows": ssl_rows,
         "epochs": epochs,
         "lr": lr,
         "embedding_dim": dim,

@@ -28,6 +28,7 @@ def test_cli_train_social_and_evaluate_report(tmp_path: Path, snapshot: Snapshot
             *("train", "--model", "social", "--snapshot", str(snap_dir), "--out", str(out)),
             *("--epochs", "2", "--dim", "8", "--social-weight", "0.3", "--threads", "1"),
             *("--ssl-weight", "0.1", "--ssl-eps", "0.2", "--ssl-temperature", "0.5"),
+            *("--ssl-ramp-epochs", "3", "--ssl-rows", "16"),
         ],
     )
     assert trained.exit_code == 0, trained.output
@@ -35,6 +36,7 @@ def test_cli_train_social_and_evaluate_report(tmp_path: Path, snapshot: Snapshot
     assert ckpt.model_name == "social"
     assert ckpt.model_config["ssl_weight"] == 0.1 and ckpt.model_config["ssl_eps"] == 0.2
     assert ckpt.model_config["ssl_temperature"] == 0.5
+    assert ckpt.train_config["ssl_ramp_epochs"] == 3 and ckpt.train_config["ssl_rows"] == 16
     assert ckpt.train_config["lr"] == MODEL_DEFAULTS["social"]["lr"]  # the social default
     report_dir = tmp_path / "report"
     evaluated = runner.invoke(
