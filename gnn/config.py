@@ -83,7 +83,7 @@ class TrainConfig:
     0.1912, mean 0.1889) and won on yelp1 and flickr (seed 2020), where the full weight from
     epoch 1 sets validation back for epochs that those sets' early peaks need (flickr 0.0041
     against 0.0032; docs/model-quality.md). A weight of 0.02 instead of 0.05 won on all three
-    sets (LastFM seeds 2020-2022 0.1897 / 0.1904 / 0.1935, mean 0.1912; yelp1 0.0159 against
+    sets (LastFM seeds 2020-2022 0.1897 / 0.1904 / 0.1935, mean 0.1912; yelp1 0.0160 against
     0.0158 and flickr 0.0049 against 0.0041, seed 2020), at about three times the epochs on
     LastFM (best epochs 182-294 against 47-94). LightGCN keeps
     the protocol's L2 1e-4: with 3e-3 its validation NDCG@10 was 0.1545 at epoch 205 (seed 2020,
