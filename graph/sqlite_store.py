@@ -321,7 +321,8 @@ class SQLiteStore(SQLiteServeLog):
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """A bulk load: a page cache of :data:`BULK_CACHE_MB`, and friendships and
+        """A bulk load: a page cache of :data:`BULK_CACHE_MB` and :data:`BULK_SORT_THREADS`
+        sorter threads (both restored after), and friendships and
         interactions from :meth:`upsert_rows` staged in temporary tables, then upserted into
         their tables in key order, one transaction per table, when the load ends (an error
         before then writes none of them). In key order each B-tree page is written about
