@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -23,14 +24,15 @@ def test_notebooks_exist() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_is_stored_without_outputs(path: Path) -> None:
+def test_notebook_runs_and_is_stored_without_outputs(path: Path, tmp_path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     stored_outputs = [c for c in notebook.cells if c.cell_type == "code" and c.outputs]
     assert not stored_outputs, f"{path.name} is stored with outputs; clear them before committing"
     client = NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": path.parent}}
     )
-    client.execute()  # raises CellExecutionError naming the failing cell
+    # The notebooks' scratch directories (tempfile.mkdtemp) go under pytest's tmp_path.
+    client.execute(env={**os.environ, "TMPDIR": str(tmp_path)})  # raises CellExecutionError
     if "matplotlib" in "".join(c.source for c in notebook.cells):
         figures = [
             o
