@@ -43,10 +43,10 @@ benchmark runs a busy 2-thread process beside it).
 
 ``--epoch-costs`` (any RecBole directory with ``<name>.inter`` and ``<name>.net`` as ``--data``,
 e.g. ../shared/data/flickr) runs only :func:`epoch_costs`: both models' epoch seconds in fresh
-processes, their ratio, and LightGCN beside the busy process with OpenMP's passive and spinning
-wait policies. The script sets ``OMP_WAIT_POLICY=PASSIVE`` for itself unless the environment
-chooses (:func:`gnn.threads.passive_openmp`), and ``--threads`` defaults to the CPUs available
-(:func:`gnn.threads.default_threads`).
+processes, their ratio, and LightGCN beside the busy process, under each of the OpenMP wait
+settings of :data:`OPENMP_WAITS`. The script sets ``OMP_WAIT_POLICY=PASSIVE`` for itself unless
+the environment chooses (:func:`gnn.threads.passive_openmp`), and ``--threads`` defaults to the
+CPUs available (:func:`gnn.threads.default_threads`).
 """
 
 from __future__ import annotations
@@ -226,19 +226,29 @@ BUSY_NEIGHBOUR = (
 )
 
 
+#: How idle OpenMP threads wait, as environment settings of a fresh process: this project's
+#: default (none set: the child's :func:`gnn.threads.passive_openmp` makes them sleep at once),
+#: a short spin of about 10 microseconds before sleeping, and libgomp's own default (with no
+#: wait policy set it spins 300,000 times, about 3 ms). libgomp takes an explicit
+#: ``GOMP_SPINCOUNT`` over the spin count of the policy, which the child still sets to passive.
+OPENMP_WAITS: dict[str, dict[str, str]] = {
+    "passive": {},
+    "short_spin": {"GOMP_SPINCOUNT": "1000"},
+    "spin": {"GOMP_SPINCOUNT": "300000"},
+}
+
+
 def epoch_seconds_in_fresh_process(
-    snapshot_dir: Path, model: str, seed: int, epochs: int, threads: int, policy: str | None
+    snapshot_dir: Path, model: str, seed: int, epochs: int, threads: int, wait: str
 ) -> float:
     """Median training seconds of epochs 2..``epochs`` of ``model`` (its defaults) in a new
-    Python process whose ``OMP_WAIT_POLICY`` is ``policy`` (``None``: unset, OpenMP's spinning
-    default).
+    Python process whose OpenMP threads wait as :data:`OPENMP_WAITS` ``[wait]`` says.
 
     Raises:
         RuntimeError: if the child process fails.
     """
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if policy is not None:
-        env["OMP_WAIT_POLICY"] = policy
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(OPENMP_WAITS[wait])
     command = [sys.executable, str(Path(__file__).resolve()), "--epoch-seconds", str(snapshot_dir)]
     command += ["--model", model, "--seeds", str(seed), "--cost-epochs", str(epochs)]
     command += ["--threads", str(threads)]
@@ -266,33 +276,39 @@ def run_epoch_seconds(args: argparse.Namespace) -> int:
 def epoch_costs(
     snapshot_dir: Path, seed: int, threads: int, epochs: int, rounds: int
 ) -> dict[str, float]:
-    """Epoch seconds of both models and of LightGCN beside a busy neighbour, each in a fresh
-    process (:func:`epoch_seconds_in_fresh_process`).
+    """Epoch seconds of both models, quiet and beside a busy neighbour, under the OpenMP waits
+    of :data:`OPENMP_WAITS`, each in a fresh process (:func:`epoch_seconds_in_fresh_process`).
 
-    ``rounds`` alternating rounds of LightGCN and the social model on a quiet machine give
-    ``lightgcn_sec_per_epoch``, ``social_sec_per_epoch`` (medians) and their ratio
-    ``social_over_lightgcn_epoch``. Then :data:`BUSY_NEIGHBOUR` runs in a second process while
-    LightGCN trains once with the passive OpenMP policy (``contended_sec_per_epoch``, what
-    :func:`gnn.threads.passive_openmp` gives) and once with OpenMP's spinning default
-    (``contended_spin_sec_per_epoch``, the baseline); ``contended_over_quiet`` is the first
-    over the quiet LightGCN figure.
+    ``rounds`` alternating rounds on a quiet machine train LightGCN and the social model with
+    this project's default wait, passive (``lightgcn_sec_per_epoch``, ``social_sec_per_epoch``,
+    medians, and their ratio ``social_over_lightgcn_epoch``), and with the short spin
+    (``short_spin_lightgcn_sec_per_epoch``, ``short_spin_social_sec_per_epoch``: what the
+    passive wait costs on a quiet machine). Then :data:`BUSY_NEIGHBOUR` runs in a second
+    process while LightGCN trains once per wait: ``contended_sec_per_epoch`` (the default),
+    ``contended_short_spin_sec_per_epoch`` and ``contended_spin_sec_per_epoch`` (libgomp's long
+    spin, the baseline); ``contended_over_quiet`` is the default's contended figure over its
+    quiet one.
     """
-    quiet: dict[str, list[float]] = {"lightgcn": [], "social": []}
+    quiet: dict[str, list[float]] = {}
     for _ in range(rounds):
-        for model, runs in quiet.items():
-            runs.append(
-                epoch_seconds_in_fresh_process(
-                    snapshot_dir, model, seed, epochs, threads, "PASSIVE"
+        for wait, prefix in (("passive", ""), ("short_spin", "short_spin_")):
+            for model in ("lightgcn", "social"):
+                seconds = epoch_seconds_in_fresh_process(
+                    snapshot_dir, model, seed, epochs, threads, wait
                 )
-            )
-    out = {f"{model}_sec_per_epoch": statistics.median(runs) for model, runs in quiet.items()}
+                quiet.setdefault(f"{prefix}{model}_sec_per_epoch", []).append(seconds)
+    out = {key: statistics.median(runs) for key, runs in quiet.items()}
     out["social_over_lightgcn_epoch"] = out["social_sec_per_epoch"] / out["lightgcn_sec_per_epoch"]
     neighbour = subprocess.Popen([sys.executable, "-c", BUSY_NEIGHBOUR])
     try:
         time.sleep(2.0)  # let it start spinning
-        for key, policy in (("contended", "PASSIVE"), ("contended_spin", None)):
+        for key, wait in (
+            ("contended", "passive"),
+            ("contended_short_spin", "short_spin"),
+            ("contended_spin", "spin"),
+        ):
             out[f"{key}_sec_per_epoch"] = epoch_seconds_in_fresh_process(
-                snapshot_dir, "lightgcn", seed, epochs, threads, policy
+                snapshot_dir, "lightgcn", seed, epochs, threads, wait
             )
     finally:
         neighbour.kill()
@@ -534,8 +550,10 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
     costs = epoch_costs(snapshot_dir, seeds[0], args.threads, args.cost_epochs, args.rounds)
     print(
         f"LightGCN beside a busy 2-thread process: {costs['contended_sec_per_epoch']:.3f} "
-        f"s/epoch with OMP_WAIT_POLICY=PASSIVE, {costs['contended_spin_sec_per_epoch']:.3f} "
-        f"with OpenMP's spinning default; quiet {costs['lightgcn_sec_per_epoch']:.3f} "
+        f"s/epoch passive, {costs['contended_short_spin_sec_per_epoch']:.3f} with the short spin, "
+        f"{costs['contended_spin_sec_per_epoch']:.3f} with libgomp's long spin; quiet "
+        f"{costs['lightgcn_sec_per_epoch']:.3f} ({costs['short_spin_lightgcn_sec_per_epoch']:.3f} "
+        "with the short spin) "
         f"(load average {os.getloadavg()[0]:.2f})",
         flush=True,
     )
@@ -599,8 +617,10 @@ def run_full(args: argparse.Namespace, snapshot: Snapshot, snapshot_dir: Path) -
         "social_train_s": social_train[0] if social_train else float("nan"),
         "social_best_epoch": float(social_train[1]) if social_train else float("nan"),
         "contended_sec_per_epoch": costs["contended_sec_per_epoch"],
+        "contended_short_spin_sec_per_epoch": costs["contended_short_spin_sec_per_epoch"],
         "contended_spin_sec_per_epoch": costs["contended_spin_sec_per_epoch"],
         "contended_over_quiet": costs["contended_over_quiet"],
+        "short_spin_lightgcn_sec_per_epoch": costs["short_spin_lightgcn_sec_per_epoch"],
         "eval_s": eval_s,
         "best_valid_ndcg@10": best_valid,
         "lightgcn_valid_ndcg@10_test_masked": mean["lightgcn"]["valid_ndcg@10_test_masked"],
