@@ -127,6 +127,12 @@ class ExperimentServing:
         #: Arms of the served state by (experiment, variant); ``None``: no experiment.
         self._arms: dict[tuple[str, str] | None, Arm] = {}
 
+    def cached(self, state: AppState, user_id: str) -> Arm | None:
+        """The arm serving ``user_id`` now if it is already built for ``state``, else ``None``
+        (a cheap lookup: building one may read a checkpoint, see :meth:`arm`)."""
+        key = _arm_key(self.registry.active(), user_id)
+        return self._arms.get(key) if self._state is state else None
+
     def arm(self, state: AppState, user_id: str) -> Arm:
         """The arm serving ``user_id`` now (built on first use, then shared).
 
@@ -134,7 +140,7 @@ class ExperimentServing:
             ValueError: if the variant's checkpoint cannot be served on this snapshot.
         """
         experiment = self.registry.active()
-        key = None if experiment is None else (experiment.name, assign(experiment, user_id))
+        key = _arm_key(experiment, user_id)
         arm = self._arms.get(key) if self._state is state else None
         if arm is not None:
             return arm
@@ -167,6 +173,11 @@ class ExperimentServing:
                 build_arm(state, experiment, name, self._load)
             except ValueError as exc:
                 raise ValueError(f"variant {name!r}: {exc}") from exc
+
+
+def _arm_key(experiment: Experiment | None, user_id: str) -> tuple[str, str] | None:
+    """``(experiment, variant)`` of ``user_id`` in ``experiment``; ``None`` outside one."""
+    return None if experiment is None else (experiment.name, assign(experiment, user_id))
 
 
 def default_arm(state: AppState, experiment: str | None = None, variant: str | None = None) -> Arm:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
@@ -139,13 +140,17 @@ async def get_recommendations(
 
     Runs on the event loop: the work is ~0.5 ms of numpy, and a threadpool round trip plus
     the GIL hand-offs between pool threads cost more than that under load (measured in
-    ``benchmarks/serving_load.py``). Parameters are plain query parameters (each dependency
-    costs a resolution per request). The service's result is written as JSON by pydantic's
-    serialiser straight from its dataclasses, which mirror ``RecommendationsResponse`` field
-    for field (a test checks the JSON against the schema); FastAPI would build and validate
-    the response models first, then encode them.
+    ``benchmarks/serving_load.py``). Only the first request of an experiment's arm on a
+    served state goes to the threadpool, which builds the arm (it may read a checkpoint).
+    Parameters are plain query parameters (each dependency costs a resolution per request).
+    The service's result is written as JSON by pydantic's serialiser straight from its
+    dataclasses, which mirror ``RecommendationsResponse`` field for field (a test checks the
+    JSON against the schema); FastAPI would build and validate the response models first,
+    then encode them.
     """
-    arm = experiments.arm(state, user_id)  # the server's own, or an experiment's variant
+    arm = experiments.cached(state, user_id)  # the server's own, or an experiment's variant
+    if arm is None:  # first use on this state: building it may read a checkpoint, off the loop
+        arm = await run_in_threadpool(experiments.arm, state, user_id)
     try:
         result = arm.social.recommend(
             user_id,

@@ -92,3 +92,14 @@ def test_arm_follows_the_assignment_and_is_rebuilt_after_a_reload(
     assert serving.arm(reloaded, "a").social.live is reloaded.live
     registry.stop("knobs")
     assert serving.arm(state, "a").variant is None
+
+
+def test_cached_answers_only_built_arms_of_the_given_state(state: AppState, tmp_path: Path) -> None:
+    registry = ExperimentRegistry(tmp_path / "experiments.json", refresh_s=0)
+    serving = ExperimentServing(registry)
+    assert serving.cached(state, "a") is None
+    arm = serving.arm(state, "a")
+    assert serving.cached(state, "a") is arm
+    assert serving.cached(load_state(state.settings), "a") is None  # another served state
+    registry.create(experiment(tmp_path / "neg.pt"))
+    assert serving.cached(state, "a") is None  # the experiment's arm is not built yet
