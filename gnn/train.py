@@ -142,6 +142,13 @@ class TrainResult:
         )
 
     @property
+    def cut_short(self) -> bool:
+        """Whether ``config.epochs`` ended training while validation was still improving:
+        no early stop, and the best epoch is less than the patience before the last."""
+        window = self.config.patience * self.config.eval_every
+        return not self.stopped_early and self.epochs_run - self.best_epoch < window
+
+    @property
     def sec_per_epoch(self) -> float:
         """Mean training seconds per epoch (evaluation excluded)."""
         if not self.history:

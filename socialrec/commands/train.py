@@ -457,9 +457,15 @@ def show_result(result: TrainResult, path: Path, allow_worse: bool = False) -> N
         )
     )
     console.print(f"checkpoint: {path}")
+    monitor = result.config.monitor
+    if result.cut_short:
+        console.print(
+            f"[bold yellow]note:[/] validation {monitor} was still improving when --epochs "
+            f"{result.config.epochs} ended training (best epoch {result.best_epoch}); more "
+            "--epochs may give a better model"
+        )
     if result.beats_popular:
         return
-    monitor = result.config.monitor
     message = (
         f"the model is worse than recommending the most popular items: best validation "
         f"{monitor} {result.valid_metrics.get(monitor, float('nan')):.4f} < popularity's "

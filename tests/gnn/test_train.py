@@ -86,11 +86,19 @@ def test_training_stops_when_patience_runs_out_and_keeps_the_best_weights(
     config = replace(CONFIG, epochs=50, patience=3, eval_every=1, warmup_epochs=0)
     out = train(snapshot, config)
     assert out.popular_valid[CONFIG.monitor] < 0.6
-    assert out.stopped_early
+    assert out.stopped_early and not out.cut_short
     assert (out.best_epoch, out.epochs_run) == (3, 6)
     assert out.valid_metrics[CONFIG.monitor] == 0.9
     assert torch.equal(out.user_embeddings, seen[2])
     assert not torch.equal(out.user_embeddings, seen[-1])
+
+
+def test_cut_short_when_the_epoch_cap_stops_an_improving_run(result: TrainResult) -> None:
+    window = result.config.patience * result.config.eval_every
+    runs = replace(result, stopped_early=False, history=result.history * (window + 1))
+    assert replace(runs, best_epoch=runs.epochs_run - window + 1).cut_short
+    assert not replace(runs, best_epoch=runs.epochs_run - window).cut_short
+    assert not replace(runs, best_epoch=runs.epochs_run, stopped_early=True).cut_short
 
 
 def test_early_stopping_respects_patience(snapshot: Snapshot) -> None:

@@ -32,6 +32,7 @@ def test_cli_train_social_and_evaluate_report(tmp_path: Path, snapshot: Snapshot
         ],
     )
     assert trained.exit_code == 0, trained.output
+    assert "still improving when --epochs 2 ended training" in " ".join(trained.output.split())
     ckpt = load_checkpoint(out)
     assert ckpt.model_name == "social"
     assert ckpt.model_config["ssl_weight"] == 0.1 and ckpt.model_config["ssl_eps"] == 0.2
