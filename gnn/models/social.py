@@ -9,66 +9,10 @@ from torch import Tensor
 
 from gnn.losses import info_nce
 from gnn.models.lightgcn import Graph, LightGCN, Propagation, csr_mm, layer_outputs, matrices
+from gnn.models.noise import add_view_noise
 
 #: Fusion rules of the user update (see :class:`SocialLightGCN`).
 FUSIONS: tuple[str, ...] = ("fixed", "degree")
-
-# splitmix64's constants as int64 (two's complement): the golden-ratio increment and the two
-# multipliers of its finaliser.
-_GOLDEN, _MIX1, _MIX2 = -7046029254386353131, -4658895280553007687, -7723592293110705685
-
-
-def _splitmix(counters: Tensor, key: int) -> Tensor:
-    """splitmix64 of ``key + counter * golden`` for an int64 tensor of counters, in place."""
-    z = counters.mul_(_GOLDEN).add_(key)
-    for shift, factor in ((30, _MIX1), (27, _MIX2), (31, 1)):
-        # torch's >> is arithmetic: the mask makes it splitmix64's logical shift.
-        z.bitwise_xor_((z >> shift).bitwise_and_((1 << (64 - shift)) - 1))
-        if factor != 1:
-            z.mul_(factor)
-    return z
-
-
-def hashed_bytes(
-    key: int, count: int, device: torch.device | str = "cpu", start: int = 0
-) -> Tensor:
-    """``count`` uniform random bytes (uint8), a counter-based hash of ``(key, position)``.
-
-    The splitmix64 finaliser of ``key + (position // 8) * golden`` in int64
-    arithmetic, which wraps identically on every device, so the bytes are the same on a CPU
-    and a GPU and are drawn where they are used: no generator state, no host copy. One
-    64-bit hash gives 8 bytes, a quarter of the work of drawing ``count`` floats.
-
-    Args:
-        key: any int64 (e.g. drawn once per step from a seeded generator).
-        count: number of bytes.
-        device: where to compute them.
-        start: position of the first byte (any part of the stream is drawn alone).
-    """
-    first, end = start // 8, -(-(start + count) // 8)
-    z = _splitmix(torch.arange(first, end, dtype=torch.int64, device=device), key)
-    return z.view(torch.uint8)[start % 8 : start % 8 + count]
-
-
-def row_bytes(key: int, base: int, rows: Tensor, width: int) -> Tensor:
-    """``[R, width]`` bytes of :func:`hashed_bytes`'s stream seen as rows of ``width`` bytes
-    from position ``base``: row ``r`` is ``hashed_bytes(key, n)[s:s + width]`` with
-    ``s = base + rows[r] * width``, drawn without hashing the rows in between.
-
-    Args:
-        key: the stream's key.
-        base: position of row 0.
-        rows: ``[R]`` row numbers (int64), on the device to compute on.
-        width: bytes per row.
-    """
-    starts = rows * width + base
-    if base % 8 == 0 and width % 8 == 0:  # whole words: no realignment
-        counters = (starts // 8).unsqueeze(1) + torch.arange(width // 8, device=rows.device)
-        return _splitmix(counters, key).view(torch.uint8)
-    words = (width + 14) // 8  # enough for any offset of the first byte in its word
-    counters = (starts // 8).unsqueeze(1) + torch.arange(words, device=rows.device)
-    table = _splitmix(counters, key).view(torch.uint8)
-    return table.gather(1, (starts % 8).unsqueeze(1) + torch.arange(width, device=rows.device))
 
 
 def _rows(csr: Tensor) -> Tensor:
@@ -302,7 +246,7 @@ class SocialLightGCN(LightGCN):
 
         Each of two views adds noise :math:`\epsilon \operatorname{sign}(\mathbf{H}) \odot
         \Delta / \lVert \Delta \rVert` (:math:`\mathbf{H}` the view's layer output,
-        :math:`\Delta` uniform per row, :func:`hashed_bytes` keyed by one draw from
+        :math:`\Delta` uniform per row, :func:`gnn.models.noise.hashed_bytes` keyed by one draw from
         ``generator``, computed on the model's device; :math:`\epsilon` = ``ssl_eps``) to every
         layer's output before it propagates on. The loss is ``ssl_weight`` times the sum of
         :func:`gnn.losses.info_nce` (temperature ``ssl_temperature``) between the two views'
@@ -345,8 +289,8 @@ class SocialLightGCN(LightGCN):
         A view's first layer is the clean one plus noise (no product); each later layer
         propagates the view's previous one: ``L - 1`` products of the two views side by side,
         the last one (and its noise) over the rows ``rows`` alone. Every node's noise is its
-        own part of one :func:`hashed_bytes` stream (layer, node, view, dimension), the same
-        whichever rows are asked for.
+        own part of one :func:`gnn.models.noise.hashed_bytes` stream (layer, node, view,
+        dimension), the same whichever rows are asked for (:func:`add_view_noise`).
         """
         nodes, dim = layers[0].shape
         depth = len(layers) - 1
@@ -356,31 +300,24 @@ class SocialLightGCN(LightGCN):
         for layer in range(1, depth + 1):
             last = layer == depth
             at = rows if last else None
-            # The full-size tables live in buffers kept between steps: fresh ones would cost
-            # a page fault per 4 KiB on every step.
-            noise = self._noise(key, layer, at, layers[0])
             if layer == 1:
                 output = (layers[1] if at is None else layers[1].index_select(0, at)).unsqueeze(1)
+                # The full-size tables live in buffers kept between steps: fresh ones would
+                # cost a page fault per 4 KiB on every step.
+                target = (
+                    total.new_empty(rows.numel(), 2, dim)
+                    if last
+                    else self._scratch("view1", (nodes, 2, dim), layers[0])
+                )
             elif last:
                 output = csr_mm(_row_block(matrix, rows), view.view(nodes, 2 * dim))
-                output = output.view(-1, 2, dim)
+                target = output = output.view(-1, 2, dim)
             else:
-                output = self._scratch(f"view{layer % 2}", (nodes, 2, dim), layers[0])
+                target = output = self._scratch(f"view{layer % 2}", (nodes, 2, dim), layers[0])
                 flat = output.view(nodes, 2 * dim)
                 torch.addmm(flat, matrix, view.view(nodes, 2 * dim), beta=0, out=flat)
-            # Byte b stands for the midpoint (b + 0.5) / 256 of its cell (never zero): the
-            # direction takes the output's signs; a node whose row of the operator is zero
-            # (an isolated node: zero output) gets no noise.
-            scale = torch.linalg.vector_norm(noise, dim=2, keepdim=True).reciprocal_()
-            scale.mul_(
-                (live if at is None else live.index_select(0, at)).view(-1, 1, 1) * self.ssl_eps
-            )
-            torch.copysign(noise, output, out=noise)
-            if layer == 1:  # output broadcasts over the views
-                target = noise if last else self._scratch("view1", (nodes, 2, dim), layers[0])
-                view = torch.addcmul(output, noise, scale, out=target)
-            else:
-                view = output.addcmul_(noise, scale)
+            base = (layer - 1) * nodes * 2 * dim
+            view = add_view_noise(target, output, at, key, base, live, self.ssl_eps)
             picked = view if last else view.index_select(0, rows)
             total.add_(picked).sub_(layers[layer].index_select(0, rows).unsqueeze(1))
         return total.div_(len(layers))
@@ -404,20 +341,6 @@ class SocialLightGCN(LightGCN):
         ):
             buffer = self._scratch_buffers[name] = like.new_empty(shape)
         return buffer
-
-    def _noise(self, key: int, layer: int, at: Tensor | None, like: Tensor) -> Tensor:
-        """``[N or R, 2, d]``: ``b + 0.5`` for the noise bytes ``b`` of layer ``layer``
-        (1-based) of both views, for all ``N`` nodes (``at`` is ``None``; in a buffer kept
-        between steps) or the nodes ``at`` (dtype and device of ``like``, an ``[N, d]``
-        layer)."""
-        nodes, dim = like.shape
-        width, base = 2 * dim, (layer - 1) * nodes * 2 * dim
-        if at is not None:
-            raw = row_bytes(key, base, at, width)
-            return raw.view(-1, 2, dim).to(like.dtype).add_(0.5)
-        raw = hashed_bytes(key, nodes * width, like.device, start=base)
-        out = self._scratch("noise", (nodes, 2, dim), like)
-        return out.copy_(raw.view(nodes, 2, dim)).add_(0.5)
 
     def __repr__(self) -> str:
         return (

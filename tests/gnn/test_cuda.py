@@ -11,7 +11,7 @@ import torch
 
 from gnn.config import TrainConfig
 from gnn.data import TrainData
-from gnn.models.social import hashed_bytes
+from gnn.models.noise import hashed_bytes
 from gnn.train import Replicas, train
 from graph.synthetic import WorldConfig, generate_world
 

@@ -18,7 +18,8 @@ from gnn.config import MODEL_DEFAULTS, TrainConfig
 from gnn.data import TrainData, normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
 from gnn.models.lightgcn import LightGCN, Propagation
-from gnn.models.social import SocialLightGCN, hashed_bytes
+from gnn.models.noise import hashed_bytes
+from gnn.models.social import SocialLightGCN
 from gnn.report import build_report, write_report
 from gnn.train import TrainResult, build_model, train
 from graph.snapshot import Snapshot

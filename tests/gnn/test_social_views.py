@@ -11,7 +11,8 @@ from gnn.config import TrainConfig
 from gnn.data import normalized_adjacency, normalized_social_adjacency
 from gnn.losses import info_nce
 from gnn.models.lightgcn import csr_mm, layer_outputs
-from gnn.models.social import SocialLightGCN, _live_rows, _row_block, hashed_bytes, row_bytes
+from gnn.models.noise import hashed_bytes, row_bytes
+from gnn.models.social import SocialLightGCN, _live_rows, _row_block
 from gnn.train import BatchObjective
 
 USERS, ITEMS = 40, 55
