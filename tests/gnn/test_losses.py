@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gnn.losses import bpr_loss, info_nce
 
@@ -38,6 +39,27 @@ def test_info_nce_gradients_reach_both_views() -> None:
     info_nce(a, b, 0.2).backward()
     assert a.grad is not None and b.grad is not None
     assert bool(a.grad.abs().sum(1).gt(0).all()) and bool(b.grad.abs().sum(1).gt(0).all())
+
+
+@pytest.mark.parametrize("tau", [0.2, 0.01])  # 0.01: past the constant shift, row maxima
+def test_info_nce_value_and_gradients_equal_autograd_over_normalize(tau: float) -> None:
+    gen = torch.Generator().manual_seed(2)
+    a = torch.randn(9, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(9, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    # A row under F.normalize's floor (1e-12) is divided by the floor: no projection.
+    tiny = (1e-13 * torch.randn(1, 6, generator=gen, dtype=torch.float64)).requires_grad_()
+    view1, view2 = torch.cat([a, tiny]), torch.cat([b, tiny + 1])
+    got = info_nce(view1, view2, tau)
+    got.backward()
+    grads = [t.grad.clone() for t in (a, b, tiny)]  # type: ignore[union-attr]
+    for t in (a, b, tiny):
+        t.grad = None
+    logits = F.normalize(view1, dim=1) @ F.normalize(view2, dim=1).T / tau
+    expected = F.cross_entropy(logits, torch.arange(10))
+    expected.backward()
+    torch.testing.assert_close(got, expected)
+    for grad, t in zip(grads, (a, b, tiny), strict=True):
+        torch.testing.assert_close(grad, t.grad)
 
 
 @pytest.mark.parametrize(
