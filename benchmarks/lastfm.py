@@ -281,7 +281,8 @@ def epoch_costs(
 
     ``rounds`` alternating rounds on a quiet machine train LightGCN and the social model with
     this project's default wait, passive (``lightgcn_sec_per_epoch``, ``social_sec_per_epoch``,
-    medians, and their ratio ``social_over_lightgcn_epoch``), and with the short spin
+    medians; ``social_over_lightgcn_epoch``, the median of the rounds' ratios), and with the
+    short spin
     (``short_spin_lightgcn_sec_per_epoch``, ``short_spin_social_sec_per_epoch``: what the
     passive wait costs on a quiet machine). Then :data:`BUSY_NEIGHBOUR` runs in a second
     process while LightGCN trains once per wait: ``contended_sec_per_epoch`` (the default),
@@ -298,7 +299,10 @@ def epoch_costs(
                 )
                 quiet.setdefault(f"{prefix}{model}_sec_per_epoch", []).append(seconds)
     out = {key: statistics.median(runs) for key, runs in quiet.items()}
-    out["social_over_lightgcn_epoch"] = out["social_sec_per_epoch"] / out["lightgcn_sec_per_epoch"]
+    # Each round's two runs are neighbours in time: the median of their ratios cancels most of
+    # a shared machine's drifting speed, which the ratio of the two medians does not.
+    pairs = zip(quiet["lightgcn_sec_per_epoch"], quiet["social_sec_per_epoch"], strict=True)
+    out["social_over_lightgcn_epoch"] = statistics.median(soc / lgcn for lgcn, soc in pairs)
     neighbour = subprocess.Popen([sys.executable, "-c", BUSY_NEIGHBOUR])
     try:
         time.sleep(2.0)  # let it start spinning
