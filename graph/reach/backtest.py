@@ -123,6 +123,9 @@ class BacktestReport:
         items: Per evaluated item: id, seeds, observed and each model's point prediction, plus
             the calibrated model's intervals.
         calibrated: Options chosen for the calibrated model (window, smoothing, prior, level).
+        rank_gap_to_followers: The calibrated model's Spearman minus the seed follower count's
+            over the same items, with a paired bootstrap 95% CI (``difference``, ``ci``), or
+            ``None`` where either is undefined (:func:`spearman_gap`).
         warnings: Plain statements when the calibrated model loses to a yardstick.
     """
 
@@ -132,6 +135,7 @@ class BacktestReport:
     scores: list[ModelScore]
     items: list[dict[str, Any]]
     calibrated: dict[str, Any]
+    rank_gap_to_followers: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
     def score(self, model: str) -> ModelScore:
@@ -210,6 +214,33 @@ def score_predictions(
         mean_predicted=float(np.mean(pred.expected)),
         mean_observed=float(np.mean(obs)),
     )
+
+
+def spearman_gap(
+    first: NDArray[np.float64],
+    second: NDArray[np.float64],
+    observed: NDArray[np.int64],
+    *,
+    bootstrap: int = 500,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]] | None:
+    """Spearman of ``first`` with ``observed`` minus that of ``second``, with a 95% CI from a
+    paired bootstrap over items (both rank the same resampled items, so the noise they share
+    cancels); ``None`` where either correlation is undefined (constant predictions)."""
+    obs = observed.astype(np.float64)
+    a, b = _spearman(first, obs), _spearman(second, obs)
+    if a is None or b is None:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = []
+    for idx in rng.integers(0, obs.shape[0], size=(bootstrap, obs.shape[0])):
+        da, db = _spearman(first[idx], obs[idx]), _spearman(second[idx], obs[idx])
+        if da is not None and db is not None:
+            draws.append(da - db)
+    if not draws:
+        return None
+    low, high = np.quantile(np.array(draws), [0.025, 0.975])
+    return a - b, (float(low), float(high))
 
 
 def _fit_sizes(split: TimeSplit, seeds_per_item: int) -> NDArray[np.int64]:
@@ -359,6 +390,9 @@ def run_backtest(
     )
     obs = split.held_out.observed
     scores = [score_predictions(name, results[name], obs, seed=seed) for name in MODELS]
+    gap = spearman_gap(
+        results["calibrated"].expected, results["seed_followers"].expected, obs, seed=seed
+    )
     report = BacktestReport(
         options={
             "kinds": list(kinds),
@@ -394,6 +428,8 @@ def run_backtest(
             )
         },
     )
+    if gap is not None:
+        report.rank_gap_to_followers = {"difference": gap[0], "ci": gap[1]}
     report.warnings = _losses(report)
     serving = fit_calibrated(
         snapshot,
@@ -437,11 +473,18 @@ def _losses(report: BacktestReport) -> list[str]:
             f"calibrated MAE {cal.mae:.3f} is worse than the constant median's {const.mae:.3f}"
         )
     follow = report.score("seed_followers").spearman
+    gap = report.rank_gap_to_followers
     if follow is not None and (cal.spearman is None or cal.spearman < follow):
-        out.append(
-            f"calibrated Spearman {cal.spearman or 0:.3f} is below the seed follower "
-            f"count's {follow:.3f}"
-        )
+        against = f"calibrated Spearman {cal.spearman or 0:.3f} against the seed follower count's"
+        if gap is None:
+            out.append(f"{against} {follow:.3f}: it ranks items worse")
+        else:
+            low, high = gap["ci"]
+            verdict = "ranks items worse" if high < 0 else "ranks items no better (a tie)"
+            out.append(
+                f"{against} {follow:.3f}: it {verdict}; paired difference "
+                f"{gap['difference']:.3f}, 95% CI [{low:.3f}, {high:.3f}]"
+            )
     for name, nominal in (("coverage90", 0.9), ("coverage50", 0.5)):
         value = getattr(cal, name)
         if abs(value - nominal) > 0.1:
@@ -472,4 +515,5 @@ __all__ = [
     "run_backtest",
     "save_backtest",
     "score_predictions",
+    "spearman_gap",
 ]

@@ -140,6 +140,11 @@ def test_backtest_intervals_cover_at_nominal_rate_and_beat_weighted_cascade(
     assert cal.spearman is not None and cal.spearman > 0.2
     assert cal.mae < report.score("constant_median").mae
     assert cal.mae < wc.mae
+    gap = report.rank_gap_to_followers
+    followers = report.score("seed_followers").spearman
+    assert gap is not None and followers is not None
+    assert gap["difference"] == pytest.approx(cal.spearman - followers)
+    assert gap["ci"][0] <= gap["difference"] <= gap["ci"][1]
     # The model to serve: refitted on the whole log, with the headline figures attached.
     assert model.backtest == report.headline()
     assert model.fit_end == report.period["end"]
