@@ -83,10 +83,10 @@ def info_nce_timings(rows: int, repeats: int) -> tuple[float, float]:
     return median_ms(ours, repeats), median_ms(stock, repeats)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per figure")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     keep_freed_memory()  # as training does: the tensor path's temporaries are not page-faulted
     print(f"torch threads: {torch.get_num_threads()}")
     result: dict[str, float] = {}
