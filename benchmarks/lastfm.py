@@ -282,9 +282,8 @@ def epoch_costs(
     ``rounds`` alternating rounds on a quiet machine train LightGCN and the social model with
     this project's default wait, passive (``lightgcn_sec_per_epoch``, ``social_sec_per_epoch``,
     medians; ``social_over_lightgcn_epoch``, the median of the rounds' ratios), and with the
-    short spin
-    (``short_spin_lightgcn_sec_per_epoch``, ``short_spin_social_sec_per_epoch``: what the
-    passive wait costs on a quiet machine). Then :data:`BUSY_NEIGHBOUR` runs in a second
+    short spin (``short_spin_lightgcn_sec_per_epoch``, ``short_spin_social_sec_per_epoch``:
+    what the passive wait costs on a quiet machine). Then :data:`BUSY_NEIGHBOUR` runs in a second
     process while LightGCN trains once per wait: ``contended_sec_per_epoch`` (the default),
     ``contended_short_spin_sec_per_epoch`` and ``contended_spin_sec_per_epoch`` (libgomp's long
     spin, the baseline); ``contended_over_quiet`` is the default's contended figure over its

@@ -87,8 +87,9 @@ def add_view_noise(
     :func:`hashed_bytes`'s stream at positions ``base + (n * V + v) * d + j`` (``V`` views;
     byte ``b`` stands for the midpoint of its cell, never zero).
 
-    On the CPU one fused numba pass (:func:`_noisy_rows`, ~3x faster than the eight tensor
-    passes it replaces on LastFM's 19.5k x 2 x 64 table); elsewhere those tensor operations.
+    On the CPU one fused numba pass (:func:`_noisy_rows`; about 2x faster than the eight
+    tensor passes it replaces on LastFM's 19.5k x 2 x 64 table and 2.4x on flickr's,
+    ``benchmarks/contrastive_parts.py``); elsewhere those tensor operations.
 
     Args:
         out: ``[R, V, d]`` result (may be ``output`` itself).
@@ -102,8 +103,12 @@ def add_view_noise(
     Returns:
         ``out``.
     """
-    fused = out.dtype == output.dtype == torch.float32 and out.is_contiguous()
-    if fused and out.is_cpu and output.is_contiguous():
+    if (
+        out.is_cpu
+        and out.dtype == output.dtype == torch.float32
+        and out.is_contiguous()
+        and output.is_contiguous()
+    ):
         rows = _NO_NODES if nodes is None else nodes.numpy()
         with _KERNEL_LOCK:
             _use_threads()
